@@ -1,0 +1,189 @@
+//! The semantic diff of two documents, and the unified text diff kept beside it for display.
+//!
+//! Owns [`DiffEntry`], [`Path`] and the identity rules that match list items across versions
+//! ([`identity_of`]). Pure: takes trees, returns entries. May depend on `document` only.
+//!
+//! Identity of a list item, first rule that applies:
+//! 1. a map with a scalar `name` field is identified by it (HAProxy backends and servers,
+//!    interfaces, YAML lists of named objects);
+//! 2. else a map with `id` (VLANs, keyed YAML lists), then `seq` (ACL entries), then `address`
+//!    (nginx upstream servers, BGP neighbors), then `line` (opaque config blocks);
+//! 3. a scalar is identified by its value (raw config lines, VLAN lists);
+//! 4. anything else is matched by position among the items that did not match by content.
+//!
+//! When several items share an identity, the second and later get `#2`, `#3` appended, in order.
+//! So reordering identified items is not a change, and removing one server is exactly one
+//! removal. A list of scalars is compared as a multiset: a pure reordering is not reported here
+//! (it shows in the unified text diff).
+
+mod engine;
+pub mod text;
+
+use std::fmt;
+
+use crate::document::{Node, Value};
+
+pub use engine::diff;
+
+/// Keys that identify a list item, in order of preference.
+pub const IDENTITY_KEYS: [&str; 5] = ["name", "id", "seq", "address", "line"];
+
+/// What happened at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Added,
+    Removed,
+    Changed,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Added => "added",
+            Op::Removed => "removed",
+            Op::Changed => "changed",
+        }
+    }
+}
+
+/// One step of a path into a document.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Segment {
+    /// A map key.
+    Key(String),
+    /// A list item matched by identity (see the module docs).
+    Item(String),
+    /// A list item matched by position (no identity).
+    Index(usize),
+}
+
+/// A path into a document, such as `backends[web].servers[web1].weight`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Path(pub Vec<Segment>);
+
+impl Path {
+    pub fn child(&self, seg: Segment) -> Path {
+        let mut v = Vec::with_capacity(self.0.len() + 1);
+        v.extend_from_slice(&self.0);
+        v.push(seg);
+        Path(v)
+    }
+
+    /// True when `self` is `prefix` or lies under it.
+    pub fn starts_with(&self, prefix: &Path) -> bool {
+        self.0.len() >= prefix.0.len() && self.0[..prefix.0.len()] == prefix.0[..]
+    }
+
+    /// The segments as plain strings (keys, identities, and indexes as numbers in text).
+    pub fn segments(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|s| match s {
+                Segment::Key(k) | Segment::Item(k) => k.clone(),
+                Segment::Index(i) => i.to_string(),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Path {
+    /// Keys are joined with `.`; identified items are `[id]`; positional items `[#3]`. Keys and
+    /// identities that are not plain words are JSON-quoted: `lines["line vty 0 4"]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str(".");
+        }
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                Segment::Key(k) => {
+                    if is_plain(k, false) {
+                        if i > 0 {
+                            f.write_str(".")?;
+                        }
+                        f.write_str(k)?;
+                    } else {
+                        write!(f, "[{}]", quote(k))?;
+                    }
+                }
+                Segment::Item(id) => {
+                    if is_plain(id, true) {
+                        write!(f, "[{id}]")?;
+                    } else {
+                        write!(f, "[{}]", quote(id))?;
+                    }
+                }
+                Segment::Index(n) => write!(f, "[#{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_plain(s: &str, item: bool) -> bool {
+    !s.is_empty()
+        && !s.starts_with('#')
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '_' | '-')
+                || (item && matches!(c, '.' | ':' | '/' | '@' | '*'))
+        })
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+}
+
+/// One semantic difference. `old`/`new` are the subtrees on each side (`None` for the side that
+/// does not exist); lines are 1-based source lines on each side.
+#[derive(Debug, Clone)]
+pub struct DiffEntry<'a> {
+    pub op: Op,
+    pub path: Path,
+    pub old: Option<&'a Node>,
+    pub new: Option<&'a Node>,
+}
+
+impl DiffEntry<'_> {
+    pub fn old_line(&self) -> Option<u32> {
+        self.old.map(|n| n.line)
+    }
+
+    pub fn new_line(&self) -> Option<u32> {
+        self.new.map(|n| n.line)
+    }
+
+    /// The documented JSON shape of an entry (`op`, `path`, `old`, `new`, `old_line`,
+    /// `new_line`); secrets appear redacted.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "op": self.op.name(),
+            "path": self.path.to_string(),
+            "old": self.old.map(|n| n.value.to_json()),
+            "new": self.new.map(|n| n.value.to_json()),
+            "old_line": self.old_line(),
+            "new_line": self.new_line(),
+        })
+    }
+}
+
+/// The identity of a list item under the rules of the module docs, or `None` for positional
+/// matching. Identities of maps are prefixed by nothing: callers see `web1`, not `name=web1`.
+pub fn identity_of(item: &Node) -> Option<String> {
+    match &item.value {
+        Value::Map(m) => IDENTITY_KEYS.iter().find_map(|k| {
+            m.get(k).and_then(|v| match &v.value {
+                Value::Str(s) => Some(s.clone()),
+                Value::Int(i) => Some(i.to_string()),
+                Value::Secret(s) => Some(s.shown().to_string()),
+                _ => None,
+            })
+        }),
+        Value::Str(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Secret(s) => Some(s.shown().to_string()),
+        Value::Null => Some("null".to_string()),
+        Value::List(_) => None,
+    }
+}

@@ -1,0 +1,1 @@
+//! Unified text diff of redacted sources (placeholder until written).

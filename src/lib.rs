@@ -1,0 +1,10 @@
+//! guardrail: a change-management guardrail for infrastructure configuration.
+//!
+//! The library is split into a pure core (`document`, `formats`, `diff`) that takes text and
+//! values and returns values, and a shell (`cli`) that reads files, prints and exits.
+//! ARCHITECTURE.md names which module may depend on which.
+#![forbid(unsafe_code)]
+
+pub mod document;
+pub mod diff;
+pub mod formats;
