@@ -8,3 +8,4 @@
 pub mod document;
 pub mod diff;
 pub mod formats;
+pub mod report;
