@@ -1,1 +1,114 @@
-fn main() {}
+//! Parse throughput and one-line-change diff cost on generated large configs.
+//!
+//! `cargo bench --bench parse_diff` prints a table; `cargo bench --bench parse_diff -- --write DIR`
+//! also writes the generated files (old and new versions) for whole-command timing.
+//! Timings are min and median of several runs on this machine; see docs/performance.md.
+
+#[path = "support/generate.rs"]
+mod generate;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use guardrail::diff;
+use guardrail::document::Format;
+use guardrail::formats;
+
+const RUNS: usize = 15;
+
+fn time<F: FnMut()>(mut f: F) -> (Duration, Duration) {
+    f(); // warm-up
+    let mut v: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    v.sort();
+    (v[0], v[v.len() / 2])
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+struct Case {
+    name: &'static str,
+    format: Format,
+    old: String,
+    new: String,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let write_dir = args
+        .iter()
+        .position(|a| a == "--write")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+
+    let ios_old = generate::ios(100_000);
+    let ios_new = generate::change_one_line(
+        &ios_old,
+        "switchport access vlan 5\n",
+        " switchport access vlan 6",
+    );
+    let hap_old = generate::haproxy(20_000);
+    let hap_new =
+        generate::change_one_line(&hap_old, "server web3 10.0.7.4:8080", "    server web3 10.0.7.4:8080 check weight 99");
+    let cases = [
+        Case { name: "ios-100k", format: Format::Ios, old: ios_old, new: ios_new },
+        Case { name: "haproxy-20k", format: Format::Haproxy, old: hap_old, new: hap_new },
+    ];
+
+    if let Some(dir) = &write_dir {
+        std::fs::create_dir_all(dir).unwrap();
+        for c in &cases {
+            let ext = if c.format == Format::Ios { "ios" } else { "cfg" };
+            let base = if c.format == Format::Haproxy { "haproxy-" } else { "" };
+            std::fs::write(format!("{dir}/{base}{}-old.{ext}", c.name), &c.old).unwrap();
+            std::fs::write(format!("{dir}/{base}{}-new.{ext}", c.name), &c.new).unwrap();
+        }
+        eprintln!("wrote generated configs to {dir}");
+    }
+
+    println!(
+        "{:<12} {:>7} {:>8} {:>10} {:>9} {:>11} {:>12} {:>10}",
+        "case", "lines", "MB", "parse ms", "MB/s", "diff ms", "parse+diff", "entries"
+    );
+    for c in &cases {
+        let lines = c.old.lines().count();
+        let mb = c.old.len() as f64 / 1e6;
+        let probe = formats::parse(c.format, &c.old);
+        assert!(!probe.has_errors(), "{}: {:?}", c.name, probe.first_error());
+        let (parse_min, parse_med) = time(|| {
+            black_box(formats::parse(c.format, black_box(&c.old)));
+        });
+        let old_doc = formats::parse(c.format, &c.old);
+        let new_doc = formats::parse(c.format, &c.new);
+        let entries = diff::diff(&old_doc.root, &new_doc.root).len();
+        let (diff_min, diff_med) = time(|| {
+            black_box(diff::diff(&old_doc.root, &new_doc.root));
+        });
+        let (all_min, _) = time(|| {
+            let a = formats::parse(c.format, &c.old);
+            let b = formats::parse(c.format, &c.new);
+            black_box(diff::diff(&a.root, &b.root).len());
+        });
+        println!(
+            "{:<12} {:>7} {:>8.2} {:>5.1}/{:<4.1} {:>9.0} {:>5.2}/{:<5.2} {:>12.1} {:>10}",
+            c.name,
+            lines,
+            mb,
+            ms(parse_min),
+            ms(parse_med),
+            mb / parse_min.as_secs_f64(),
+            ms(diff_min),
+            ms(diff_med),
+            ms(all_min),
+            entries
+        );
+    }
+    println!("(parse ms and diff ms are min/median of {RUNS} runs; parse+diff parses both versions and diffs them; MB/s from the min)");
+}

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod document;
+pub mod cli;
 pub mod diff;
 pub mod formats;
 pub mod report;

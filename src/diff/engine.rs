@@ -1,9 +1,363 @@
-//! The diff algorithm (placeholder until written).
+//! The semantic diff walk. One pass over both trees; paths are built on a stack and cloned only
+//! when an entry is emitted, so an unchanged subtree costs a comparison and no allocation
+//! beyond the identity index of its lists.
 
-use super::DiffEntry;
-use crate::document::Node;
+use std::borrow::Cow;
+use std::collections::HashMap;
 
-/// The semantic differences from `old` to `new`, in document order.
-pub fn diff<'a>(_old: &'a Node, _new: &'a Node) -> Vec<DiffEntry<'a>> {
-    Vec::new()
+use super::{DiffEntry, IDENTITY_KEYS, Op, Path, Segment};
+use crate::document::{Map, Node, Value};
+
+/// Maps with more entries than this get a hash index instead of linear lookups.
+const MAP_INDEX_THRESHOLD: usize = 16;
+
+/// Above this many (old x new) pairs of items without identity, equal items are not searched for.
+const MAX_LOOSE_PAIRS: usize = 1 << 16;
+
+/// The semantic differences from `old` to `new`, in document order (old order for removals and
+/// changes, new order for additions after them, per container).
+pub fn diff<'a>(old: &'a Node, new: &'a Node) -> Vec<DiffEntry<'a>> {
+    let mut walker = Walker {
+        out: Vec::new(),
+        path: Vec::new(),
+    };
+    walker.node(old, new);
+    walker.out
+}
+
+struct Walker<'a> {
+    out: Vec<DiffEntry<'a>>,
+    path: Vec<Segment>,
+}
+
+impl<'a> Walker<'a> {
+    fn emit(&mut self, op: Op, old: Option<&'a Node>, new: Option<&'a Node>) {
+        self.out.push(DiffEntry {
+            op,
+            path: Path(self.path.clone()),
+            old,
+            new,
+        });
+    }
+
+    fn node(&mut self, old: &'a Node, new: &'a Node) {
+        match (&old.value, &new.value) {
+            (Value::Map(a), Value::Map(b)) => self.maps(a, b),
+            (Value::List(a), Value::List(b)) => self.lists(a, b),
+            (a, b) => {
+                if !a.same(b) {
+                    self.emit(Op::Changed, Some(old), Some(new));
+                }
+            }
+        }
+    }
+
+    fn with<F: FnOnce(&mut Self)>(&mut self, seg: Segment, f: F) {
+        self.path.push(seg);
+        f(self);
+        self.path.pop();
+    }
+
+    fn maps(&mut self, a: &'a Map, b: &'a Map) {
+        let index: Option<HashMap<&str, &'a Node>> =
+            (b.len() > MAP_INDEX_THRESHOLD).then(|| b.iter().collect());
+        let lookup_b = |k: &str| match &index {
+            Some(ix) => ix.get(k).copied(),
+            None => b.get(k),
+        };
+        for (k, old_child) in a.iter() {
+            match lookup_b(k) {
+                Some(new_child) => {
+                    self.with(Segment::Key(k.to_string()), |w| w.node(old_child, new_child))
+                }
+                None => self.with(Segment::Key(k.to_string()), |w| {
+                    w.emit(Op::Removed, Some(old_child), None)
+                }),
+            }
+        }
+        let index_a: Option<HashMap<&str, ()>> =
+            (a.len() > MAP_INDEX_THRESHOLD).then(|| a.keys().map(|k| (k, ())).collect());
+        for (k, new_child) in b.iter() {
+            let in_a = match &index_a {
+                Some(ix) => ix.contains_key(k),
+                None => a.contains_key(k),
+            };
+            if !in_a {
+                self.with(Segment::Key(k.to_string()), |w| {
+                    w.emit(Op::Added, None, Some(new_child))
+                });
+            }
+        }
+    }
+
+    fn lists(&mut self, a: &'a [Node], b: &'a [Node]) {
+        let ids_a = identities(a);
+        let ids_b = identities(b);
+
+        // Items with an identity are matched by it.
+        let index_b: HashMap<&str, usize> = ids_b
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| id.as_deref().map(|s| (s, i)))
+            .collect();
+        let mut matched_b = vec![false; b.len()];
+        let mut loose_a: Vec<usize> = Vec::new();
+        for (i, id) in ids_a.iter().enumerate() {
+            match id {
+                Some(id) => match index_b.get(id.as_ref()) {
+                    Some(&j) => {
+                        matched_b[j] = true;
+                        self.with(Segment::Item(id.to_string()), |w| w.node(&a[i], &b[j]));
+                    }
+                    None => self.with(Segment::Item(id.to_string()), |w| {
+                        w.emit(Op::Removed, Some(&a[i]), None)
+                    }),
+                },
+                None => loose_a.push(i),
+            }
+        }
+        let mut loose_b: Vec<usize> = Vec::new();
+        for (j, id) in ids_b.iter().enumerate() {
+            match id {
+                Some(id) if !matched_b[j] => self.with(Segment::Item(id.to_string()), |w| {
+                    w.emit(Op::Added, None, Some(&b[j]))
+                }),
+                Some(_) => {}
+                None => loose_b.push(j),
+            }
+        }
+        if loose_a.is_empty() && loose_b.is_empty() {
+            return;
+        }
+
+        // Items without identity: equal ones match first (so moving one is not a change), then
+        // the rest pair up in order. The equal-match search is quadratic, so very long anonymous
+        // lists skip it and pair by position only.
+        let mut used_b = vec![false; loose_b.len()];
+        let mut rest_a = Vec::new();
+        let search = loose_a.len().saturating_mul(loose_b.len()) <= MAX_LOOSE_PAIRS;
+        for &i in &loose_a {
+            if !search {
+                rest_a.push(i);
+                continue;
+            }
+            let hit = loose_b
+                .iter()
+                .enumerate()
+                .find(|(k, j)| !used_b[*k] && a[i].value.same(&b[**j].value));
+            match hit {
+                Some((k, _)) => used_b[k] = true,
+                None => rest_a.push(i),
+            }
+        }
+        let rest_b: Vec<usize> = loose_b
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| !used_b[*k])
+            .map(|(_, j)| *j)
+            .collect();
+        let paired = rest_a.len().min(rest_b.len());
+        for n in 0..paired {
+            let (i, j) = (rest_a[n], rest_b[n]);
+            self.with(Segment::Index(j), |w| w.node(&a[i], &b[j]));
+        }
+        for &i in &rest_a[paired..] {
+            self.with(Segment::Index(i), |w| w.emit(Op::Removed, Some(&a[i]), None));
+        }
+        for &j in &rest_b[paired..] {
+            self.with(Segment::Index(j), |w| w.emit(Op::Added, None, Some(&b[j])));
+        }
+    }
+}
+
+/// The identity of every item, with `#2`, `#3`... appended to repeated identities in order.
+fn identities(items: &[Node]) -> Vec<Option<Cow<'_, str>>> {
+    let mut seen: HashMap<Cow<'_, str>, u32> = HashMap::new();
+    items
+        .iter()
+        .map(|item| {
+            let id = identity(item)?;
+            let count = seen.entry(id.clone()).or_insert(0);
+            *count += 1;
+            Some(if *count == 1 {
+                id
+            } else {
+                Cow::Owned(format!("{id}#{count}"))
+            })
+        })
+        .collect()
+}
+
+/// Borrowing version of [`super::identity_of`]; the two must agree (tested below).
+fn identity(item: &Node) -> Option<Cow<'_, str>> {
+    fn scalar(v: &Value) -> Option<Cow<'_, str>> {
+        match v {
+            Value::Str(s) => Some(Cow::Borrowed(s)),
+            Value::Int(i) => Some(Cow::Owned(i.to_string())),
+            Value::Secret(s) => Some(Cow::Borrowed(s.shown())),
+            _ => None,
+        }
+    }
+    match &item.value {
+        Value::Map(m) => IDENTITY_KEYS
+            .iter()
+            .find_map(|k| m.get(k).and_then(|v| scalar(&v.value))),
+        Value::List(_) => None,
+        Value::Null => Some(Cow::Borrowed("null")),
+        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+        Value::Float(f) => Some(Cow::Owned(f.to_string())),
+        other => scalar(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::identity_of;
+
+    fn map(entries: Vec<(&str, Node)>) -> Node {
+        let mut m = Map::new();
+        for (k, v) in entries {
+            m.push(k, v);
+        }
+        Node::map(1, m)
+    }
+
+    fn server(line: u32, name: &str, weight: i64) -> Node {
+        let mut m = Map::new();
+        m.push("name", Node::str(line, name));
+        m.push("weight", Node::int(line, weight));
+        Node::map(line, m)
+    }
+
+    fn render(entries: &[DiffEntry<'_>]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {:?} {:?}",
+                    e.op.name(),
+                    e.path,
+                    e.old_line(),
+                    e.new_line()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn identical_trees_have_no_diff() {
+        let a = map(vec![(
+            "servers",
+            Node::list(1, vec![server(2, "a", 1), server(3, "b", 1)]),
+        )]);
+        assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn reordering_identified_items_is_not_a_change() {
+        let a = map(vec![(
+            "servers",
+            Node::list(1, vec![server(2, "a", 1), server(3, "b", 1)]),
+        )]);
+        let b = map(vec![(
+            "servers",
+            Node::list(1, vec![server(2, "b", 1), server(3, "a", 1)]),
+        )]);
+        assert!(diff(&a, &b).is_empty());
+    }
+
+    #[test]
+    fn removing_one_server_is_one_removal() {
+        let a = map(vec![(
+            "servers",
+            Node::list(
+                1,
+                vec![server(2, "a", 1), server(3, "b", 1), server(4, "c", 1)],
+            ),
+        )]);
+        let b = map(vec![(
+            "servers",
+            Node::list(1, vec![server(2, "a", 1), server(3, "c", 1)]),
+        )]);
+        assert_eq!(render(&diff(&a, &b)), vec!["removed servers[b] Some(3) None"]);
+    }
+
+    #[test]
+    fn changed_field_has_both_lines() {
+        let a = map(vec![("servers", Node::list(1, vec![server(2, "a", 1)]))]);
+        let b = map(vec![("servers", Node::list(1, vec![server(7, "a", 5)]))]);
+        assert_eq!(
+            render(&diff(&a, &b)),
+            vec!["changed servers[a].weight Some(2) Some(7)"]
+        );
+    }
+
+    #[test]
+    fn scalar_lists_are_multisets() {
+        let list = |xs: &[&str]| Node::list(1, xs.iter().map(|x| Node::str(1, *x)).collect());
+        let a = map(vec![("lines", list(&["x", "y", "y"]))]);
+        let b = map(vec![("lines", list(&["y", "x", "z"]))]);
+        assert_eq!(
+            render(&diff(&a, &b)),
+            vec![
+                "removed lines[\"y#2\"] Some(1) None",
+                "added lines[z] None Some(1)"
+            ]
+        );
+    }
+
+    #[test]
+    fn positional_items_pair_after_equal_ones() {
+        let anon = |v: i64| map(vec![("v", Node::int(1, v))]);
+        let a = Node::list(1, vec![anon(1), anon(2)]);
+        let b = Node::list(1, vec![anon(2), anon(3)]);
+        assert_eq!(render(&diff(&a, &b)), vec!["changed [#1].v Some(1) Some(1)"]);
+    }
+
+    #[test]
+    fn type_change_is_one_change() {
+        let a = map(vec![("x", Node::int(1, 1))]);
+        let b = map(vec![("x", Node::list(1, vec![]))]);
+        assert_eq!(render(&diff(&a, &b)), vec!["changed x Some(1) Some(1)"]);
+    }
+
+    #[test]
+    fn large_maps_use_an_index() {
+        let big = |skip: usize| {
+            let mut m = Map::new();
+            for i in 0..100 {
+                if i != skip {
+                    m.push(format!("k{i}"), Node::int(i as u32 + 1, i as i64));
+                }
+            }
+            Node::map(1, m)
+        };
+        assert_eq!(
+            render(&diff(&big(1000), &big(50))),
+            vec!["removed k50 Some(51) None"]
+        );
+        assert_eq!(
+            render(&diff(&big(50), &big(1000))),
+            vec!["added k50 None Some(51)"]
+        );
+    }
+
+    #[test]
+    fn borrowed_identity_agrees_with_public_one() {
+        let samples = vec![
+            server(1, "a", 1),
+            map(vec![("id", Node::int(1, 10))]),
+            map(vec![("address", Node::str(1, "10.0.0.1:80"))]),
+            Node::str(1, "x"),
+            Node::int(1, 3),
+            Node::bool(1, true),
+            Node::null(1),
+            Node::list(1, vec![]),
+            map(vec![("other", Node::str(1, "x"))]),
+        ];
+        for s in &samples {
+            assert_eq!(identity(s).map(|c| c.into_owned()), identity_of(s));
+        }
+    }
 }

@@ -1,0 +1,172 @@
+//! `guardrail diff OLD NEW`: the semantic diff, text or JSON, secrets redacted.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::{FormatArg, bad_input, input};
+use crate::diff::{self, DiffEntry, Op};
+use crate::document::Format;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The old version of the config.
+    pub old: PathBuf,
+    /// The new version of the config.
+    pub new: PathBuf,
+    /// Format of both files (detected from the name and content when absent).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// Also print the unified text diff (redacted) after the semantic entries.
+    #[arg(long)]
+    pub unified: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+pub fn run(args: Args) -> i32 {
+    let explicit: Option<Format> = args.format.map(Into::into);
+    // Detect from the new file when not explicit, and read the old one the same way, so both
+    // sides are always parsed with one format.
+    let new_bytes = match input::read(&args.new) {
+        Ok(b) => b,
+        Err(e) => return bad_input(e),
+    };
+    let old_bytes = match input::read(&args.old) {
+        Ok(b) => b,
+        Err(e) => return bad_input(e),
+    };
+    let new_name = args.new.display().to_string();
+    let old_name = args.old.display().to_string();
+    let format = match explicit {
+        Some(f) => f,
+        None => {
+            let text = String::from_utf8_lossy(&new_bytes);
+            match input::choose_format(None, &new_name, &text)
+                .or_else(|_| input::choose_format(None, &old_name, &String::from_utf8_lossy(&old_bytes)))
+            {
+                Ok(f) => f,
+                Err(e) => return bad_input(e),
+            }
+        }
+    };
+    let mut errors = Vec::new();
+    let old = input::parse(&old_name, &old_bytes, Some(format), &old_name)
+        .map_err(|e| errors.extend(e.lines))
+        .ok();
+    let new = input::parse(&new_name, &new_bytes, Some(format), &new_name)
+        .map_err(|e| errors.extend(e.lines))
+        .ok();
+    let (Some(old), Some(new)) = (old, new) else {
+        return bad_input(input::BadInput { lines: errors });
+    };
+    for w in input::warnings(&old).chain(input::warnings(&new)) {
+        eprintln!("guardrail: {w}");
+    }
+
+    let entries = diff::diff(&old.doc.root, &new.doc.root);
+    let unified = if args.unified || args.output == Output::Json {
+        diff::text::unified(&old.name, &new.name, &old.redacted(), &new.redacted())
+    } else {
+        String::new()
+    };
+    let mut stdout = std::io::stdout().lock();
+    let result = match args.output {
+        Output::Text => write_text(&mut stdout, &entries, args.unified.then_some(&unified)),
+        Output::Json => {
+            let doc = serde_json::json!({
+                "version": 1,
+                "format": format.name(),
+                "old": { "file": old.name, "hash": old.doc.content_hash() },
+                "new": { "file": new.name, "hash": new.doc.content_hash() },
+                "changed": !entries.is_empty(),
+                "entries": entries.iter().map(DiffEntry::to_json).collect::<Vec<_>>(),
+                "unified": unified,
+            });
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default())
+        }
+    };
+    if result.is_err() {
+        // Broken pipe or closed stdout: nothing more to say.
+        return super::EXIT_BAD_INPUT;
+    }
+    if entries.is_empty() { 0 } else { 1 }
+}
+
+fn write_text(
+    out: &mut impl Write,
+    entries: &[DiffEntry<'_>],
+    unified: Option<&String>,
+) -> std::io::Result<()> {
+    if entries.is_empty() {
+        writeln!(out, "no semantic change")?;
+    }
+    for e in entries {
+        writeln!(out, "{}", describe(e))?;
+    }
+    if !entries.is_empty() {
+        let count = |op| entries.iter().filter(|e| e.op == op).count();
+        writeln!(
+            out,
+            "{} change(s): {} added, {} removed, {} changed",
+            entries.len(),
+            count(Op::Added),
+            count(Op::Removed),
+            count(Op::Changed)
+        )?;
+    }
+    if let Some(u) = unified.filter(|u| !u.is_empty()) {
+        writeln!(out)?;
+        out.write_all(u.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// One line per entry: `changed backends[web].servers[web1].weight: 1 -> 5 (line 12 -> 12)`.
+pub fn describe(e: &DiffEntry<'_>) -> String {
+    let short = |n: Option<&crate::document::Node>| {
+        n.map(|n| truncate(&n.value.display_short(), 80))
+            .unwrap_or_default()
+    };
+    match e.op {
+        Op::Added => format!(
+            "added   {}: {} (new line {})",
+            e.path,
+            short(e.new),
+            line(e.new_line())
+        ),
+        Op::Removed => format!(
+            "removed {}: {} (old line {})",
+            e.path,
+            short(e.old),
+            line(e.old_line())
+        ),
+        Op::Changed => format!(
+            "changed {}: {} -> {} (line {} -> {})",
+            e.path,
+            short(e.old),
+            short(e.new),
+            line(e.old_line()),
+            line(e.new_line())
+        ),
+    }
+}
+
+fn line(l: Option<u32>) -> String {
+    l.map(|l| l.to_string()).unwrap_or_else(|| "?".into())
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(max).collect();
+    t.push('…');
+    t
+}

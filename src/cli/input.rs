@@ -1,0 +1,126 @@
+//! Reading config files for commands: bytes from disk, format chosen (explicit, else detected),
+//! parsed, and bad input turned into one-line errors naming file and line.
+
+use std::path::Path;
+
+use crate::document::{Document, Format, Severity};
+use crate::formats;
+
+/// A config file read and parsed.
+pub struct Loaded {
+    /// The name shown to users (the path as given).
+    pub name: String,
+    /// The text as read (lossy only when the parse already failed on UTF-8).
+    pub text: String,
+    pub doc: Document,
+}
+
+impl Loaded {
+    /// The source with secrets redacted, for display.
+    pub fn redacted(&self) -> String {
+        self.doc.redact_source(&self.text)
+    }
+}
+
+/// A file that could not be used: every line is one error naming the file (and line).
+#[derive(Debug)]
+pub struct BadInput {
+    pub lines: Vec<String>,
+}
+
+impl BadInput {
+    pub fn one(line: String) -> Self {
+        BadInput { lines: vec![line] }
+    }
+}
+
+/// Picks the format: explicit wins, else detected from `path` name, else from content.
+pub fn choose_format(
+    explicit: Option<Format>,
+    path: &str,
+    text: &str,
+) -> Result<Format, BadInput> {
+    if let Some(f) = explicit {
+        return Ok(f);
+    }
+    formats::detect(Some(path), text).ok_or_else(|| {
+        BadInput::one(format!(
+            "{path}: error[input.format-unknown]: cannot tell the format of this file; pass --format ({})",
+            format_names()
+        ))
+    })
+}
+
+pub fn format_names() -> String {
+    Format::ALL
+        .iter()
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads a file from disk; a missing or unreadable file is bad input.
+pub fn read(path: &Path) -> Result<Vec<u8>, BadInput> {
+    std::fs::read(path).map_err(|e| {
+        BadInput::one(format!(
+            "{}: error[input.unreadable]: cannot read file: {}",
+            path.display(),
+            io_reason(&e)
+        ))
+    })
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Parses bytes already read under `name` with the chosen format; errors become [`BadInput`].
+pub fn parse(
+    name: &str,
+    bytes: &[u8],
+    explicit: Option<Format>,
+    format_hint_path: &str,
+) -> Result<Loaded, BadInput> {
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let format = choose_format(explicit, format_hint_path, &text)?;
+    let doc = formats::parse_bytes(format, bytes);
+    if doc.has_errors() {
+        return Err(BadInput {
+            lines: doc
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .map(|d| {
+                    let mut line = d.render(name);
+                    if explicit.is_some() {
+                        line.push_str(&format!(" (read as {format})"));
+                    }
+                    line
+                })
+                .collect(),
+        });
+    }
+    Ok(Loaded { name: name.to_string(), text, doc })
+}
+
+/// Reads and parses a file.
+pub fn load(path: &Path, explicit: Option<Format>) -> Result<Loaded, BadInput> {
+    let bytes = read(path)?;
+    let name = path.display().to_string();
+    parse(&name, &bytes, explicit, &name)
+}
+
+/// Warnings of a loaded file, one line each.
+pub fn warnings(loaded: &Loaded) -> impl Iterator<Item = String> + '_ {
+    loaded
+        .doc
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| d.render(&loaded.name))
+}

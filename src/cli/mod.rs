@@ -1,0 +1,91 @@
+//! The command-line shell: flags, file reading, printing, exit codes.
+//!
+//! Owns the `guardrail` subcommands. Each command gathers input (files, git, flags), calls the
+//! pure core (`formats`, `diff`, `policy`, `report`) and prints what it returns. Exit codes:
+//! 0 success/pass, 1 a semantic change (`diff`) or a block (`check`), 2 bad input or usage,
+//! 3 approval required (`check`).
+
+mod diff_cmd;
+pub mod input;
+mod parse_cmd;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::document::Format;
+
+/// Exit code for bad input or usage.
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "guardrail",
+    version,
+    about = "Change-management guardrail for infrastructure configuration",
+    long_about = "Parses infrastructure configs (HAProxy, nginx, IOS-style, fetchmail, YAML, JSON, TOML, INI), \
+diffs them semantically and gates changes with policies."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Semantic diff of two configs (exit 0: no change, 1: changed, 2: bad input).
+    Diff(diff_cmd::Args),
+    /// Print the document tree of a config, as policies see it.
+    Parse(parse_cmd::Args),
+}
+
+/// Format names accepted by `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Yaml,
+    Json,
+    Toml,
+    Ini,
+    Haproxy,
+    Nginx,
+    #[value(alias = "eos", alias = "frr")]
+    Ios,
+    Fetchmail,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Yaml => Format::Yaml,
+            FormatArg::Json => Format::Json,
+            FormatArg::Toml => Format::Toml,
+            FormatArg::Ini => Format::Ini,
+            FormatArg::Haproxy => Format::Haproxy,
+            FormatArg::Nginx => Format::Nginx,
+            FormatArg::Ios => Format::Ios,
+            FormatArg::Fetchmail => Format::Fetchmail,
+        }
+    }
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_BAD_INPUT } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Diff(args) => diff_cmd::run(args),
+        Command::Parse(args) => parse_cmd::run(args),
+    }
+}
+
+/// Prints bad-input lines to stderr and returns exit code 2.
+pub(crate) fn bad_input(err: input::BadInput) -> i32 {
+    for line in err.lines {
+        eprintln!("guardrail: {line}");
+    }
+    EXIT_BAD_INPUT
+}
