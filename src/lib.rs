@@ -7,6 +7,7 @@
 
 pub mod document;
 pub mod cli;
+pub mod config;
 pub mod diff;
 pub mod formats;
 pub mod report;

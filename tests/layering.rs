@@ -34,6 +34,7 @@ const FORBIDDEN_EVERYWHERE_IN_CORE: &[&str] = &[
 /// For each core module, the crate modules it may use.
 const ALLOWED_DEPS: &[(&str, &[&str])] = &[
     ("document", &[]),
+    ("config", &["document"]),
     ("formats", &["document"]),
     ("diff", &["document"]),
     ("report", &["document", "diff"]),
@@ -41,7 +42,7 @@ const ALLOWED_DEPS: &[(&str, &[&str])] = &[
 ];
 
 const CRATE_MODULES: &[&str] = &[
-    "document", "formats", "diff", "report", "policy", "cli", "server", "store", "drift",
+    "document", "config", "formats", "diff", "report", "policy", "cli", "server", "store", "drift",
     "notify", "metrics",
 ];
 

@@ -1,0 +1,311 @@
+//! `guardrail.yaml`: the targets guardrail manages, where their files and live configs are, and
+//! the settings of environments, policies and notifications.
+//!
+//! Owns the raw serde structs (unknown keys refused), validation that reports every problem at
+//! once with its line, and the validated [`Config`]. Pure: the caller reads the file and passes
+//! its text. May depend on `document` only. Key names are the contract of DESIGN.md section 5:
+//! keys may be added, never renamed.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::document::{Diagnostic, Format};
+
+/// Target kinds.
+pub const KINDS: [&str; 5] = [
+    "load_balancer",
+    "switch",
+    "email_connector",
+    "db_client",
+    "generic",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    policies: Vec<String>,
+    #[serde(default)]
+    waivers: Option<String>,
+    #[serde(default)]
+    targets: Vec<Spanned<RawTarget>>,
+    #[serde(default)]
+    environments: BTreeMap<String, RawEnvironment>,
+    /// Per-policy parameter overrides: `policy_params: {lb-capacity: {max_removed_share: 0.3}}`.
+    #[serde(default)]
+    policy_params: BTreeMap<String, serde_json::Value>,
+    /// Receivers; validated by the daemon.
+    #[serde(default)]
+    notifications: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: Spanned<String>,
+    kind: Spanned<String>,
+    #[serde(default)]
+    format: Option<Spanned<String>>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    owners: Vec<String>,
+    #[serde(default)]
+    critical: bool,
+    #[serde(default)]
+    environments: BTreeMap<String, RawTargetEnvironment>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTargetEnvironment {
+    /// A path for this environment only, overriding the target's `path`.
+    #[serde(default)]
+    path: Option<String>,
+    /// Where the live config is read for drift (validated by the daemon).
+    #[serde(default)]
+    source: Option<serde_json::Value>,
+    #[serde(default)]
+    poll_interval: Option<String>,
+    /// Patterns of volatile lines to ignore before hashing and diffing.
+    #[serde(default)]
+    ignore: Vec<String>,
+    #[serde(default)]
+    soak: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    #[serde(default)]
+    soak: Option<String>,
+    #[serde(default)]
+    approvals: Option<serde_json::Value>,
+    #[serde(default)]
+    windows: Option<serde_json::Value>,
+}
+
+/// A validated `guardrail.yaml`.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Policy directories, relative to the config file's directory.
+    pub policies: Vec<String>,
+    pub waivers: Option<String>,
+    pub targets: Vec<Target>,
+    /// Declared environment names (from `environments:` and every target's environments).
+    pub environments: Vec<String>,
+    pub policy_params: BTreeMap<String, serde_json::Value>,
+}
+
+/// One managed config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub name: String,
+    pub kind: String,
+    pub format: Option<Format>,
+    pub owners: Vec<String>,
+    pub critical: bool,
+    /// Repository paths or globs per environment. A target with a top-level `path` and no
+    /// per-environment path uses it for every environment it lists (or `production` when it
+    /// lists none).
+    pub paths: Vec<(String, String)>,
+    pub line: u32,
+}
+
+impl Config {
+    /// Parses and validates `guardrail.yaml` text. Returns every problem at once.
+    pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
+            let line = e.location().map(|l| l.line() as u32).unwrap_or(0);
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+            vec![Diagnostic::error("config.syntax", line, first)]
+        })?;
+        let mut problems = Vec::new();
+        let mut targets = Vec::new();
+        let mut env_names: Vec<String> = raw.environments.keys().cloned().collect();
+        let mut seen = std::collections::HashMap::new();
+        for t in &raw.targets {
+            let line = t.referenced.line() as u32;
+            let t = &t.value;
+            let name_line = t.name.referenced.line() as u32;
+            if t.name.value.trim().is_empty() {
+                problems.push(Diagnostic::error(
+                    "config.target-name",
+                    name_line,
+                    "target name is empty",
+                ));
+            }
+            if let Some(prev) = seen.insert(t.name.value.clone(), name_line) {
+                problems.push(Diagnostic::error(
+                    "config.duplicate-target",
+                    name_line,
+                    format!(
+                        "target `{}` is defined twice (first at line {prev})",
+                        t.name.value
+                    ),
+                ));
+            }
+            if !KINDS.contains(&t.kind.value.as_str()) {
+                problems.push(Diagnostic::error(
+                    "config.target-kind",
+                    t.kind.referenced.line() as u32,
+                    format!(
+                        "target `{}` has unknown kind `{}`; expected one of {}",
+                        t.name.value,
+                        t.kind.value,
+                        KINDS.join(", ")
+                    ),
+                ));
+            }
+            let format = match &t.format {
+                None => None,
+                Some(f) => match Format::from_name(&f.value) {
+                    Some(f) => Some(f),
+                    None => {
+                        problems.push(Diagnostic::error(
+                            "config.target-format",
+                            f.referenced.line() as u32,
+                            format!(
+                                "target `{}` has unknown format `{}`; expected one of {}",
+                                t.name.value,
+                                f.value,
+                                Format::ALL.map(|f| f.name()).join(", ")
+                            ),
+                        ));
+                        None
+                    }
+                },
+            };
+            let mut paths = Vec::new();
+            for (env, te) in &t.environments {
+                if !env_names.contains(env) {
+                    env_names.push(env.clone());
+                }
+                if let Some(p) = te.path.as_ref().or(t.path.as_ref()) {
+                    paths.push((env.clone(), p.clone()));
+                }
+            }
+            if t.environments.is_empty()
+                && let Some(p) = &t.path
+            {
+                paths.push(("production".to_string(), p.clone()));
+                if !env_names.iter().any(|e| e == "production") {
+                    env_names.push("production".to_string());
+                }
+            }
+            for (_, p) in &paths {
+                if let Err(e) = globset::Glob::new(p) {
+                    problems.push(Diagnostic::error(
+                        "config.target-path",
+                        line,
+                        format!("target `{}` has an invalid path glob `{p}`: {e}", t.name.value),
+                    ));
+                }
+            }
+            targets.push(Target {
+                name: t.name.value.clone(),
+                kind: t.kind.value.clone(),
+                format,
+                owners: t.owners.clone(),
+                critical: t.critical,
+                paths,
+                line,
+            });
+        }
+        let _ = &raw.notifications;
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Config {
+            policies: raw.policies,
+            waivers: raw.waivers,
+            targets,
+            environments: env_names,
+            policy_params: raw.policy_params,
+        })
+    }
+
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+policies: [policies/]
+waivers: waivers.yaml
+targets:
+  - name: lb-mail
+    kind: load_balancer
+    format: haproxy
+    path: lb/mail/haproxy.cfg
+    owners: [netops]
+    critical: true
+    environments:
+      staging:
+        source: {file: /srv/staging/haproxy.cfg}
+      production:
+        source: {http: {url: "https://lb1.example.net/config", headers: {Authorization: "Bearer ${LB_TOKEN}"}}}
+        poll_interval: 30s
+  - name: core-sw-1
+    kind: switch
+    format: ios
+    environments:
+      production:
+        source: {command: ["/usr/local/bin/fetch-running-config", "core-sw-1"]}
+environments:
+  production: {soak: 30m, approvals: {count: 2}}
+notifications:
+  - name: oncall
+    alertmanager: {url: "http://127.0.0.1:9093"}
+  - name: audit-hook
+    webhook: {url: "https://hooks.example.net/guardrail", secret_env: GUARDRAIL_HOOK_SECRET}
+"#;
+
+    #[test]
+    fn design_example_parses() {
+        let c = Config::parse(EXAMPLE).unwrap();
+        assert_eq!(c.targets.len(), 2);
+        let lb = c.target("lb-mail").unwrap();
+        assert_eq!(lb.format, Some(Format::Haproxy));
+        assert!(lb.critical);
+        assert_eq!(
+            lb.paths,
+            vec![
+                ("production".to_string(), "lb/mail/haproxy.cfg".to_string()),
+                ("staging".to_string(), "lb/mail/haproxy.cfg".to_string())
+            ]
+        );
+        assert!(c.target("core-sw-1").unwrap().paths.is_empty());
+        assert!(c.environments.contains(&"staging".to_string()));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let text = "targets:\n  - name: a\n    kind: toaster\n  - name: a\n    kind: switch\n    format: xml\n";
+        let errs = Config::parse(text).unwrap_err();
+        let codes: Vec<_> = errs.iter().map(|d| (d.code, d.line)).collect();
+        assert_eq!(
+            codes,
+            vec![
+                ("config.target-kind", 3),
+                ("config.duplicate-target", 4),
+                ("config.target-format", 6)
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_a_line() {
+        let errs = Config::parse("targets:\n  - name: a\n    kind: switch\n    pathh: x\n").unwrap_err();
+        assert_eq!(errs[0].code, "config.syntax");
+        assert_eq!(errs[0].line, 4, "{:?}", errs[0]);
+        assert!(errs[0].message.contains("pathh"), "{}", errs[0].message);
+    }
+}
