@@ -8,6 +8,7 @@
 mod diff_cmd;
 pub mod input;
 mod parse_cmd;
+pub mod repo;
 
 use clap::{Parser, Subcommand, ValueEnum};
 

@@ -32,7 +32,7 @@ struct RawConfig {
     #[serde(default)]
     targets: Vec<Spanned<RawTarget>>,
     #[serde(default)]
-    environments: BTreeMap<String, RawEnvironment>,
+    environments: BTreeMap<String, Environment>,
     /// Per-policy parameter overrides: `policy_params: {lb-capacity: {max_removed_share: 0.3}}`.
     #[serde(default)]
     policy_params: BTreeMap<String, serde_json::Value>,
@@ -55,36 +55,37 @@ struct RawTarget {
     #[serde(default)]
     critical: bool,
     #[serde(default)]
-    environments: BTreeMap<String, RawTargetEnvironment>,
+    environments: BTreeMap<String, TargetEnvironment>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RawTargetEnvironment {
+pub struct TargetEnvironment {
     /// A path for this environment only, overriding the target's `path`.
-    #[serde(default)]
-    path: Option<String>,
+    pub path: Option<String>,
     /// Where the live config is read for drift (validated by the daemon).
     #[serde(default)]
-    source: Option<serde_json::Value>,
+    pub source: Option<serde_json::Value>,
     #[serde(default)]
-    poll_interval: Option<String>,
+    pub poll_interval: Option<String>,
     /// Patterns of volatile lines to ignore before hashing and diffing.
     #[serde(default)]
-    ignore: Vec<String>,
+    pub ignore: Vec<String>,
+    /// Staging soak time required before production, for this target.
     #[serde(default)]
-    soak: Option<String>,
+    pub soak: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+/// Settings of an environment (validated by the daemon, which uses them).
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RawEnvironment {
+pub struct Environment {
     #[serde(default)]
-    soak: Option<String>,
+    pub soak: Option<String>,
     #[serde(default)]
-    approvals: Option<serde_json::Value>,
+    pub approvals: Option<serde_json::Value>,
     #[serde(default)]
-    windows: Option<serde_json::Value>,
+    pub windows: Option<serde_json::Value>,
 }
 
 /// A validated `guardrail.yaml`.
@@ -96,7 +97,10 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// Declared environment names (from `environments:` and every target's environments).
     pub environments: Vec<String>,
+    pub environment_settings: BTreeMap<String, Environment>,
     pub policy_params: BTreeMap<String, serde_json::Value>,
+    /// Notification receivers, as written (validated by the daemon).
+    pub notifications: Vec<serde_json::Value>,
 }
 
 /// One managed config.
@@ -111,6 +115,8 @@ pub struct Target {
     /// per-environment path uses it for every environment it lists (or `production` when it
     /// lists none).
     pub paths: Vec<(String, String)>,
+    /// Per-environment settings as written.
+    pub environments: BTreeMap<String, TargetEnvironment>,
     pub line: u32,
 }
 
@@ -212,10 +218,10 @@ impl Config {
                 owners: t.owners.clone(),
                 critical: t.critical,
                 paths,
+                environments: t.environments.clone(),
                 line,
             });
         }
-        let _ = &raw.notifications;
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -224,7 +230,9 @@ impl Config {
             waivers: raw.waivers,
             targets,
             environments: env_names,
+            environment_settings: raw.environments,
             policy_params: raw.policy_params,
+            notifications: raw.notifications,
         })
     }
 
