@@ -5,6 +5,13 @@
 //! report in, string out; the CLI decides where it goes. May depend on `document` and `diff`;
 //! must not depend on `policy` internals, `cli` or any IO.
 
+pub mod github;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod sarif;
+pub mod text;
+
 use std::fmt;
 
 /// How strongly a rule is enforced.
@@ -69,6 +76,26 @@ impl Verdict {
             Verdict::Pass | Verdict::Warn => 0,
             Verdict::Blocked => 1,
             Verdict::ApprovalRequired => 3,
+        }
+    }
+
+    /// The status word people see: `PASS`, `WARN`, `APPROVAL REQUIRED`, `BLOCKED`.
+    pub fn headline(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Warn => "WARN",
+            Verdict::ApprovalRequired => "APPROVAL REQUIRED",
+            Verdict::Blocked => "BLOCKED",
+        }
+    }
+
+    /// One sentence saying what the verdict means for the change.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Verdict::Pass => "nothing to act on; the change may proceed",
+            Verdict::Warn => "advisory findings only; the change may proceed",
+            Verdict::ApprovalRequired => "the change needs approvals before it may be applied",
+            Verdict::Blocked => "a mandatory rule failed; only break-glass passes it",
         }
     }
 
@@ -242,6 +269,206 @@ impl Report {
             .map(Finding::verdict)
             .max()
             .unwrap_or(Verdict::Pass)
+    }
+}
+
+impl Report {
+    /// The counts every output format summarises (see [`Summary`]).
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            targets: self.targets.len(),
+            evaluations: self.evaluations.len(),
+            findings: self.findings.len(),
+            notices: self.notices.len(),
+            ..Summary::default()
+        };
+        for e in &self.evaluations {
+            if e.outcome == Outcome::Passed {
+                s.passed += 1;
+            }
+        }
+        for f in &self.findings {
+            if f.waived.is_some() {
+                s.waived += 1;
+            } else {
+                match f.enforcement {
+                    Enforcement::Mandatory => s.mandatory += 1,
+                    Enforcement::Approval => s.approval += 1,
+                    Enforcement::Advisory => s.advisory += 1,
+                }
+            }
+            if f.error {
+                s.errored += 1;
+            }
+        }
+        s
+    }
+
+    /// The checked target a finding belongs to: same name and environment, else same name.
+    pub fn target_of(&self, finding: &Finding) -> Option<&TargetReport> {
+        self.targets
+            .iter()
+            .find(|t| t.name == finding.target && t.env == finding.env)
+            .or_else(|| self.targets.iter().find(|t| t.name == finding.target))
+    }
+
+    /// Where a finding should be shown in a file, for tools that need a line (SARIF, GitHub
+    /// annotations): the finding's file, else its target's new file, else its old file; the
+    /// finding's line, else the target's first changed line when the file is the target's new
+    /// file, else line 1. `None` when no file is known at all.
+    pub fn location_of<'a>(&'a self, finding: &'a Finding) -> Option<(&'a str, u32)> {
+        let target = self.target_of(finding);
+        let file = finding
+            .file
+            .as_deref()
+            .or_else(|| target.and_then(|t| t.new_file.as_deref().or(t.old_file.as_deref())))?;
+        let line = finding.line.filter(|&l| l >= 1).unwrap_or_else(|| {
+            target
+                .filter(|t| t.new_file.as_deref() == Some(file))
+                .and_then(|t| t.changed_lines.iter().copied().find(|&l| l >= 1))
+                .unwrap_or(1)
+        });
+        Some((file, line))
+    }
+
+    /// Findings in the order people read them: unwaived before waived, then mandatory,
+    /// approval, advisory; ties keep report order. Yields indexes into [`Report::findings`].
+    pub fn findings_by_severity(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.findings.len()).collect();
+        order.sort_by_key(|&i| {
+            let f = &self.findings[i];
+            (f.waived.is_some(), std::cmp::Reverse(f.enforcement))
+        });
+        order
+    }
+}
+
+/// Counts shown at the end of every rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// Checked targets.
+    pub targets: usize,
+    /// Rules evaluated, summed over targets.
+    pub evaluations: usize,
+    /// Evaluations that passed.
+    pub passed: usize,
+    /// All findings, waived or not.
+    pub findings: usize,
+    /// Unwaived findings per enforcement level (errored ones included).
+    pub mandatory: usize,
+    pub approval: usize,
+    pub advisory: usize,
+    /// Findings covered by a waiver.
+    pub waived: usize,
+    /// Findings whose rule errored at run time, waived or not.
+    pub errored: usize,
+    pub notices: usize,
+}
+
+impl fmt::Display for Summary {
+    /// `5 findings (1 mandatory, 1 approval, 1 advisory, 1 waived, 1 errored), 9 rules
+    /// evaluated on 2 targets, 2 notices`. Zero counts inside the parentheses are left out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", plural(self.findings, "finding", "findings"))?;
+        let parts: Vec<String> = [
+            (self.mandatory, "mandatory"),
+            (self.approval, "approval"),
+            (self.advisory, "advisory"),
+            (self.waived, "waived"),
+            (self.errored, "errored"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if !parts.is_empty() {
+            write!(f, " ({})", parts.join(", "))?;
+        }
+        write!(
+            f,
+            ", {} evaluated on {}",
+            plural(self.evaluations, "rule", "rules"),
+            plural(self.targets, "target", "targets")
+        )?;
+        if self.notices > 0 {
+            write!(f, ", {}", plural(self.notices, "notice", "notices"))?;
+        }
+        Ok(())
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The output formats of `guardrail check --output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Output {
+    Text,
+    Json,
+    Sarif,
+    Junit,
+    Markdown,
+    Github,
+}
+
+impl Output {
+    pub const ALL: [Output; 6] = [
+        Output::Text,
+        Output::Json,
+        Output::Sarif,
+        Output::Junit,
+        Output::Markdown,
+        Output::Github,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Output::Text => "text",
+            Output::Json => "json",
+            Output::Sarif => "sarif",
+            Output::Junit => "junit",
+            Output::Markdown => "markdown",
+            Output::Github => "github",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Output::ALL.into_iter().find(|o| o.name() == s)
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the caller knows about where the output goes; each format uses what applies to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RenderOptions {
+    /// The output is a terminal: the text format may use colour.
+    pub color: bool,
+    /// Show the semantic diff entries of each target (text format).
+    pub show_diff: bool,
+}
+
+/// Renders a report in one output format, with each format's defaults for what `opts` does
+/// not cover.
+pub fn render(report: &Report, output: Output, opts: &RenderOptions) -> String {
+    match output {
+        Output::Text => text::render(
+            report,
+            &text::Options {
+                color: opts.color,
+                show_diff: opts.show_diff,
+            },
+        ),
+        Output::Json => json::render(report, &json::Options::default()),
+        Output::Sarif => sarif::render(report, &sarif::Options::default()),
+        Output::Junit => junit::render(report, &junit::Options::default()),
+        Output::Markdown => markdown::render(report, &markdown::Options::default()),
+        Output::Github => github::render(report, &github::Options::default()),
     }
 }
 
