@@ -57,7 +57,11 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned();
 
-    let (ios_lines, hap_lines) = if smoke() { (2_000, 400) } else { (100_000, 20_000) };
+    let (ios_lines, hap_lines) = if smoke() {
+        (2_000, 400)
+    } else {
+        (100_000, 20_000)
+    };
     let ios_old = generate::ios(ios_lines);
     let ios_new = generate::change_one_line(
         &ios_old,
@@ -65,18 +69,39 @@ fn main() {
         " switchport access vlan 6",
     );
     let hap_old = generate::haproxy(hap_lines);
-    let hap_new =
-        generate::change_one_line(&hap_old, "server web3 10.0.3.4:8080", "    server web3 10.0.3.4:8080 check weight 99");
+    let hap_new = generate::change_one_line(
+        &hap_old,
+        "server web3 10.0.3.4:8080",
+        "    server web3 10.0.3.4:8080 check weight 99",
+    );
     let cases = [
-        Case { name: "ios-100k", format: Format::Ios, old: ios_old, new: ios_new },
-        Case { name: "haproxy-20k", format: Format::Haproxy, old: hap_old, new: hap_new },
+        Case {
+            name: "ios-100k",
+            format: Format::Ios,
+            old: ios_old,
+            new: ios_new,
+        },
+        Case {
+            name: "haproxy-20k",
+            format: Format::Haproxy,
+            old: hap_old,
+            new: hap_new,
+        },
     ];
 
     if let Some(dir) = &write_dir {
         std::fs::create_dir_all(dir).unwrap();
         for c in &cases {
-            let ext = if c.format == Format::Ios { "ios" } else { "cfg" };
-            let base = if c.format == Format::Haproxy { "haproxy-" } else { "" };
+            let ext = if c.format == Format::Ios {
+                "ios"
+            } else {
+                "cfg"
+            };
+            let base = if c.format == Format::Haproxy {
+                "haproxy-"
+            } else {
+                ""
+            };
             std::fs::write(format!("{dir}/{base}{}-old.{ext}", c.name), &c.old).unwrap();
             std::fs::write(format!("{dir}/{base}{}-new.{ext}", c.name), &c.new).unwrap();
         }
@@ -120,5 +145,8 @@ fn main() {
             entries
         );
     }
-    println!("(parse ms and diff ms are min/median of {} runs; parse+diff parses both versions and diffs them; MB/s from the min)", runs());
+    println!(
+        "(parse ms and diff ms are min/median of {} runs; parse+diff parses both versions and diffs them; MB/s from the min)",
+        runs()
+    );
 }

@@ -5,9 +5,9 @@
 //! ARCHITECTURE.md names which module may depend on which.
 #![forbid(unsafe_code)]
 
-pub mod document;
 pub mod cli;
 pub mod config;
 pub mod diff;
+pub mod document;
 pub mod formats;
 pub mod report;

@@ -32,7 +32,10 @@ backend be_api
 
 #[test]
 fn identical_files_exit_zero() {
-    let dir = temp_files(&[("a/haproxy.cfg", HAPROXY_OLD.as_bytes()), ("b/haproxy.cfg", HAPROXY_OLD.as_bytes())]);
+    let dir = temp_files(&[
+        ("a/haproxy.cfg", HAPROXY_OLD.as_bytes()),
+        ("b/haproxy.cfg", HAPROXY_OLD.as_bytes()),
+    ]);
     let (code, out, _) = run_in(dir.path(), &["diff", "a/haproxy.cfg", "b/haproxy.cfg"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("no semantic change"));
@@ -45,16 +48,34 @@ fn reordered_backends_and_reindented_lines_are_not_a_change() {
         "backend be_api\n  server api1 10.0.1.1:9000 check\n\nbackend be_web\n\tbalance roundrobin\n\toption httpchk GET /health\n\tserver web3 10.0.0.3:8080 check\n\tserver web1 10.0.0.1:8080 check\n\tserver web2 10.0.0.2:8080   check\n",
     );
     assert_ne!(reordered, HAPROXY_OLD);
-    let dir = temp_files(&[("old.cfg", HAPROXY_OLD.as_bytes()), ("new.cfg", reordered.as_bytes())]);
-    let (code, out, err) = run_in(dir.path(), &["diff", "--format", "haproxy", "old.cfg", "new.cfg"]);
+    let dir = temp_files(&[
+        ("old.cfg", HAPROXY_OLD.as_bytes()),
+        ("new.cfg", reordered.as_bytes()),
+    ]);
+    let (code, out, err) = run_in(
+        dir.path(),
+        &["diff", "--format", "haproxy", "old.cfg", "new.cfg"],
+    );
     assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]
 fn removing_one_server_is_exactly_one_removal_with_its_line() {
     let new = HAPROXY_OLD.replace("    server web2 10.0.0.2:8080 check\n", "");
-    let dir = temp_files(&[("old/haproxy.cfg", HAPROXY_OLD.as_bytes()), ("new/haproxy.cfg", new.as_bytes())]);
-    let (code, out, _) = run_in(dir.path(), &["diff", "old/haproxy.cfg", "new/haproxy.cfg", "--output", "json"]);
+    let dir = temp_files(&[
+        ("old/haproxy.cfg", HAPROXY_OLD.as_bytes()),
+        ("new/haproxy.cfg", new.as_bytes()),
+    ]);
+    let (code, out, _) = run_in(
+        dir.path(),
+        &[
+            "diff",
+            "old/haproxy.cfg",
+            "new/haproxy.cfg",
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(code, 1, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let entries = v["entries"].as_array().unwrap();
@@ -66,17 +87,39 @@ fn removing_one_server_is_exactly_one_removal_with_its_line() {
     assert!(e["new_line"].is_null());
     assert_eq!(e["old"]["address"], "10.0.0.2");
     assert!(e["new"].is_null());
-    assert!(v["unified"].as_str().unwrap().contains("-    server web2 10.0.0.2:8080 check"));
+    assert!(
+        v["unified"]
+            .as_str()
+            .unwrap()
+            .contains("-    server web2 10.0.0.2:8080 check")
+    );
 }
 
 #[test]
 fn text_output_names_path_values_and_lines() {
-    let new = HAPROXY_OLD.replace("    server web1 10.0.0.1:8080 check\n", "    server web1 10.0.0.1:8080 check disabled\n");
-    let dir = temp_files(&[("old/haproxy.cfg", HAPROXY_OLD.as_bytes()), ("new/haproxy.cfg", new.as_bytes())]);
-    let (code, out, _) = run_in(dir.path(), &["diff", "old/haproxy.cfg", "new/haproxy.cfg", "--unified"]);
+    let new = HAPROXY_OLD.replace(
+        "    server web1 10.0.0.1:8080 check\n",
+        "    server web1 10.0.0.1:8080 check disabled\n",
+    );
+    let dir = temp_files(&[
+        ("old/haproxy.cfg", HAPROXY_OLD.as_bytes()),
+        ("new/haproxy.cfg", new.as_bytes()),
+    ]);
+    let (code, out, _) = run_in(
+        dir.path(),
+        &["diff", "old/haproxy.cfg", "new/haproxy.cfg", "--unified"],
+    );
     assert_eq!(code, 1);
-    assert!(out.contains("changed backends[be_web].servers[web1].disabled: false -> true (line 17 -> 17)"), "{out}");
-    assert!(out.contains("+    server web1 10.0.0.1:8080 check disabled"), "{out}");
+    assert!(
+        out.contains(
+            "changed backends[be_web].servers[web1].disabled: false -> true (line 17 -> 17)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("+    server web1 10.0.0.1:8080 check disabled"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -84,7 +127,10 @@ fn changed_secrets_show_as_changed_and_redacted_everywhere() {
     let old = "connector:\n  name: support\n  host: imap.example.net\n  password: hunter2-old\n  url: https://svc:tok-old-123@portal.example.net/api\n";
     let new = "connector:\n  name: support\n  host: imap.example.net\n  password: hunter2-new\n  url: https://svc:tok-new-456@portal.example.net/api\n";
     let dir = temp_files(&[("old.yaml", old.as_bytes()), ("new.yaml", new.as_bytes())]);
-    for output in [&["--output", "text", "--unified"][..], &["--output", "json"][..]] {
+    for output in [
+        &["--output", "text", "--unified"][..],
+        &["--output", "json"][..],
+    ] {
         let mut args = vec!["diff", "old.yaml", "new.yaml"];
         args.extend_from_slice(output);
         let (code, out, err) = run_in(dir.path(), &args);
@@ -97,7 +143,10 @@ fn changed_secrets_show_as_changed_and_redacted_everywhere() {
         assert!(out.contains("password"), "{out}");
     }
     let (_, out, _) = run_in(dir.path(), &["diff", "old.yaml", "new.yaml"]);
-    assert!(out.contains("changed connector.password: <redacted> -> <redacted>"), "{out}");
+    assert!(
+        out.contains("changed connector.password: <redacted> -> <redacted>"),
+        "{out}"
+    );
 }
 
 fn assert_bad_input(files: &[(&str, &[u8])], args: &[&str], file_named: &str, expect_in_msg: &str) {
@@ -105,23 +154,60 @@ fn assert_bad_input(files: &[(&str, &[u8])], args: &[&str], file_named: &str, ex
     let (code, out, err) = run_in(dir.path(), args);
     assert_eq!(code, 2, "args {args:?}: stdout {out} stderr {err}");
     let first = err.lines().next().unwrap_or("");
-    assert!(first.contains(file_named), "error should name {file_named}: {err}");
-    assert!(err.to_lowercase().contains(expect_in_msg), "error should mention {expect_in_msg:?}: {err}");
+    assert!(
+        first.contains(file_named),
+        "error should name {file_named}: {err}"
+    );
+    assert!(
+        err.to_lowercase().contains(expect_in_msg),
+        "error should mention {expect_in_msg:?}: {err}"
+    );
 }
 
 #[test]
 fn bad_input_is_exit_two_with_a_clear_message() {
     let ok = HAPROXY_OLD.as_bytes();
     let d = |bad: &'static str| vec!["diff", "--format", "haproxy", "ok.cfg", bad];
-    assert_bad_input(&[("ok.cfg", ok), ("bin.cfg", b"\x7fELF\x02\x01\x01\0\0\0\0")], &d("bin.cfg"), "bin.cfg", "binary");
-    assert_bad_input(&[("ok.cfg", ok), ("u.cfg", b"global\n  maxconn \xff\xfe\n")], &d("u.cfg"), "u.cfg:2", "utf-8");
-    assert_bad_input(&[("ok.cfg", ok), ("e.cfg", b"")], &d("e.cfg"), "e.cfg", "empty");
+    assert_bad_input(
+        &[("ok.cfg", ok), ("bin.cfg", b"\x7fELF\x02\x01\x01\0\0\0\0")],
+        &d("bin.cfg"),
+        "bin.cfg",
+        "binary",
+    );
+    assert_bad_input(
+        &[("ok.cfg", ok), ("u.cfg", b"global\n  maxconn \xff\xfe\n")],
+        &d("u.cfg"),
+        "u.cfg:2",
+        "utf-8",
+    );
+    assert_bad_input(
+        &[("ok.cfg", ok), ("e.cfg", b"")],
+        &d("e.cfg"),
+        "e.cfg",
+        "empty",
+    );
     let long = format!("global\n    log {}\n", "x".repeat(10 * 1024 * 1024));
-    assert_bad_input(&[("ok.cfg", ok), ("l.cfg", long.as_bytes())], &d("l.cfg"), "l.cfg:2", "long");
-    assert_bad_input(&[("ok.cfg", ok)], &d("missing.cfg"), "missing.cfg", "no such file");
+    assert_bad_input(
+        &[("ok.cfg", ok), ("l.cfg", long.as_bytes())],
+        &d("l.cfg"),
+        "l.cfg:2",
+        "long",
+    );
+    assert_bad_input(
+        &[("ok.cfg", ok)],
+        &d("missing.cfg"),
+        "missing.cfg",
+        "no such file",
+    );
     // A file that is not the format it claims.
     assert_bad_input(
-        &[("ok.cfg", ok), ("j.cfg", br#"{"frontends": [{"name": "fe"}], "backends": []}"#)],
+        &[
+            ("ok.cfg", ok),
+            (
+                "j.cfg",
+                br#"{"frontends": [{"name": "fe"}], "backends": []}"#,
+            ),
+        ],
         &d("j.cfg"),
         "j.cfg",
         "haproxy",
@@ -131,24 +217,61 @@ fn bad_input_is_exit_two_with_a_clear_message() {
 #[test]
 fn deep_nesting_and_alias_bombs_are_refused() {
     let deep_json = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    assert_bad_input(&[("a.json", b"{\"a\": 1}"), ("b.json", deep_json.as_bytes())], &["diff", "a.json", "b.json"], "b.json", "");
+    assert_bad_input(
+        &[("a.json", b"{\"a\": 1}"), ("b.json", deep_json.as_bytes())],
+        &["diff", "a.json", "b.json"],
+        "b.json",
+        "",
+    );
     let deep_yaml = format!("{}1", "- ".repeat(10_000));
-    let deep_yaml2: String = (0..10_000).map(|i| format!("{}a:\n", "  ".repeat(i))).collect();
-    assert_bad_input(&[("a.yaml", b"a: 1\n"), ("b.yaml", deep_yaml.as_bytes())], &["diff", "a.yaml", "b.yaml"], "b.yaml", "");
-    assert_bad_input(&[("a.yaml", b"a: 1\n"), ("b.yaml", deep_yaml2.as_bytes())], &["diff", "a.yaml", "b.yaml"], "b.yaml", "");
-    let mut bomb = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let deep_yaml2: String = (0..10_000)
+        .map(|i| format!("{}a:\n", "  ".repeat(i)))
+        .collect();
+    assert_bad_input(
+        &[("a.yaml", b"a: 1\n"), ("b.yaml", deep_yaml.as_bytes())],
+        &["diff", "a.yaml", "b.yaml"],
+        "b.yaml",
+        "",
+    );
+    assert_bad_input(
+        &[("a.yaml", b"a: 1\n"), ("b.yaml", deep_yaml2.as_bytes())],
+        &["diff", "a.yaml", "b.yaml"],
+        "b.yaml",
+        "",
+    );
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     let names = ["b", "c", "d", "e", "f", "g", "h", "i", "j"];
     let mut prev = "a";
     for n in names {
         bomb.push_str(&format!("{n}: &{n} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
         prev = n;
     }
-    assert_bad_input(&[("a.yaml", b"a: 1\n"), ("bomb.yaml", bomb.as_bytes())], &["diff", "a.yaml", "bomb.yaml"], "bomb.yaml", "");
+    assert_bad_input(
+        &[("a.yaml", b"a: 1\n"), ("bomb.yaml", bomb.as_bytes())],
+        &["diff", "a.yaml", "bomb.yaml"],
+        "bomb.yaml",
+        "",
+    );
     let deep_nginx = format!("{}{}", "http {\n".repeat(10_000), "}\n".repeat(10_000));
-    assert_bad_input(&[("a.conf", b"events {}\n"), ("nginx.conf", deep_nginx.as_bytes())], &["diff", "--format", "nginx", "a.conf", "nginx.conf"], "nginx.conf", "");
+    assert_bad_input(
+        &[
+            ("a.conf", b"events {}\n"),
+            ("nginx.conf", deep_nginx.as_bytes()),
+        ],
+        &["diff", "--format", "nginx", "a.conf", "nginx.conf"],
+        "nginx.conf",
+        "",
+    );
 }
 
 #[test]
 fn unknown_format_asks_for_format_flag() {
-    assert_bad_input(&[("a.txt", b"zzz qqq\n"), ("b.txt", b"zzz qqq\n")], &["diff", "a.txt", "b.txt"], "b.txt", "--format");
+    assert_bad_input(
+        &[("a.txt", b"zzz qqq\n"), ("b.txt", b"zzz qqq\n")],
+        &["diff", "a.txt", "b.txt"],
+        "b.txt",
+        "--format",
+    );
 }

@@ -63,8 +63,17 @@ fn golden_trees_and_diagnostics() {
                 path.display(),
                 render(&doc)
             )),
-            "err" if !doc.diagnostics.iter().any(|d| d.severity == Severity::Error) => failures
-                .push(format!("{}: err input parsed without an error", path.display())),
+            "err"
+                if !doc
+                    .diagnostics
+                    .iter()
+                    .any(|d| d.severity == Severity::Error) =>
+            {
+                failures.push(format!(
+                    "{}: err input parsed without an error",
+                    path.display()
+                ))
+            }
             _ => {}
         }
         check(path, &expected_path, &actual, &mut failures);
@@ -89,7 +98,11 @@ fn golden_dumps_never_show_listed_secrets() {
         let dump = doc.dump();
         let redacted = doc.redact_source(&String::from_utf8_lossy(&bytes));
         for secret in list.lines().filter(|l| !l.trim().is_empty()) {
-            assert!(!dump.contains(secret), "{}: dump shows secret {secret:?}", path.display());
+            assert!(
+                !dump.contains(secret),
+                "{}: dump shows secret {secret:?}",
+                path.display()
+            );
             assert!(
                 !redacted.contains(secret),
                 "{}: redacted source shows secret {secret:?}",

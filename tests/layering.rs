@@ -96,7 +96,11 @@ fn core_modules_do_no_io() {
             }
         }
     }
-    assert!(problems.is_empty(), "core modules must stay pure:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "core modules must stay pure:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -131,6 +135,9 @@ fn core_dependencies_include_no_io_crates_in_core_paths() {
     // even in a `use` inside a function. Checked above line by line; here we make sure the scan
     // actually saw the core (a renamed folder would silently pass).
     for (module, _) in ALLOWED_DEPS.iter().take(4) {
-        assert!(!module_sources(module).is_empty(), "no sources found for {module}");
+        assert!(
+            !module_sources(module).is_empty(),
+            "no sources found for {module}"
+        );
     }
 }

@@ -19,16 +19,27 @@ fn diff_of_every_golden_input_with_itself_is_empty() {
         let a = formats::parse_bytes(format, &bytes);
         let b = formats::parse_bytes(format, &bytes);
         let d = diff(&a.root, &b.root);
-        assert!(d.is_empty(), "{}: diff with itself: {:?}", path.display(), d.first().map(|e| e.path.to_string()));
+        assert!(
+            d.is_empty(),
+            "{}: diff with itself: {:?}",
+            path.display(),
+            d.first().map(|e| e.path.to_string())
+        );
         seen += 1;
     }
-    assert!(seen >= 16, "expected golden inputs for every format, saw {seen}");
+    assert!(
+        seen >= 16,
+        "expected golden inputs for every format, saw {seen}"
+    );
 }
 
 fn backend(i: usize, servers: &[usize]) -> String {
     let mut s = format!("backend be_{i}\n    balance roundrobin\n");
     for n in servers {
-        s.push_str(&format!("    server s{n} 10.0.{i}.{n}:80 check weight {}\n", n + 1));
+        s.push_str(&format!(
+            "    server s{n} 10.0.{i}.{n}:80 check weight {}\n",
+            n + 1
+        ));
     }
     s.push('\n');
     s

@@ -23,15 +23,27 @@ pub fn ios(target_lines: usize) -> String {
     for i in 0..interfaces {
         let slot = i / 48;
         let port = i % 48;
-        push(&mut s, &format!("interface GigabitEthernet{slot}/0/{port}"), &mut lines);
+        push(
+            &mut s,
+            &format!("interface GigabitEthernet{slot}/0/{port}"),
+            &mut lines,
+        );
         if i % 10 == 0 {
             push(&mut s, " description uplink to core", &mut lines);
             push(&mut s, " switchport mode trunk", &mut lines);
-            push(&mut s, " switchport trunk allowed vlan 10,20,30-40", &mut lines);
+            push(
+                &mut s,
+                " switchport trunk allowed vlan 10,20,30-40",
+                &mut lines,
+            );
         } else {
             push(&mut s, &format!(" description access port {i}"), &mut lines);
             push(&mut s, " switchport mode access", &mut lines);
-            push(&mut s, &format!(" switchport access vlan {}", 1 + i % 1000), &mut lines);
+            push(
+                &mut s,
+                &format!(" switchport access vlan {}", 1 + i % 1000),
+                &mut lines,
+            );
         }
         push(&mut s, " spanning-tree portfast", &mut lines);
         push(&mut s, " storm-control broadcast level 1.00", &mut lines);
@@ -40,7 +52,11 @@ pub fn ios(target_lines: usize) -> String {
     }
     let mut acl = 0;
     while lines < target_lines * 7 / 10 {
-        push(&mut s, &format!("ip access-list extended ACL-{acl}"), &mut lines);
+        push(
+            &mut s,
+            &format!("ip access-list extended ACL-{acl}"),
+            &mut lines,
+        );
         for e in 1..=200u32 {
             let mut l = String::new();
             let _ = write!(
@@ -61,8 +77,16 @@ pub fn ios(target_lines: usize) -> String {
     let mut n = 0u32;
     while lines < target_lines * 8 / 10 {
         let addr = format!("10.{}.{}.{}", 100 + n / 65536 % 100, n / 256 % 256, n % 256);
-        push(&mut s, &format!(" neighbor {addr} remote-as {}", 65001 + n % 1000), &mut lines);
-        push(&mut s, &format!(" neighbor {addr} description peer-{n}"), &mut lines);
+        push(
+            &mut s,
+            &format!(" neighbor {addr} remote-as {}", 65001 + n % 1000),
+            &mut lines,
+        );
+        push(
+            &mut s,
+            &format!(" neighbor {addr} description peer-{n}"),
+            &mut lines,
+        );
         n += 1;
     }
     push(&mut s, "!", &mut lines);
@@ -101,7 +125,10 @@ pub fn haproxy(target_lines: usize) -> String {
         let _ = writeln!(s, "    default_backend be_{f}\n");
     }
     for b in 0..backends {
-        let _ = writeln!(s, "backend be_{b}\n    balance roundrobin\n    option httpchk GET /health");
+        let _ = writeln!(
+            s,
+            "backend be_{b}\n    balance roundrobin\n    option httpchk GET /health"
+        );
         for n in 0..14 {
             let _ = writeln!(
                 s,
@@ -121,7 +148,10 @@ pub fn haproxy(target_lines: usize) -> String {
 pub fn change_one_line(text: &str, needle: &str, replacement: &str) -> String {
     let pos = text.find(needle).expect("needle present");
     let line_start = text[..pos].rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let line_end = text[pos..].find('\n').map(|i| pos + i).unwrap_or(text.len());
+    let line_end = text[pos..]
+        .find('\n')
+        .map(|i| pos + i)
+        .unwrap_or(text.len());
     let mut out = String::with_capacity(text.len());
     out.push_str(&text[..line_start]);
     out.push_str(replacement);

@@ -48,9 +48,9 @@ pub fn run(args: Args) -> i32 {
         Some(f) => f,
         None => {
             let text = String::from_utf8_lossy(&new_bytes);
-            match input::choose_format(None, &new_name, &text)
-                .or_else(|_| input::choose_format(None, &old_name, &String::from_utf8_lossy(&old_bytes)))
-            {
+            match input::choose_format(None, &new_name, &text).or_else(|_| {
+                input::choose_format(None, &old_name, &String::from_utf8_lossy(&old_bytes))
+            }) {
                 Ok(f) => f,
                 Err(e) => return bad_input(e),
             }
@@ -89,7 +89,11 @@ pub fn run(args: Args) -> i32 {
                 "entries": entries.iter().map(DiffEntry::to_json).collect::<Vec<_>>(),
                 "unified": unified,
             });
-            writeln!(stdout, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default())
+            writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            )
         }
     };
     if result.is_err() {

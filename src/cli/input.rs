@@ -35,11 +35,7 @@ impl BadInput {
 }
 
 /// Picks the format: explicit wins, else detected from `path` name, else from content.
-pub fn choose_format(
-    explicit: Option<Format>,
-    path: &str,
-    text: &str,
-) -> Result<Format, BadInput> {
+pub fn choose_format(explicit: Option<Format>, path: &str, text: &str) -> Result<Format, BadInput> {
     if let Some(f) = explicit {
         return Ok(f);
     }
@@ -105,7 +101,11 @@ pub fn parse(
                 .collect(),
         });
     }
-    Ok(Loaded { name: name.to_string(), text, doc })
+    Ok(Loaded {
+        name: name.to_string(),
+        text,
+        doc,
+    })
 }
 
 /// Reads and parses a file.

@@ -25,7 +25,12 @@ fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("cannot run git: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(err.lines().next().unwrap_or("git failed").trim().to_string());
+        return Err(err
+            .lines()
+            .next()
+            .unwrap_or("git failed")
+            .trim()
+            .to_string());
     }
     Ok(out.stdout)
 }
@@ -52,7 +57,14 @@ pub fn from_git(root: &Path, base: &str) -> Result<Vec<ChangedFile>, BadInput> {
     let merge_base = String::from_utf8_lossy(&merge_base).trim().to_string();
     let listing = git(
         &top,
-        &["diff", "--name-status", "--no-renames", "-z", &merge_base, "--"],
+        &[
+            "diff",
+            "--name-status",
+            "--no-renames",
+            "-z",
+            &merge_base,
+            "--",
+        ],
     )
     .map_err(|e| bad(format!("error[git.diff]: git diff failed: {e}")))?;
     // The config root may be a subdirectory of the git repository.

@@ -207,7 +207,10 @@ impl Config {
                     problems.push(Diagnostic::error(
                         "config.target-path",
                         line,
-                        format!("target `{}` has an invalid path glob `{p}`: {e}", t.name.value),
+                        format!(
+                            "target `{}` has an invalid path glob `{p}`: {e}",
+                            t.name.value
+                        ),
                     ));
                 }
             }
@@ -311,7 +314,8 @@ notifications:
 
     #[test]
     fn unknown_keys_are_refused_with_a_line() {
-        let errs = Config::parse("targets:\n  - name: a\n    kind: switch\n    pathh: x\n").unwrap_err();
+        let errs =
+            Config::parse("targets:\n  - name: a\n    kind: switch\n    pathh: x\n").unwrap_err();
         assert_eq!(errs[0].code, "config.syntax");
         assert_eq!(errs[0].line, 4, "{:?}", errs[0]);
         assert!(errs[0].message.contains("pathh"), "{}", errs[0].message);

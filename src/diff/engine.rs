@@ -67,9 +67,9 @@ impl<'a> Walker<'a> {
         };
         for (k, old_child) in a.iter() {
             match lookup_b(k) {
-                Some(new_child) => {
-                    self.with(Segment::Key(k.to_string()), |w| w.node(old_child, new_child))
-                }
+                Some(new_child) => self.with(Segment::Key(k.to_string()), |w| {
+                    w.node(old_child, new_child)
+                }),
                 None => self.with(Segment::Key(k.to_string()), |w| {
                     w.emit(Op::Removed, Some(old_child), None)
                 }),
@@ -162,7 +162,9 @@ impl<'a> Walker<'a> {
             self.with(Segment::Index(j), |w| w.node(&a[i], &b[j]));
         }
         for &i in &rest_a[paired..] {
-            self.with(Segment::Index(i), |w| w.emit(Op::Removed, Some(&a[i]), None));
+            self.with(Segment::Index(i), |w| {
+                w.emit(Op::Removed, Some(&a[i]), None)
+            });
         }
         for &j in &rest_b[paired..] {
             self.with(Segment::Index(j), |w| w.emit(Op::Added, None, Some(&b[j])));
@@ -280,7 +282,10 @@ mod tests {
             "servers",
             Node::list(1, vec![server(2, "a", 1), server(3, "c", 1)]),
         )]);
-        assert_eq!(render(&diff(&a, &b)), vec!["removed servers[b] Some(3) None"]);
+        assert_eq!(
+            render(&diff(&a, &b)),
+            vec!["removed servers[b] Some(3) None"]
+        );
     }
 
     #[test]
@@ -312,7 +317,10 @@ mod tests {
         let anon = |v: i64| map(vec![("v", Node::int(1, v))]);
         let a = Node::list(1, vec![anon(1), anon(2)]);
         let b = Node::list(1, vec![anon(2), anon(3)]);
-        assert_eq!(render(&diff(&a, &b)), vec!["changed [#1].v Some(1) Some(1)"]);
+        assert_eq!(
+            render(&diff(&a, &b)),
+            vec!["changed [#1].v Some(1) Some(1)"]
+        );
     }
 
     #[test]

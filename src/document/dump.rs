@@ -49,8 +49,7 @@ fn node(out: &mut String, n: &Node, depth: usize, label: Option<&str>) {
 
 fn quote_key(k: &str) -> String {
     let plain = !k.is_empty()
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
     if plain {
         k.to_string()

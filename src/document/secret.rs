@@ -96,8 +96,26 @@ const SECRET_KEYS: &[&str] = &["auth_pass", "authpass", "bind_pw", "bindpw", "sa
 /// Words that make a key *not* secret even though another word matches: `key_file` and
 /// `token_url` name where a secret lives, not the secret; `max_keys` is a count.
 const NOT_SECRET_WORDS: &[&str] = &[
-    "file", "path", "url", "uri", "endpoint", "env", "ttl", "type", "id", "name", "length", "max",
-    "min", "count", "size", "expiry", "expires", "lifetime", "algorithm", "mode",
+    "file",
+    "path",
+    "url",
+    "uri",
+    "endpoint",
+    "env",
+    "ttl",
+    "type",
+    "id",
+    "name",
+    "length",
+    "max",
+    "min",
+    "count",
+    "size",
+    "expiry",
+    "expires",
+    "lifetime",
+    "algorithm",
+    "mode",
 ];
 
 /// True when a key of a structured document (YAML/JSON/TOML/INI) names a secret.
@@ -296,7 +314,8 @@ mod tests {
         let src = "a: 1\nkey: |\n  line1\n  line2\nb: 2\n";
         let start = src.find("line1").unwrap();
         let end = src.find("b: 2").unwrap() - 1;
-        let out = redact_spans(src, &[start..end]);
+        let spans = [Range { start, end }];
+        let out = redact_spans(src, &spans);
         assert_eq!(out, "a: 1\nkey: |\n  <redacted>\n  <redacted>\nb: 2\n");
         assert_eq!(out.lines().count(), src.lines().count());
     }

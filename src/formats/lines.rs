@@ -73,12 +73,17 @@ mod tests {
     fn lines_have_numbers_and_offsets() {
         let text = "a\r\nbb\n\nccc";
         let got: Vec<_> = lines(text).map(|l| (l.number, l.offset, l.text)).collect();
-        assert_eq!(got, vec![(1, 0, "a"), (2, 3, "bb"), (3, 6, ""), (4, 7, "ccc")]);
+        assert_eq!(
+            got,
+            vec![(1, 0, "a"), (2, 3, "bb"), (3, 6, ""), (4, 7, "ccc")]
+        );
     }
 
     #[test]
     fn words_have_positions() {
-        let got: Vec<_> = words("  server web1  10.0.0.1:80").map(|w| (w.text, w.start)).collect();
+        let got: Vec<_> = words("  server web1  10.0.0.1:80")
+            .map(|w| (w.text, w.start))
+            .collect();
         assert_eq!(got, vec![("server", 2), ("web1", 9), ("10.0.0.1:80", 15)]);
     }
 }

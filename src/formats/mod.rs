@@ -197,10 +197,10 @@ pub fn detect_from_content(text: &str) -> Option<Format> {
                 scores[idx(Format::Ios)] += 2
             }
             "http" | "events" | "server" | "upstream" | "location" | "worker_processes"
-            | "include" | "stream" | "user" | "error_log" | "pid" => {
-                if t.ends_with('{') || t.ends_with(';') {
-                    scores[idx(Format::Nginx)] += 3
-                }
+            | "include" | "stream" | "user" | "error_log" | "pid"
+                if t.ends_with('{') || t.ends_with(';') =>
+            {
+                scores[idx(Format::Nginx)] += 3
             }
             _ => {}
         }
@@ -219,8 +219,7 @@ pub fn detect_from_content(text: &str) -> Option<Format> {
                 scores[idx(Format::Ini)] += 1;
             }
         }
-        if t.starts_with("- ") || t == "---" || t.split_once(": ").is_some() || t.ends_with(':')
-        {
+        if t.starts_with("- ") || t == "---" || t.split_once(": ").is_some() || t.ends_with(':') {
             scores[idx(Format::Yaml)] += 1;
         }
         if t.ends_with('{') || t.ends_with(';') || t == "}" {
@@ -254,7 +253,10 @@ mod tests {
     #[test]
     fn detects_by_name() {
         assert_eq!(detect_from_name("lb/haproxy.cfg"), Some(Format::Haproxy));
-        assert_eq!(detect_from_name("/etc/nginx/nginx.conf"), Some(Format::Nginx));
+        assert_eq!(
+            detect_from_name("/etc/nginx/nginx.conf"),
+            Some(Format::Nginx)
+        );
         assert_eq!(detect_from_name("x/core-sw-1.ios"), Some(Format::Ios));
         assert_eq!(detect_from_name(".fetchmailrc"), Some(Format::Fetchmail));
         assert_eq!(detect_from_name("pgbouncer.ini"), Some(Format::Ini));
