@@ -47,10 +47,14 @@ pub fn run(args: Args) -> i32 {
     let format = match explicit {
         Some(f) => f,
         None => {
-            let text = String::from_utf8_lossy(&new_bytes);
-            match input::choose_format(None, &new_name, &text).or_else(|_| {
-                input::choose_format(None, &old_name, &String::from_utf8_lossy(&old_bytes))
-            }) {
+            let new_text = String::from_utf8_lossy(&new_bytes);
+            let old_text = String::from_utf8_lossy(&old_bytes);
+            // NEW decides; OLD is asked only when NEW says nothing. The error names NEW.
+            let chosen = match input::choose_format(None, &new_name, &new_text) {
+                Err(e) => input::choose_format(None, &old_name, &old_text).map_err(|_| e),
+                ok => ok,
+            };
+            match chosen {
                 Ok(f) => f,
                 Err(e) => return bad_input(e),
             }
