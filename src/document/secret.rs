@@ -73,12 +73,15 @@ fn digest(plain: &str) -> [u8; 32] {
 /// (`db_password`, `apiToken`, `snmp-community`, `private_key`).
 const SECRET_WORDS: &[&str] = &[
     "password",
+    "passwords",
     "passwd",
     "pwd",
     "pass",
     "passphrase",
     "secret",
+    "secrets",
     "token",
+    "tokens",
     "apikey",
     "key",
     "keys",
@@ -97,6 +100,8 @@ const SECRET_KEYS: &[&str] = &["auth_pass", "authpass", "bind_pw", "bindpw", "sa
 /// `token_url` name where a secret lives, not the secret; `max_keys` is a count.
 const NOT_SECRET_WORDS: &[&str] = &[
     "file",
+    "ref",
+    "secure",
     "path",
     "url",
     "uri",
@@ -278,6 +283,7 @@ mod tests {
             "Authorization",
             "bind_pw",
             "pass",
+            "api_tokens",
         ] {
             assert!(is_secret_key(k), "{k} should be secret");
         }
@@ -294,6 +300,8 @@ mod tests {
             "monkey",
             "user",
             "primary",
+            "secretKeyRef",
+            "cookie_secure",
         ] {
             assert!(!is_secret_key(k), "{k} should not be secret");
         }
