@@ -8,4 +8,5 @@
 pub mod document;
 pub mod diff;
 pub mod formats;
+pub mod policy;
 pub mod report;
