@@ -10,4 +10,5 @@ pub mod config;
 pub mod diff;
 pub mod document;
 pub mod formats;
+pub mod policy;
 pub mod report;
