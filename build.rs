@@ -1,0 +1,40 @@
+//! Embeds the shipped policy library (`policies/**/*.yaml`) in the binary, so that guardrail
+//! runs on its defaults anywhere.
+
+use std::path::{Path, PathBuf};
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect(&p, out);
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(p);
+        }
+    }
+}
+
+fn main() {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let policies = root.join("policies");
+    println!("cargo:rerun-if-changed=policies");
+    let mut files = Vec::new();
+    collect(&policies, &mut files);
+    let mut code = String::from("&[\n");
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", f.display());
+        let rel = f.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        code.push_str(&format!(
+            "    ({:?}, include_str!({:?})),\n",
+            rel,
+            f.display().to_string()
+        ));
+    }
+    code.push_str("]\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded_policies.rs");
+    std::fs::write(out, code).unwrap();
+}

@@ -1,0 +1,648 @@
+//! `guardrail check`: the CI gate. Two ways in:
+//!
+//! - files: `guardrail check OLD NEW --kind K [--format F] [--env E] [--target NAME]`
+//!   (`/dev/null` as OLD or NEW checks a created or deleted target);
+//! - repo: `guardrail check --base GIT_REF | --base-dir DIR [--config guardrail.yaml]`, mapping
+//!   changed files to the targets of `guardrail.yaml`.
+//!
+//! Exit codes: 0 pass (warnings allowed), 1 blocked, 2 bad input or usage, 3 approval required.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use globset::{Glob, GlobMatcher};
+
+use super::input::{self, BadInput, Loaded};
+use super::{FormatArg, bad_input, policies, repo};
+use crate::config::{Config, Target};
+use crate::diff::{self, DiffEntry};
+use crate::document::Format;
+use crate::policy::{
+    ChangeInfo, InventoryEntry, ParamOverrides, PolicySet, TargetInfo, TargetInput, Waivers,
+    target_diff,
+};
+use crate::report::{self, Notice, Output, RenderOptions, Report, TargetReport, TargetStatus};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Old version of the config (files mode); `/dev/null` for a created target.
+    pub old: Option<PathBuf>,
+    /// New version of the config (files mode); `/dev/null` for a deleted target.
+    pub new: Option<PathBuf>,
+    /// Target kind (files mode): load_balancer, switch, email_connector, db_client, generic.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Format of the files (files mode; detected when absent).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Environment the change goes to. Files mode defaults to `production` (the strictest);
+    /// repo mode checks every environment a changed file belongs to unless this is given.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Target name (files mode; defaults to the file name). When `guardrail.yaml` defines it,
+    /// its kind, format, owners and critical flag are used.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Policy directory (repeatable). Default: the `policies` of guardrail.yaml, else
+    /// ./policies, else the embedded policy library.
+    #[arg(long = "policies", value_name = "DIR")]
+    pub policies: Vec<PathBuf>,
+    /// Waiver file. Default: the `waivers` of guardrail.yaml, if any.
+    #[arg(long)]
+    pub waivers: Option<PathBuf>,
+    /// Repo mode: compare against this git ref (its merge base with HEAD).
+    #[arg(long, conflicts_with = "base_dir")]
+    pub base: Option<String>,
+    /// Repo mode: compare against this directory (a checkout of the base).
+    #[arg(long)]
+    pub base_dir: Option<PathBuf>,
+    /// guardrail.yaml (default: ./guardrail.yaml). Its directory is the repository root.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output, repeatable: FORMAT or FORMAT=PATH (text, json, sarif, junit, markdown, github).
+    #[arg(long, value_name = "FORMAT[=PATH]", default_value = "text")]
+    pub output: Vec<String>,
+    /// Show the semantic diff of each target in text output.
+    #[arg(long)]
+    pub show_diff: bool,
+    /// Change author (rules see it as `change.author`).
+    #[arg(long, default_value = "")]
+    pub author: String,
+    /// Change ticket (`change.ticket`).
+    #[arg(long, default_value = "")]
+    pub ticket: String,
+    /// Change title (`change.title`).
+    #[arg(long, default_value = "")]
+    pub title: String,
+    /// Evaluate waiver expiry at this instant (RFC 3339) instead of now.
+    #[arg(long, hide = true)]
+    pub now: Option<String>,
+}
+
+struct OutputSpec {
+    output: Output,
+    path: Option<PathBuf>,
+}
+
+fn parse_outputs(specs: &[String]) -> Result<Vec<OutputSpec>, BadInput> {
+    specs
+        .iter()
+        .map(|s| {
+            let (name, path) = match s.split_once('=') {
+                Some((n, p)) => (n, Some(PathBuf::from(p))),
+                None => (s.as_str(), None),
+            };
+            Output::from_name(name)
+                .map(|output| OutputSpec { output, path })
+                .ok_or_else(|| {
+                    BadInput::one(format!(
+                        "error[usage.output]: unknown output `{name}`; use text, json, sarif, junit, markdown or github"
+                    ))
+                })
+        })
+        .collect()
+}
+
+pub fn run(args: Args) -> i32 {
+    match check(&args) {
+        Ok(code) => code,
+        Err(e) => bad_input(e),
+    }
+}
+
+fn check(args: &Args) -> Result<i32, BadInput> {
+    let outputs = parse_outputs(&args.output)?;
+    let now: DateTime<Utc> = match &args.now {
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|e| BadInput::one(format!("error[usage.now]: --now `{s}`: {e}")))?,
+        None => Utc::now(),
+    };
+    let change = ChangeInfo {
+        author: args.author.clone(),
+        ticket: args.ticket.clone(),
+        title: args.title.clone(),
+    };
+    let repo_mode = args.base.is_some() || args.base_dir.is_some();
+    if repo_mode && (args.old.is_some() || args.new.is_some()) {
+        return Err(BadInput::one(
+            "error[usage]: give either OLD NEW (files mode) or --base/--base-dir (repo mode), not both"
+                .into(),
+        ));
+    }
+    let report = if repo_mode {
+        check_repo(args, &change, now)?
+    } else {
+        check_files(args, &change, now)?
+    };
+    write_outputs(&report, &outputs)?;
+    Ok(report.verdict().exit_code())
+}
+
+fn write_outputs(report: &Report, outputs: &[OutputSpec]) -> Result<(), BadInput> {
+    let tty = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    for spec in outputs {
+        let opts = RenderOptions {
+            color: tty && spec.path.is_none(),
+            show_diff: false,
+        };
+        let text = report::render(report, spec.output, &opts);
+        match &spec.path {
+            None => print!("{text}"),
+            Some(p) => std::fs::write(p, text).map_err(|e| {
+                BadInput::one(format!(
+                    "{}: error[output.write]: cannot write output: {e}",
+                    p.display()
+                ))
+            })?,
+        }
+    }
+    Ok(())
+}
+
+/// The config file: `--config`, else ./guardrail.yaml when it exists.
+fn load_config(args: &Args, required: bool) -> Result<Option<(Config, PathBuf)>, BadInput> {
+    let path = match &args.config {
+        Some(p) => p.clone(),
+        None => {
+            let p = PathBuf::from("guardrail.yaml");
+            if !p.exists() {
+                if required {
+                    return Err(BadInput::one(
+                        "guardrail.yaml: error[config.missing]: repo mode needs guardrail.yaml (or --config FILE)".into(),
+                    ));
+                }
+                return Ok(None);
+            }
+            p
+        }
+    };
+    let bytes = input::read(&path)?;
+    let name = path.display().to_string();
+    let text = String::from_utf8(bytes).map_err(|_| {
+        BadInput::one(format!("{name}: error[input.utf8]: not valid UTF-8"))
+    })?;
+    let config = Config::parse(&text).map_err(|diags| BadInput {
+        lines: diags.iter().map(|d| d.render(&name)).collect(),
+    })?;
+    let root = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Some((config, root)))
+}
+
+/// Policy directories: flags, else the config's, else ./policies (under `root`), else embedded.
+fn policy_dirs(args: &Args, config: Option<&(Config, PathBuf)>) -> Vec<PathBuf> {
+    if !args.policies.is_empty() {
+        return args.policies.clone();
+    }
+    if let Some((c, root)) = config
+        && !c.policies.is_empty()
+    {
+        return c.policies.iter().map(|p| root.join(p)).collect();
+    }
+    let root = config.map(|(_, r)| r.clone()).unwrap_or_else(|| PathBuf::from("."));
+    let local = root.join("policies");
+    if local.is_dir() { vec![local] } else { Vec::new() }
+}
+
+fn load_waivers(args: &Args, config: Option<&(Config, PathBuf)>) -> Result<Waivers, BadInput> {
+    let path = args.waivers.clone().or_else(|| {
+        config.and_then(|(c, root)| c.waivers.as_ref().map(|w| root.join(w)))
+    });
+    match path {
+        Some(p) => policies::load_waivers(&p),
+        None => Ok(Waivers::empty("waivers.yaml")),
+    }
+}
+
+fn param_overrides(config: Option<&(Config, PathBuf)>) -> ParamOverrides {
+    let mut out = ParamOverrides::new();
+    if let Some((c, _)) = config {
+        for (policy, v) in &c.policy_params {
+            if let Some(map) = v.as_object() {
+                out.insert(policy.clone(), map.clone());
+            }
+        }
+    }
+    out
+}
+
+fn is_dev_null(p: &Path) -> bool {
+    p == Path::new("/dev/null")
+}
+
+fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Report, BadInput> {
+    let (Some(old_path), Some(new_path)) = (&args.old, &args.new) else {
+        return Err(BadInput::one(
+            "error[usage]: give OLD NEW files, or --base REF / --base-dir DIR for repo mode".into(),
+        ));
+    };
+    let config = load_config(args, false)?;
+    let known = args
+        .target
+        .as_ref()
+        .and_then(|t| config.as_ref().and_then(|(c, _)| c.target(t)).cloned());
+    let kind = args
+        .kind
+        .clone()
+        .or_else(|| known.as_ref().map(|t| t.kind.clone()))
+        .ok_or_else(|| {
+            BadInput::one(
+                "error[usage.kind]: files mode needs --kind (load_balancer, switch, email_connector, db_client, generic)"
+                    .into(),
+            )
+        })?;
+    if !crate::config::KINDS.contains(&kind.as_str()) {
+        return Err(BadInput::one(format!(
+            "error[usage.kind]: unknown kind `{kind}`; use {}",
+            crate::config::KINDS.join(", ")
+        )));
+    }
+    let explicit: Option<Format> = args
+        .format
+        .map(Into::into)
+        .or_else(|| known.as_ref().and_then(|t| t.format));
+    let old_bytes = (!is_dev_null(old_path)).then(|| input::read(old_path)).transpose()?;
+    let new_bytes = (!is_dev_null(new_path)).then(|| input::read(new_path)).transpose()?;
+    let format = choose_format(
+        explicit,
+        &[
+            (new_path, new_bytes.as_deref()),
+            (old_path, old_bytes.as_deref()),
+        ],
+    )?;
+    let old_name = old_path.display().to_string();
+    let new_name = new_path.display().to_string();
+    let (old, new) = parse_pair(
+        (&old_name, old_bytes.as_deref()),
+        (&new_name, new_bytes.as_deref()),
+        format,
+    )?;
+    let env = args.env.clone().unwrap_or_else(|| "production".to_string());
+    let name = args.target.clone().unwrap_or_else(|| {
+        new_path
+            .file_name()
+            .or(old_path.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "target".into())
+    });
+    let info = TargetInfo {
+        name,
+        kind,
+        env,
+        owners: known.as_ref().map(|t| t.owners.clone()).unwrap_or_default(),
+        critical: known.as_ref().is_some_and(|t| t.critical),
+        format: format.name().to_string(),
+    };
+    let (set, _) = policies::load_set(&policy_dirs(args, config.as_ref()))?;
+    let waivers = load_waivers(args, config.as_ref())?;
+    let overrides = param_overrides(config.as_ref());
+    let mut report = Report::default();
+    let inventory: Vec<InventoryEntry<'_>> = vec![InventoryEntry {
+        target: info.clone(),
+        doc: new.as_ref().map(|l| &l.doc.root),
+    }];
+    evaluate_target(
+        &set,
+        &info,
+        old.as_ref(),
+        new.as_ref(),
+        change,
+        &inventory,
+        &overrides,
+        &mut report,
+    );
+    waivers.apply(&set, &mut report, now);
+    Ok(report)
+}
+
+fn choose_format(
+    explicit: Option<Format>,
+    candidates: &[(&PathBuf, Option<&[u8]>)],
+) -> Result<Format, BadInput> {
+    if let Some(f) = explicit {
+        return Ok(f);
+    }
+    let mut first_err = None;
+    for (path, bytes) in candidates {
+        let Some(bytes) = bytes else { continue };
+        let name = path.display().to_string();
+        match input::choose_format(None, &name, &String::from_utf8_lossy(bytes)) {
+            Ok(f) => return Ok(f),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_err.unwrap_or_else(|| {
+        BadInput::one("error[usage]: OLD and NEW cannot both be /dev/null".into())
+    }))
+}
+
+/// Parses both sides with one format, collecting the errors of both.
+fn parse_pair(
+    old: (&str, Option<&[u8]>),
+    new: (&str, Option<&[u8]>),
+    format: Format,
+) -> Result<(Option<Loaded>, Option<Loaded>), BadInput> {
+    let mut errors = Vec::new();
+    let mut one = |(name, bytes): (&str, Option<&[u8]>)| {
+        bytes.and_then(|b| match input::parse(name, b, Some(format), name) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                errors.extend(e.lines);
+                None
+            }
+        })
+    };
+    let old_l = one(old);
+    let new_l = one(new);
+    if !errors.is_empty() {
+        return Err(BadInput { lines: errors });
+    }
+    for l in old_l.iter().chain(new_l.iter()) {
+        for w in input::warnings(l) {
+            eprintln!("guardrail: {w}");
+        }
+    }
+    Ok((old_l, new_l))
+}
+
+/// Diffs and evaluates one target and adds it (with its findings) to the report.
+#[allow(clippy::too_many_arguments)]
+fn evaluate_target(
+    set: &PolicySet,
+    info: &TargetInfo,
+    old: Option<&Loaded>,
+    new: Option<&Loaded>,
+    change: &ChangeInfo,
+    inventory: &[InventoryEntry<'_>],
+    overrides: &ParamOverrides,
+    report: &mut Report,
+) {
+    let old_root = old.map(|l| &l.doc.root);
+    let new_root = new.map(|l| &l.doc.root);
+    let entries: Vec<DiffEntry<'_>> = target_diff(old_root, new_root);
+    let status = match (old, new) {
+        (None, Some(_)) => TargetStatus::Created,
+        (Some(_), None) => TargetStatus::Deleted,
+        _ if entries.is_empty() => TargetStatus::Unchanged,
+        _ => TargetStatus::Modified,
+    };
+    let old_text = old.map(Loaded::redacted).unwrap_or_default();
+    let new_text = new.map(Loaded::redacted).unwrap_or_default();
+    let old_label = old.map(|l| l.name.clone()).unwrap_or_else(|| "/dev/null".into());
+    let new_label = new.map(|l| l.name.clone()).unwrap_or_else(|| "/dev/null".into());
+    let mut input = TargetInput::new(info, old_root, new_root, &entries);
+    input.change = change;
+    input.inventory = inventory;
+    input.params = overrides;
+    input.old_file = old.map(|l| l.name.as_str());
+    input.new_file = new.map(|l| l.name.as_str());
+    let outcome = set.evaluate_inline(&input);
+    outcome.append_to(report);
+    let semantic: Vec<serde_json::Value> = if old.is_some() && new.is_some() {
+        entries.iter().map(DiffEntry::to_json).collect()
+    } else {
+        Vec::new()
+    };
+    report.targets.push(TargetReport {
+        name: info.name.clone(),
+        kind: info.kind.clone(),
+        env: info.env.clone(),
+        format: info.format.clone(),
+        status,
+        old_file: old.map(|l| l.name.clone()),
+        new_file: new.map(|l| l.name.clone()),
+        diff: semantic,
+        unified_diff: diff::text::unified(&old_label, &new_label, &old_text, &new_text),
+        changed_lines: if new.is_some() {
+            diff::text::changed_new_lines(&old_text, &new_text)
+        } else {
+            Vec::new()
+        },
+    });
+}
+
+/// One target instance in one environment that a file belongs to.
+struct Claim<'c> {
+    target: &'c Target,
+    env: String,
+    /// The instance name: the target name, or `name[path]` when a glob matches several files.
+    name: String,
+}
+
+struct Matcher<'c> {
+    target: &'c Target,
+    env: String,
+    glob: GlobMatcher,
+    literal: bool,
+}
+
+fn matchers<'c>(config: &'c Config, env_filter: Option<&str>) -> Vec<Matcher<'c>> {
+    let mut out = Vec::new();
+    for t in &config.targets {
+        for (env, pattern) in &t.paths {
+            if env_filter.is_some_and(|e| e != env) {
+                continue;
+            }
+            if let Ok(g) = Glob::new(pattern) {
+                out.push(Matcher {
+                    target: t,
+                    env: env.clone(),
+                    glob: g.compile_matcher(),
+                    literal: !pattern.contains(['*', '?', '[', '{']),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn claims<'c>(matchers: &[Matcher<'c>], path: &str) -> Vec<Claim<'c>> {
+    matchers
+        .iter()
+        .filter(|m| m.glob.is_match(path))
+        .map(|m| Claim {
+            target: m.target,
+            env: m.env.clone(),
+            name: if m.literal {
+                m.target.name.clone()
+            } else {
+                format!("{}[{path}]", m.target.name)
+            },
+        })
+        .collect()
+}
+
+fn target_info(claim: &Claim<'_>, format: Format) -> TargetInfo {
+    TargetInfo {
+        name: claim.name.clone(),
+        kind: claim.target.kind.clone(),
+        env: claim.env.clone(),
+        owners: claim.target.owners.clone(),
+        critical: claim.target.critical,
+        format: format.name().to_string(),
+    }
+}
+
+fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Report, BadInput> {
+    let loaded_config = load_config(args, true)?;
+    let Some((config, root)) = loaded_config.as_ref() else {
+        unreachable!("load_config(required) returns a config or an error")
+    };
+    let changed = match (&args.base, &args.base_dir) {
+        (Some(base), _) => repo::from_git(root, base)?,
+        (None, Some(dir)) => repo::from_base_dir(root, dir)?,
+        (None, None) => unreachable!("repo mode has --base or --base-dir"),
+    };
+    let dirs = policy_dirs(args, loaded_config.as_ref());
+    let (set, _) = policies::load_set(&dirs)?;
+    let waivers = load_waivers(args, loaded_config.as_ref())?;
+    let overrides = param_overrides(loaded_config.as_ref());
+    let matchers = matchers(config, args.env.as_deref());
+
+    // guardrail's own inputs are reported apart from unclaimed files.
+    let own_inputs: Vec<String> = {
+        let mut v = vec![rel_name(args.config.as_deref(), root, "guardrail.yaml")];
+        if let Some(w) = &config.waivers {
+            v.push(w.clone());
+        }
+        v
+    };
+    let policy_prefixes: Vec<String> = config
+        .policies
+        .iter()
+        .map(|p| p.trim_end_matches('/').to_string() + "/")
+        .chain(std::iter::once("policies/".to_string()))
+        .collect();
+
+    let mut report = Report::default();
+    let mut errors = Vec::new();
+    // (claim, old, new) per changed file and environment.
+    let mut work: Vec<(Claim<'_>, Format, Option<Loaded>, Option<Loaded>)> = Vec::new();
+    for file in &changed {
+        let claimed = claims(&matchers, &file.path);
+        if claimed.is_empty() {
+            let own = own_inputs.contains(&file.path)
+                || policy_prefixes.iter().any(|p| file.path.starts_with(p.as_str()));
+            report.notices.push(Notice {
+                code: if own { "file.guardrail-input" } else { "file.unclaimed" }.to_string(),
+                message: if own {
+                    format!("{} changed: it configures guardrail itself and is not checked as a target", file.path)
+                } else {
+                    format!("{} changed but no target in guardrail.yaml claims it, so no policy checked it", file.path)
+                },
+                file: Some(file.path.clone()),
+                line: None,
+            });
+            continue;
+        }
+        for claim in claimed {
+            let explicit = claim.target.format;
+            let format = match choose_format(
+                explicit,
+                &[
+                    (&PathBuf::from(&file.path), file.new.as_deref()),
+                    (&PathBuf::from(&file.path), file.old.as_deref()),
+                ],
+            ) {
+                Ok(f) => f,
+                Err(e) => {
+                    errors.extend(e.lines);
+                    continue;
+                }
+            };
+            let old_label = format!("a/{}", file.path);
+            match parse_pair(
+                (&old_label, file.old.as_deref()),
+                (&file.path, file.new.as_deref()),
+                format,
+            ) {
+                Ok((old, new)) => work.push((claim, format, old, new)),
+                Err(e) => errors.extend(e.lines),
+            }
+        }
+    }
+
+    // The inventory: every target instance's new document, per environment.
+    let all_files = repo::all_files(root);
+    let mut inventory_docs: Vec<(TargetInfo, Loaded)> = Vec::new();
+    let uses_inventory = set_uses_inventory(&set);
+    if uses_inventory {
+        for path in &all_files {
+            for claim in claims(&matchers, path) {
+                let bytes = match input::read(&root.join(path)) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        errors.extend(e.lines);
+                        continue;
+                    }
+                };
+                let format = match claim.target.format.map(Ok).unwrap_or_else(|| {
+                    input::choose_format(None, path, &String::from_utf8_lossy(&bytes))
+                }) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        errors.extend(e.lines);
+                        continue;
+                    }
+                };
+                match input::parse(path, &bytes, Some(format), path) {
+                    Ok(l) => inventory_docs.push((target_info(&claim, format), l)),
+                    Err(e) => errors.extend(e.lines),
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        errors.dedup();
+        return Err(BadInput { lines: errors });
+    }
+    let inventory: Vec<InventoryEntry<'_>> = inventory_docs
+        .iter()
+        .map(|(info, l)| InventoryEntry {
+            target: info.clone(),
+            doc: Some(&l.doc.root),
+        })
+        .collect();
+    let mut by_env: BTreeMap<&str, Vec<InventoryEntry<'_>>> = BTreeMap::new();
+    for e in &inventory {
+        by_env.entry(e.target.env.as_str()).or_default().push(e.clone());
+    }
+    for (claim, format, old, new) in &work {
+        let info = target_info(claim, *format);
+        let env_inventory = by_env.get(claim.env.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+        evaluate_target(
+            &set,
+            &info,
+            old.as_ref(),
+            new.as_ref(),
+            change,
+            env_inventory,
+            &overrides,
+            &mut report,
+        );
+    }
+    waivers.apply(&set, &mut report, now);
+    Ok(report)
+}
+
+/// True when any rule of the set mentions `inventory` (parsing every target is skipped otherwise).
+fn set_uses_inventory(set: &PolicySet) -> bool {
+    set.policies()
+        .iter()
+        .any(|p| p.rules.iter().any(|r| r.uses_inventory()))
+}
+
+fn rel_name(config: Option<&Path>, root: &Path, default: &str) -> String {
+    config
+        .and_then(|c| c.strip_prefix(root).ok())
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_else(|| default.to_string())
+}

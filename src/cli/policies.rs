@@ -1,0 +1,139 @@
+//! Finding and reading policy files, waivers and policy test files for the commands.
+//!
+//! Policy directories are read recursively; every `*.yaml`/`*.yml` file that is not a test file
+//! (`*.test.yaml`) is a policy. When no directory is given and none exists, the policy library
+//! embedded in the binary at build time is used, so guardrail works out of the box.
+
+use std::path::{Path, PathBuf};
+
+use super::input::BadInput;
+use crate::policy::{self, PolicyDiagnostic, PolicySet, Waivers};
+
+/// The policy library shipped in `policies/`, embedded at build time: (path, text).
+pub static EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_policies.rs"));
+
+/// Where the policies came from, for messages.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    Dirs(Vec<PathBuf>),
+    Embedded,
+}
+
+impl Origin {
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::Dirs(d) => d
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            Origin::Embedded => "the embedded policy library".to_string(),
+        }
+    }
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if p
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml")
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// Every YAML file under `dirs`, sorted per directory. A directory that does not exist is bad
+/// input (a typo must not silently check nothing).
+pub fn files_under(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, BadInput> {
+    let mut out = Vec::new();
+    for d in dirs {
+        if !d.is_dir() {
+            return Err(BadInput::one(format!(
+                "{}: error[policy.dir-missing]: policy directory does not exist",
+                d.display()
+            )));
+        }
+        yaml_files(d, &mut out);
+    }
+    Ok(out)
+}
+
+/// Reads the policy files under `dirs` (or the embedded library when `dirs` is empty).
+pub fn read_policy_files(dirs: &[PathBuf]) -> Result<(Vec<(String, String)>, Origin), BadInput> {
+    if dirs.is_empty() {
+        let files = EMBEDDED
+            .iter()
+            .filter(|(p, _)| !policy::is_test_file(p))
+            .map(|(p, t)| (format!("<embedded>/{p}"), t.to_string()))
+            .collect();
+        return Ok((files, Origin::Embedded));
+    }
+    let mut files = Vec::new();
+    for p in files_under(dirs)? {
+        let name = p.display().to_string();
+        if policy::is_test_file(&name) || is_waiver_file(&p) {
+            continue;
+        }
+        let bytes = super::input::read(&p)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            BadInput::one(format!("{name}: error[input.utf8]: policy file is not valid UTF-8"))
+        })?;
+        files.push((name, text));
+    }
+    Ok((files, Origin::Dirs(dirs.to_vec())))
+}
+
+/// Waiver files kept beside policies are named `waivers.yaml` and are not policies.
+fn is_waiver_file(p: &Path) -> bool {
+    p.file_stem().is_some_and(|s| s == "waivers")
+}
+
+/// Loads a policy set; any error diagnostic is bad input (all of them reported). An empty set
+/// is bad input too: checking against no policy would pass everything.
+pub fn load_set(dirs: &[PathBuf]) -> Result<(PolicySet, Origin), BadInput> {
+    let (files, origin) = read_policy_files(dirs)?;
+    if files.is_empty() {
+        return Err(BadInput::one(format!(
+            "error[policy.none]: no policy files found in {}; refusing to check against no policies",
+            origin.describe()
+        )));
+    }
+    let (set, diags) = PolicySet::load(&files);
+    if policy::has_errors(&diags) {
+        return Err(diagnostics_to_bad_input(&diags));
+    }
+    for d in diags.iter().filter(|d| !d.is_error()) {
+        eprintln!("guardrail: {}", d.render());
+    }
+    Ok((set, origin))
+}
+
+pub fn diagnostics_to_bad_input(diags: &[PolicyDiagnostic]) -> BadInput {
+    BadInput {
+        lines: diags
+            .iter()
+            .filter(|d| d.is_error())
+            .map(PolicyDiagnostic::render)
+            .collect(),
+    }
+}
+
+/// Loads a waiver file; errors are bad input.
+pub fn load_waivers(path: &Path) -> Result<Waivers, BadInput> {
+    let name = path.display().to_string();
+    let bytes = super::input::read(path)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let (waivers, diags) = Waivers::load(&name, &text);
+    if policy::has_errors(&diags) {
+        return Err(diagnostics_to_bad_input(&diags));
+    }
+    Ok(waivers)
+}
