@@ -1,0 +1,410 @@
+//! IOS-style configs: Cisco IOS / IOS-XE, Arista EOS and FRR (`frr.conf`).
+//!
+//! One pass over the lines builds the block hierarchy from indentation with an explicit stack
+//! (children are indented under their parent; FRR/EOS `exit`, `exit-address-family` and `!`
+//! separators are honoured; Quagga-style address families whose children share the header's
+//! indentation are closed by `exit-address-family`). Each finished top-level block is handed to
+//! [`build`], which files it into the document's views: `hostname`, `interfaces`, `vlans`, `acls`,
+//! `bgp`, `banners`, and `lines` for everything else. Every source line lands in exactly one
+//! place of the tree. The shape is documented in `docs/formats/ios-fetchmail.md`.
+//!
+//! Skipped: comment lines (`!`, `#`, including volatile ones such as `! Last configuration
+//! change at ...`), the `Building configuration...` / `Current configuration : N bytes` preamble
+//! of `show running-config`, `ntp clock-period` (the device rewrites it on its own), `exit`
+//! lines, and everything after a top-level `end` (with a warning when that is not empty).
+//! Multi-line banners (`banner motd ^C ... ^C`, any delimiter, EOS `banner login` ... `EOF`) and
+//! `macro name` bodies are read whole and never parsed as config.
+//!
+//! Diagnostics: `ios.not-ios` (error: most lines are not config commands), `ios.too-deep`
+//! (error: nesting deeper than [`MAX_DEPTH`]), `ios.banner-unterminated` and
+//! `ios.macro-unterminated` (errors), `ios.after-end`, `ios.vlan-syntax`, `ios.acl-syntax`,
+//! `ios.acl-duplicate-seq`, `ios.bgp-syntax`, `ios.bgp-duplicate`, `ios.interface-syntax`
+//! (warnings; the line is kept raw).
+
+mod build;
+mod secrets;
+#[cfg(test)]
+mod tests;
+mod words;
+
+use crate::document::{Diagnostic, Document, Format, Node, Value};
+use crate::formats::MAX_DEPTH;
+use crate::formats::lines::{Line, lines};
+
+use build::Builder;
+use words::first_word;
+
+/// One config line and the lines nested under it, borrowing the source text.
+pub(super) struct Raw<'a> {
+    /// The line without indentation and trailing whitespace.
+    text: &'a str,
+    number: u32,
+    /// Byte offset of `text` in the whole input (for secret spans).
+    offset: usize,
+    children: Vec<Raw<'a>>,
+}
+
+/// An open block on the stack.
+struct Frame<'a> {
+    raw: Raw<'a>,
+    indent: usize,
+    /// Opened by `address-family`: may be closed by `exit-address-family`.
+    af: bool,
+    /// A Quagga-style address family whose children are written at its own indentation.
+    sticky: bool,
+}
+
+/// Parses IOS-style text into a document. Never panics.
+pub fn parse(text: &str) -> Document {
+    let mut p = Parser {
+        stack: Vec::with_capacity(16),
+        build: Builder::new(),
+        too_deep_reported: false,
+        lines_seen: 0,
+        implausible: 0,
+        first_implausible: 0,
+        diagnostics: Vec::new(),
+    };
+    let mut it = lines(text);
+    while let Some(line) = it.next() {
+        let unindented = line.text.trim_start_matches([' ', '\t']);
+        let indent = line.text.len() - unindented.len();
+        let body = unindented.trim_end();
+        let Some(&first) = body.as_bytes().first() else {
+            continue;
+        };
+        if first == b'!' || first == b'#' {
+            continue;
+        }
+        p.observe(body, line.number);
+        let offset = line.offset + indent;
+        if indent == 0 {
+            match first_word(body) {
+                "end" if body == "end" => {
+                    p.close_all();
+                    p.after_end(&mut it);
+                    break;
+                }
+                "banner" => {
+                    p.close_all();
+                    p.banner(body, line.number, offset, &mut it);
+                    continue;
+                }
+                "macro" if body.starts_with("macro name ") => {
+                    p.close_all();
+                    p.macro_body(body, line.number, offset, &mut it);
+                    continue;
+                }
+                "Building" if body.starts_with("Building configuration") => continue,
+                "Current" if body.starts_with("Current configuration") => continue,
+                "ntp" if body.starts_with("ntp clock-period") => continue,
+                _ => {}
+            }
+        }
+        if body == "exit" || (body.starts_with("exit-") && !body.contains(' ')) {
+            p.exit(body, indent);
+            continue;
+        }
+        p.line(body, indent, line.number, offset);
+    }
+    p.close_all();
+    p.finish()
+}
+
+struct Parser<'a> {
+    stack: Vec<Frame<'a>>,
+    build: Builder,
+    too_deep_reported: bool,
+    lines_seen: u32,
+    implausible: u32,
+    first_implausible: u32,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a> Parser<'a> {
+    /// Counts lines that no IOS-style config would contain (JSON, YAML, INI, binary junk).
+    fn observe(&mut self, body: &str, number: u32) {
+        self.lines_seen += 1;
+        let first = body.as_bytes()[0];
+        let implausible = if !first.is_ascii_alphanumeric() {
+            true
+        } else {
+            let w0 = first_word(body);
+            w0.ends_with(':')
+                || w0.contains('=')
+                || first_word(body[w0.len()..].trim_start()) == "="
+        };
+        if implausible {
+            if self.implausible == 0 {
+                self.first_implausible = number;
+            }
+            self.implausible += 1;
+        }
+    }
+
+    /// Places one ordinary line in the hierarchy.
+    fn line(&mut self, body: &'a str, indent: usize, number: u32, offset: usize) {
+        while let Some(top) = self.stack.last_mut() {
+            if top.indent > indent {
+                self.pop();
+                continue;
+            }
+            if top.indent == indent {
+                if top.af {
+                    let is_af = first_word(body) == "address-family";
+                    if !top.sticky && top.raw.children.is_empty() && !is_af {
+                        top.sticky = true;
+                    }
+                    if top.sticky && !is_af {
+                        break;
+                    }
+                }
+                self.pop();
+                continue;
+            }
+            break;
+        }
+        let raw = Raw {
+            text: body,
+            number,
+            offset,
+            children: Vec::new(),
+        };
+        if self.stack.len() >= MAX_DEPTH {
+            if !self.too_deep_reported {
+                self.too_deep_reported = true;
+                self.diagnostics.push(Diagnostic::error(
+                    "ios.too-deep",
+                    number,
+                    format!(
+                        "nesting is deeper than {MAX_DEPTH} levels; deeper lines are kept flat under the block at level {MAX_DEPTH}. Check the indentation of this file"
+                    ),
+                ));
+            }
+            if let Some(top) = self.stack.last_mut() {
+                top.raw.children.push(raw);
+            }
+            return;
+        }
+        self.stack.push(Frame {
+            raw,
+            indent,
+            af: first_word(body) == "address-family",
+            sticky: false,
+        });
+    }
+
+    /// `exit` closes the block at its indentation; `exit-X` closes the innermost open `X` block
+    /// (`exit-address-family`, `exit-vrf`, `exit-vni`), or acts as `exit` when none is open.
+    fn exit(&mut self, body: &str, indent: usize) {
+        if let Some(kind) = body.strip_prefix("exit-")
+            && let Some(pos) = self
+                .stack
+                .iter()
+                .rposition(|f| first_word(f.raw.text) == kind)
+        {
+            while self.stack.len() > pos {
+                self.pop();
+            }
+            return;
+        }
+        while self.stack.last().is_some_and(|top| top.indent >= indent) {
+            self.pop();
+        }
+    }
+
+    fn pop(&mut self) {
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
+        match self.stack.last_mut() {
+            Some(parent) => parent.raw.children.push(frame.raw),
+            None => self.build.top(frame.raw),
+        }
+    }
+
+    fn close_all(&mut self) {
+        while !self.stack.is_empty() {
+            self.pop();
+        }
+    }
+
+    /// Warns about config after a top-level `end`, which the parse ignores.
+    fn after_end(&mut self, it: &mut impl Iterator<Item = Line<'a>>) {
+        let mut first = 0;
+        let mut count = 0;
+        for line in it {
+            let t = line.text.trim();
+            if t.is_empty() || t.starts_with('!') || t.starts_with('#') {
+                continue;
+            }
+            if count == 0 {
+                first = line.number;
+            }
+            count += 1;
+        }
+        if count > 0 {
+            self.diagnostics.push(Diagnostic::warning(
+                "ios.after-end",
+                first,
+                format!(
+                    "{count} line(s) after `end` are ignored; move them before `end` or remove them"
+                ),
+            ));
+        }
+    }
+
+    /// Reads a banner whole: `banner TYPE <d>text<d>` with any delimiter character (or the
+    /// two characters `^C`), possibly over many lines; EOS `banner TYPE` then lines up to `EOF`;
+    /// FRR `banner motd line TEXT`. `banner motd default` / `file X` are ordinary lines.
+    fn banner(
+        &mut self,
+        body: &'a str,
+        number: u32,
+        offset: usize,
+        it: &mut impl Iterator<Item = Line<'a>>,
+    ) {
+        let w = words::Words::new(body);
+        let kind = w.get(1);
+        let rest = w.rest(2);
+        if kind.is_empty() || rest == "default" || rest.starts_with("file ") {
+            self.build.top(Raw {
+                text: body,
+                number,
+                offset,
+                children: Vec::new(),
+            });
+            return;
+        }
+        if let Some(text) = rest.strip_prefix("line ") {
+            self.build.banner(kind, number, text.trim().to_string());
+            return;
+        }
+        if rest.is_empty() {
+            let mut pieces: Vec<&str> = Vec::new();
+            for line in it.by_ref() {
+                if line.text.trim() == "EOF" {
+                    self.build.banner(kind, number, pieces.join("\n"));
+                    return;
+                }
+                pieces.push(line.text);
+            }
+            self.unterminated_banner(kind, number, "EOF", pieces.join("\n"));
+            return;
+        }
+        let delim = if rest.starts_with("^C") {
+            "^C"
+        } else {
+            let len = rest.chars().next().map_or(1, char::len_utf8);
+            &rest[..len]
+        };
+        let opening = &rest[delim.len()..];
+        if let Some(end) = opening.find(delim) {
+            self.build
+                .banner(kind, number, opening[..end].trim().to_string());
+            return;
+        }
+        let mut text = String::new();
+        if !opening.trim().is_empty() {
+            text.push_str(opening);
+        }
+        for line in it.by_ref() {
+            if let Some(end) = line.text.find(delim) {
+                let last = &line.text[..end];
+                if !last.trim().is_empty() {
+                    if !text.is_empty() {
+                        text.push('\n');
+                    }
+                    text.push_str(last);
+                }
+                self.build.banner(kind, number, text);
+                return;
+            }
+            if !text.is_empty() || !line.text.is_empty() {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(line.text);
+            }
+        }
+        self.unterminated_banner(kind, number, delim, text);
+    }
+
+    fn unterminated_banner(&mut self, kind: &str, number: u32, delim: &str, text: String) {
+        self.diagnostics.push(Diagnostic::error(
+            "ios.banner-unterminated",
+            number,
+            format!(
+                "banner {kind} is never closed by its delimiter `{delim}`; everything after this line was read as banner text"
+            ),
+        ));
+        self.build.banner(kind, number, text);
+    }
+
+    /// `macro name NAME` then the macro's lines up to a line `@`.
+    fn macro_body(
+        &mut self,
+        body: &'a str,
+        number: u32,
+        offset: usize,
+        it: &mut impl Iterator<Item = Line<'a>>,
+    ) {
+        let mut children = Vec::new();
+        let mut closed = false;
+        for line in it.by_ref() {
+            let unindented = line.text.trim_start();
+            let t = unindented.trim_end();
+            if t == "@" {
+                closed = true;
+                break;
+            }
+            if t.is_empty() {
+                continue;
+            }
+            children.push(Raw {
+                text: t,
+                number: line.number,
+                offset: line.offset + (line.text.len() - unindented.len()),
+                children: Vec::new(),
+            });
+        }
+        if !closed {
+            self.diagnostics.push(Diagnostic::error(
+                "ios.macro-unterminated",
+                number,
+                "macro is never closed by a line `@`; everything after this line was read as the macro body",
+            ));
+        }
+        self.build.top(Raw {
+            text: body,
+            number,
+            offset,
+            children,
+        });
+    }
+
+    fn finish(mut self) -> Document {
+        if self.lines_seen > 0 && self.implausible * 2 > self.lines_seen {
+            self.diagnostics.insert(
+                0,
+                Diagnostic::error(
+                    "ios.not-ios",
+                    self.first_implausible,
+                    format!(
+                        "this does not look like an IOS-style config: {} of {} lines are not config commands (JSON, YAML or other text?); check the file or its --format",
+                        self.implausible, self.lines_seen
+                    ),
+                ),
+            );
+        }
+        let (root, mut diagnostics, secret_spans) = self.build.finish();
+        self.diagnostics.append(&mut diagnostics);
+        self.diagnostics.sort_by_key(|d| d.line);
+        Document {
+            format: Format::Ios,
+            root: Node::new(1, Value::Map(root)),
+            diagnostics: self.diagnostics,
+            secret_spans,
+        }
+    }
+}

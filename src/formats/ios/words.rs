@@ -1,0 +1,114 @@
+//! The words of one config line, held inline (no allocation) with random access, so that
+//! command dispatch and secret detection can look ahead without building a vector per line.
+
+use crate::formats::lines;
+
+/// Lines with more words than this keep only their first `CAP` words; nothing that the parser
+/// looks at by position lies that far into a line, and rest-of-line secrets are found by the
+/// start of an earlier word.
+const CAP: usize = 32;
+
+/// The first [`CAP`] whitespace-separated words of a trimmed line, with their byte positions.
+pub(super) struct Words<'a> {
+    line: &'a str,
+    spans: [(u32, u32); CAP],
+    len: usize,
+}
+
+impl<'a> Words<'a> {
+    pub(super) fn new(line: &'a str) -> Self {
+        let mut w = Words {
+            line,
+            spans: [(0, 0); CAP],
+            len: 0,
+        };
+        for word in lines::words(line) {
+            if w.len == CAP {
+                break;
+            }
+            w.spans[w.len] = (word.start as u32, (word.start + word.text.len()) as u32);
+            w.len += 1;
+        }
+        w
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The word at `i`, or `""` past the end (so callers can match without bounds checks).
+    pub(super) fn get(&self, i: usize) -> &'a str {
+        if i < self.len {
+            let (s, e) = self.spans[i];
+            &self.line[s as usize..e as usize]
+        } else {
+            ""
+        }
+    }
+
+    /// Byte offset of word `i` in the line (the line's length past the end).
+    pub(super) fn start(&self, i: usize) -> usize {
+        if i < self.len {
+            self.spans[i].0 as usize
+        } else {
+            self.line.len()
+        }
+    }
+
+    /// Byte range of word `i` in the line (empty past the end).
+    pub(super) fn range(&self, i: usize) -> std::ops::Range<usize> {
+        if i < self.len {
+            let (s, e) = self.spans[i];
+            s as usize..e as usize
+        } else {
+            self.line.len()..self.line.len()
+        }
+    }
+
+    /// The line from word `i` to its end, as written (`""` past the end).
+    pub(super) fn rest(&self, i: usize) -> &'a str {
+        &self.line[self.start(i)..]
+    }
+
+    /// Words `i..` joined by single spaces (inner runs of whitespace collapsed).
+    pub(super) fn joined(&self, i: usize) -> String {
+        let rest = self.rest(i);
+        if !rest.contains(['\t', '\r']) && !rest.contains("  ") {
+            return rest.to_string();
+        }
+        let mut out = String::with_capacity(rest.len());
+        for j in i..self.len {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(self.get(j));
+        }
+        out
+    }
+}
+
+/// The first word of a line (up to the first ASCII whitespace).
+pub(super) fn first_word(line: &str) -> &str {
+    let end = line
+        .bytes()
+        .position(|b| b.is_ascii_whitespace())
+        .unwrap_or(line.len());
+    &line[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_random_access() {
+        let w = Words::new("neighbor 10.0.0.1   remote-as 65001");
+        assert_eq!(w.len(), 4);
+        assert_eq!(w.get(1), "10.0.0.1");
+        assert_eq!(w.get(9), "");
+        assert_eq!(w.rest(2), "remote-as 65001");
+        assert_eq!(w.joined(0), "neighbor 10.0.0.1 remote-as 65001");
+        assert_eq!(w.rest(7), "");
+        assert_eq!(first_word("interface Gi1"), "interface");
+    }
+}
