@@ -5,9 +5,12 @@
 //! 0 success/pass, 1 a semantic change (`diff`) or a block (`check`), 2 bad input or usage,
 //! 3 approval required (`check`).
 
+mod check;
 mod diff_cmd;
 pub mod input;
 mod parse_cmd;
+mod policies;
+mod policy_cmd;
 pub mod repo;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -32,8 +35,13 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Check a change against the policies: the CI gate (exit 0 pass, 1 blocked, 2 bad input, 3 approval required).
+    Check(check::Args),
     /// Semantic diff of two configs (exit 0: no change, 1: changed, 2: bad input).
     Diff(diff_cmd::Args),
+    /// Test and lint policies.
+    #[command(subcommand)]
+    Policy(policy_cmd::Command),
     /// Print the document tree of a config, as policies see it.
     Parse(parse_cmd::Args),
 }
@@ -67,8 +75,25 @@ impl From<FormatArg> for Format {
     }
 }
 
-/// Runs the CLI and returns the process exit code.
+/// Runs the CLI and returns the process exit code. Commands run on a thread with the policy
+/// engine's large stack (`policy::STACK_BYTES`): CEL evaluation and deep parses recurse.
 pub fn main() -> i32 {
+    let worker = std::thread::Builder::new()
+        .name("guardrail".to_string())
+        .stack_size(crate::policy::STACK_BYTES)
+        .spawn(run);
+    match worker.map(|h| h.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => {
+            eprintln!("guardrail: internal error (a bug): the command panicked; nothing was decided");
+            EXIT_BAD_INPUT
+        }
+        // No thread could be started: run here.
+        Err(_) => run(),
+    }
+}
+
+fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -78,7 +103,9 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
+        Command::Check(args) => check::run(args),
         Command::Diff(args) => diff_cmd::run(args),
+        Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::Parse(args) => parse_cmd::run(args),
     }
 }

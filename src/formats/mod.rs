@@ -190,7 +190,7 @@ pub fn detect_from_content(text: &str) -> Option<Format> {
             "global" | "defaults" | "frontend" | "backend" | "listen" | "userlist" => {
                 scores[idx(Format::Haproxy)] += 3
             }
-            "poll" | "skip" | "defaults\u{0}" => scores[idx(Format::Fetchmail)] += 3,
+            "poll" | "skip" => scores[idx(Format::Fetchmail)] += 3,
             "interface" | "hostname" | "router" | "vlan" | "ip" | "ipv6" | "access-list"
             | "line" | "spanning-tree" | "snmp-server" | "ntp" | "logging" | "aaa" | "version"
             | "service" | "end" | "!" | "enable" | "username" | "banner" | "frr" => {

@@ -130,6 +130,22 @@ pub struct Rule {
 impl Rule {
     /// True when a waiver may cover this rule: always for advisory and approval rules; for a
     /// mandatory rule only when the policy file declares it `waivable: true`.
+    /// True when any expression of the rule (or its message) mentions `inventory`, so callers
+    /// can skip building the inventory when no rule reads it. Textual, so it errs on the side of
+    /// building it.
+    pub fn uses_inventory(&self) -> bool {
+        [
+            Some(&self.condition),
+            self.for_each.as_ref(),
+            self.when.as_ref(),
+            self.line_expr.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|e| e.source.contains("inventory"))
+            || self.message.source.contains("inventory")
+    }
+
     pub fn accepts_waivers(&self) -> bool {
         self.enforcement != Enforcement::Mandatory || self.waivable
     }
