@@ -27,7 +27,11 @@ fn main() {
     let mut code = String::from("&[\n");
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
-        let rel = f.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = f
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         code.push_str(&format!(
             "    ({:?}, include_str!({:?})),\n",
             rel,

@@ -181,9 +181,8 @@ fn load_config(args: &Args, required: bool) -> Result<Option<(Config, PathBuf)>,
     };
     let bytes = input::read(&path)?;
     let name = path.display().to_string();
-    let text = String::from_utf8(bytes).map_err(|_| {
-        BadInput::one(format!("{name}: error[input.utf8]: not valid UTF-8"))
-    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| BadInput::one(format!("{name}: error[input.utf8]: not valid UTF-8")))?;
     let config = Config::parse(&text).map_err(|diags| BadInput {
         lines: diags.iter().map(|d| d.render(&name)).collect(),
     })?;
@@ -205,15 +204,22 @@ fn policy_dirs(args: &Args, config: Option<&(Config, PathBuf)>) -> Vec<PathBuf> 
     {
         return c.policies.iter().map(|p| root.join(p)).collect();
     }
-    let root = config.map(|(_, r)| r.clone()).unwrap_or_else(|| PathBuf::from("."));
+    let root = config
+        .map(|(_, r)| r.clone())
+        .unwrap_or_else(|| PathBuf::from("."));
     let local = root.join("policies");
-    if local.is_dir() { vec![local] } else { Vec::new() }
+    if local.is_dir() {
+        vec![local]
+    } else {
+        Vec::new()
+    }
 }
 
 fn load_waivers(args: &Args, config: Option<&(Config, PathBuf)>) -> Result<Waivers, BadInput> {
-    let path = args.waivers.clone().or_else(|| {
-        config.and_then(|(c, root)| c.waivers.as_ref().map(|w| root.join(w)))
-    });
+    let path = args
+        .waivers
+        .clone()
+        .or_else(|| config.and_then(|(c, root)| c.waivers.as_ref().map(|w| root.join(w))));
     match path {
         Some(p) => policies::load_waivers(&p),
         None => Ok(Waivers::empty("waivers.yaml")),
@@ -267,8 +273,12 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
         .format
         .map(Into::into)
         .or_else(|| known.as_ref().and_then(|t| t.format));
-    let old_bytes = (!is_dev_null(old_path)).then(|| input::read(old_path)).transpose()?;
-    let new_bytes = (!is_dev_null(new_path)).then(|| input::read(new_path)).transpose()?;
+    let old_bytes = (!is_dev_null(old_path))
+        .then(|| input::read(old_path))
+        .transpose()?;
+    let new_bytes = (!is_dev_null(new_path))
+        .then(|| input::read(new_path))
+        .transpose()?;
     let format = choose_format(
         explicit,
         &[
@@ -396,8 +406,12 @@ fn evaluate_target(
     };
     let old_text = old.map(Loaded::redacted).unwrap_or_default();
     let new_text = new.map(Loaded::redacted).unwrap_or_default();
-    let old_label = old.map(|l| l.name.clone()).unwrap_or_else(|| "/dev/null".into());
-    let new_label = new.map(|l| l.name.clone()).unwrap_or_else(|| "/dev/null".into());
+    let old_label = old
+        .map(|l| l.name.clone())
+        .unwrap_or_else(|| "/dev/null".into());
+    let new_label = new
+        .map(|l| l.name.clone())
+        .unwrap_or_else(|| "/dev/null".into());
     let mut input = TargetInput::new(info, old_root, new_root, &entries);
     input.change = change;
     input.inventory = inventory;
@@ -530,7 +544,9 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
         let claimed = claims(&matchers, &file.path);
         if claimed.is_empty() {
             let own = own_inputs.contains(&file.path)
-                || policy_prefixes.iter().any(|p| file.path.starts_with(p.as_str()));
+                || policy_prefixes
+                    .iter()
+                    .any(|p| file.path.starts_with(p.as_str()));
             report.notices.push(Notice {
                 code: if own { "file.guardrail-input" } else { "file.unclaimed" }.to_string(),
                 message: if own {
@@ -613,11 +629,17 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
         .collect();
     let mut by_env: BTreeMap<&str, Vec<InventoryEntry<'_>>> = BTreeMap::new();
     for e in &inventory {
-        by_env.entry(e.target.env.as_str()).or_default().push(e.clone());
+        by_env
+            .entry(e.target.env.as_str())
+            .or_default()
+            .push(e.clone());
     }
     for (claim, format, old, new) in &work {
         let info = target_info(claim, *format);
-        let env_inventory = by_env.get(claim.env.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+        let env_inventory = by_env
+            .get(claim.env.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         evaluate_target(
             &set,
             &info,

@@ -85,7 +85,9 @@ pub fn main() -> i32 {
     match worker.map(|h| h.join()) {
         Ok(Ok(code)) => code,
         Ok(Err(_)) => {
-            eprintln!("guardrail: internal error (a bug): the command panicked; nothing was decided");
+            eprintln!(
+                "guardrail: internal error (a bug): the command panicked; nothing was decided"
+            );
             EXIT_BAD_INPUT
         }
         // No thread could be started: run here.

@@ -41,10 +41,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             yaml_files(&p, out);
-        } else if p
-            .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml")
-        {
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(p);
         }
     }
@@ -84,7 +81,9 @@ pub fn read_policy_files(dirs: &[PathBuf]) -> Result<(Vec<(String, String)>, Ori
         }
         let bytes = super::input::read(&p)?;
         let text = String::from_utf8(bytes).map_err(|_| {
-            BadInput::one(format!("{name}: error[input.utf8]: policy file is not valid UTF-8"))
+            BadInput::one(format!(
+                "{name}: error[input.utf8]: policy file is not valid UTF-8"
+            ))
         })?;
         files.push((name, text));
     }

@@ -83,15 +83,16 @@ fn test(dir: &Path, filter: Option<&str>) -> i32 {
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut failures = Vec::new();
     let total: usize = tests.iter().map(|t| t.cases.len()).sum();
-    println!("running {total} policy test cases from {} files", tests.len());
+    println!(
+        "running {total} policy test cases from {} files",
+        tests.len()
+    );
     for t in &tests {
         let base = Path::new(&t.file)
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let read = |rel: &str| {
-            std::fs::read_to_string(base.join(rel)).map_err(|e| e.to_string())
-        };
+        let read = |rel: &str| std::fs::read_to_string(base.join(rel)).map_err(|e| e.to_string());
         for case in &t.cases {
             if filter.is_some_and(|f| !case.name.contains(f)) {
                 continue;

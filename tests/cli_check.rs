@@ -1,0 +1,531 @@
+//! `guardrail check` end to end with the real binary on fixture repositories made in temp dirs:
+//! files mode, repo mode with `--base` (a real git repository) and `--base-dir`, every output
+//! format, exit codes, waivers, fan-in over the inventory, and bad input.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{run_in, temp_files};
+
+const POLICY_LB: &str = r#"
+id: lb-basics
+description: Load balancer invariants for the test fixture.
+docs: https://guardrail.example.net/policies/lb-basics
+match:
+  kinds: [load_balancer]
+rules:
+  - id: backend-has-enabled-server
+    enforcement: mandatory
+    for_each: "new == null ? [] : new.backends"
+    condition: item.servers.exists(s, !s.?disabled.orValue(false))
+    message: "backend {{ item.name }} would have no enabled server"
+  - id: server-removal-needs-approval
+    enforcement: approval
+    approvals: {count: 2, groups: [netops]}
+    for_each: diff.filter(e, e.op == "removed" && e.segments.size() == 4 && e.segments[2] == "servers")
+    condition: "false"
+    line: item.old_line
+    message: "server {{ item.segments[3] }} removed from backend {{ item.segments[1] }}"
+  - id: timeouts-advised
+    enforcement: advisory
+    condition: new == null || has(new.timeout)
+    message: "set a timeout"
+"#;
+
+const POLICY_DB: &str = r#"
+id: db-fan-in
+description: Client pools fit the database.
+match:
+  kinds: [db_client]
+params:
+  headroom: 0.9
+rules:
+  - id: pools-fit-database
+    enforcement: mandatory
+    condition: |
+      sum(inventory.filter(t, t.kind == "db_client" && t.doc != null).map(t, t.doc.pool.max_size))
+        <= int(double(inventory.filter(t, t.kind == "generic" && t.doc != null)[0].doc.max_connections) * params.headroom)
+    message: "client pools exceed {{ params.headroom }} of the database's max_connections"
+"#;
+
+const LB_OK: &str = "\
+timeout: 30s
+frontends:
+  - name: fe-mail
+    default_backend: be-mail
+backends:
+  - name: be-mail
+    servers:
+      - name: mail1
+        address: 10.0.0.1
+      - name: mail2
+        address: 10.0.0.2
+";
+
+const CONFIG: &str = r#"
+policies: [policies/]
+waivers: waivers.yaml
+targets:
+  - name: lb-mail
+    kind: load_balancer
+    format: yaml
+    path: lb/mail.yaml
+    owners: [netops]
+    critical: true
+  - name: app
+    kind: db_client
+    path: clients/*.yaml
+  - name: db-main
+    kind: generic
+    path: db/main.yaml
+"#;
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.net")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.net")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn base_repo() -> tempfile::TempDir {
+    temp_files(&[
+        ("guardrail.yaml", CONFIG.as_bytes()),
+        ("waivers.yaml", b"[]\n"),
+        ("policies/lb.yaml", POLICY_LB.as_bytes()),
+        ("policies/db.yaml", POLICY_DB.as_bytes()),
+        ("lb/mail.yaml", LB_OK.as_bytes()),
+        ("clients/a.yaml", b"pool:\n  max_size: 40\n"),
+        ("clients/b.yaml", b"pool:\n  max_size: 40\n"),
+        ("db/main.yaml", b"max_connections: 100\n"),
+        ("README.md", b"infra\n"),
+    ])
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    std::fs::write(dir.join(rel), text).unwrap();
+}
+
+// ---------- files mode ----------
+
+#[test]
+fn files_mode_pass_warn_block_and_approval() {
+    let dir = temp_files(&[
+        ("policies/lb.yaml", POLICY_LB.as_bytes()),
+        ("old.yaml", LB_OK.as_bytes()),
+        ("same.yaml", LB_OK.as_bytes()),
+        (
+            "no-timeout.yaml",
+            LB_OK.replace("timeout: 30s\n", "").as_bytes(),
+        ),
+        (
+            "all-disabled.yaml",
+            LB_OK
+                .replace(
+                    "address: 10.0.0.1",
+                    "address: 10.0.0.1\n        disabled: true",
+                )
+                .replace(
+                    "address: 10.0.0.2",
+                    "address: 10.0.0.2\n        disabled: true",
+                )
+                .as_bytes(),
+        ),
+        (
+            "one-removed.yaml",
+            LB_OK
+                .replace("      - name: mail2\n        address: 10.0.0.2\n", "")
+                .as_bytes(),
+        ),
+    ]);
+    let check = |new: &str| {
+        run_in(
+            dir.path(),
+            &[
+                "check",
+                "old.yaml",
+                new,
+                "--kind",
+                "load_balancer",
+                "--output",
+                "json",
+            ],
+        )
+    };
+
+    let (code, out, err) = check("same.yaml");
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "pass");
+
+    let (code, out, _) = check("no-timeout.yaml");
+    assert_eq!(code, 0, "advisory findings pass: {out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "warn");
+
+    let (code, out, _) = check("all-disabled.yaml");
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "blocked");
+    let f = &v["findings"][0];
+    assert_eq!(f["rule"], "backend-has-enabled-server");
+    assert_eq!(f["enforcement"], "mandatory");
+    assert_eq!(f["message"], "backend be-mail would have no enabled server");
+    assert_eq!(f["file"], "all-disabled.yaml");
+    assert_eq!(f["line"], 6, "points at the backend");
+    assert_eq!(f["env"], "production");
+
+    let (code, out, _) = check("one-removed.yaml");
+    assert_eq!(code, 3, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "approval_required");
+    let f = &v["findings"][0];
+    assert_eq!(f["message"], "server mail2 removed from backend be-mail");
+    assert_eq!(f["approvals"]["count"], 2);
+}
+
+#[test]
+fn files_mode_created_and_deleted_targets() {
+    let dir = temp_files(&[
+        ("policies/lb.yaml", POLICY_LB.as_bytes()),
+        ("lb.yaml", LB_OK.as_bytes()),
+    ]);
+    let (code, out, err) = run_in(
+        dir.path(),
+        &[
+            "check",
+            "/dev/null",
+            "lb.yaml",
+            "--kind",
+            "load_balancer",
+            "--format",
+            "yaml",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run_in(
+        dir.path(),
+        &[
+            "check",
+            "lb.yaml",
+            "/dev/null",
+            "--kind",
+            "load_balancer",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["targets"][0]["status"], "deleted");
+}
+
+#[test]
+fn files_mode_bad_input_is_exit_two_naming_file_and_line() {
+    let broken_policy = POLICY_LB.replace("condition: \"false\"", "condition: \"1 +\"");
+    let dir = temp_files(&[
+        ("policies/lb.yaml", broken_policy.as_bytes()),
+        ("good/lb.yaml", POLICY_LB.as_bytes()),
+        ("old.yaml", LB_OK.as_bytes()),
+        ("bad.yaml", b"backends: [\n  {name: x\n"),
+    ]);
+    let (code, _, err) = run_in(
+        dir.path(),
+        &["check", "old.yaml", "old.yaml", "--kind", "load_balancer"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("policies/lb.yaml:"),
+        "names the policy file and line: {err}"
+    );
+    let (code, _, err) = run_in(
+        dir.path(),
+        &[
+            "check",
+            "old.yaml",
+            "bad.yaml",
+            "--kind",
+            "load_balancer",
+            "--policies",
+            "good",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.yaml:"), "{err}");
+    let (code, _, err) = run_in(
+        dir.path(),
+        &[
+            "check",
+            "old.yaml",
+            "gone.yaml",
+            "--kind",
+            "load_balancer",
+            "--policies",
+            "good",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("gone.yaml") && err.contains("no such file"),
+        "{err}"
+    );
+    let (code, _, err) = run_in(
+        dir.path(),
+        &["check", "old.yaml", "old.yaml", "--policies", "good"],
+    );
+    assert_eq!(code, 2, "missing --kind");
+    assert!(err.contains("--kind"), "{err}");
+    let (code, _, err) = run_in(
+        dir.path(),
+        &[
+            "check",
+            "old.yaml",
+            "old.yaml",
+            "--kind",
+            "load_balancer",
+            "--policies",
+            "nope",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("nope"), "{err}");
+}
+
+// ---------- repo mode ----------
+
+fn git_repo_with_change() -> tempfile::TempDir {
+    let dir = base_repo();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "base"]);
+    git(dir.path(), &["checkout", "-q", "-b", "change"]);
+    // Disable both servers of be-mail (mandatory), leave README changed (unclaimed).
+    write(
+        dir.path(),
+        "lb/mail.yaml",
+        &LB_OK
+            .replace(
+                "address: 10.0.0.1",
+                "address: 10.0.0.1\n        disabled: true",
+            )
+            .replace(
+                "address: 10.0.0.2",
+                "address: 10.0.0.2\n        disabled: true",
+            ),
+    );
+    write(dir.path(), "README.md", "infra, changed\n");
+    git(dir.path(), &["commit", "-q", "-am", "change"]);
+    dir
+}
+
+#[test]
+fn repo_mode_git_base_in_every_output_format() {
+    let dir = git_repo_with_change();
+    let (code, out, err) = run_in(dir.path(), &["check", "--base", "main"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("backend be-mail would have no enabled server"),
+        "{out}"
+    );
+    assert!(out.contains("README.md"), "unclaimed file reported: {out}");
+
+    // Every format at once, to files.
+    let (code, out, err) = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--base",
+            "main",
+            "--output",
+            "json=out.json",
+            "--output",
+            "sarif=out.sarif",
+            "--output",
+            "junit=out.xml",
+            "--output",
+            "markdown=out.md",
+            "--output",
+            "github=out.gh",
+            "--output",
+            "text",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+
+    let json: serde_json::Value = serde_json::from_str(&read("out.json")).unwrap();
+    assert_eq!(json["verdict"], "blocked");
+    let f = &json["findings"][0];
+    assert_eq!(f["target"], "lb-mail");
+    assert_eq!(f["file"], "lb/mail.yaml");
+    assert_eq!(f["line"], 6);
+    assert!(
+        json["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["code"] == "file.unclaimed" && n["file"] == "README.md")
+    );
+
+    let sarif: serde_json::Value = serde_json::from_str(&read("out.sarif")).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["level"], "error");
+    let loc = &result["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], "lb/mail.yaml");
+    assert_eq!(loc["region"]["startLine"], 6);
+
+    let junit = read("out.xml");
+    let parsed = quick_junit::Report::deserialize_from_str(&junit).expect("JUnit parses");
+    let cases: usize = parsed.test_suites.iter().map(|s| s.test_cases.len()).sum();
+    assert!(cases >= 3, "one testcase per rule and target: {junit}");
+    assert!(junit.contains("backend-has-enabled-server"));
+
+    let md = read("out.md");
+    assert!(md.to_lowercase().contains("blocked"), "{md}");
+    assert!(md.contains("<details>"), "diff folded: {md}");
+
+    let gh = read("out.gh");
+    assert!(gh.contains("::error file=lb/mail.yaml,line=6"), "{gh}");
+
+    assert!(
+        out.contains("BLOCKED") || out.to_lowercase().contains("blocked"),
+        "{out}"
+    );
+}
+
+#[test]
+fn repo_mode_base_dir_deleted_target_unclaimed_file_and_waivers() {
+    let base = base_repo();
+    let new = base_repo();
+    std::fs::remove_file(new.path().join("clients/b.yaml")).unwrap();
+    write(new.path(), "notes.txt", "new file no target claims\n");
+    write(
+        new.path(),
+        "lb/mail.yaml",
+        &LB_OK.replace("      - name: mail2\n        address: 10.0.0.2\n", ""),
+    );
+    let base_arg = base.path().display().to_string();
+    let (code, out, err) = run_in(
+        new.path(),
+        &["check", "--base-dir", &base_arg, "--output", "json"],
+    );
+    assert_eq!(code, 3, "server removal needs approval: {out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let targets = v["targets"].as_array().unwrap();
+    assert!(
+        targets
+            .iter()
+            .any(|t| t["name"] == "app[clients/b.yaml]" && t["status"] == "deleted"),
+        "{out}"
+    );
+    assert!(
+        v["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["code"] == "file.unclaimed" && n["file"] == "notes.txt")
+    );
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "server-removal-needs-approval")
+        .unwrap();
+    assert_eq!(
+        f["line"], 10,
+        "points at the removed server's old line (`- name: mail2`)"
+    );
+
+    // An active waiver turns it into a pass; an expired one is reported and does not apply.
+    write(
+        new.path(),
+        "waivers.yaml",
+        "- rule: lb-basics/server-removal-needs-approval\n  target: lb-*\n  reason: planned decommission of mail2\n  owner: netops\n  expires: 2999-01-01\n",
+    );
+    let (code, out, err) = run_in(
+        new.path(),
+        &["check", "--base-dir", &base_arg, "--output", "json"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| !f["waived"].is_null())
+    );
+    let (code, out, _) = run_in(
+        new.path(),
+        &[
+            "check",
+            "--base-dir",
+            &base_arg,
+            "--output",
+            "json",
+            "--now",
+            "3000-01-01T00:00:00Z",
+        ],
+    );
+    assert_eq!(code, 3, "expired waiver no longer applies: {out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["code"] == "waiver.expired"),
+        "{out}"
+    );
+}
+
+#[test]
+fn repo_mode_fan_in_over_inventory_blocks_when_pools_exceed_the_database() {
+    let base = base_repo();
+    let new = base_repo();
+    // 40 + 60 = 100 > 90 (100 * 0.9 headroom).
+    write(new.path(), "clients/b.yaml", "pool:\n  max_size: 60\n");
+    let base_arg = base.path().display().to_string();
+    let (code, out, err) = run_in(
+        new.path(),
+        &["check", "--base-dir", &base_arg, "--output", "json"],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["findings"][0]["rule"], "pools-fit-database");
+    // Within limits passes: 40 + 45 = 85 <= 90.
+    write(new.path(), "clients/b.yaml", "pool:\n  max_size: 45\n");
+    let (code, out, err) = run_in(new.path(), &["check", "--base-dir", &base_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn repo_mode_unparsable_changed_file_is_exit_two() {
+    let base = base_repo();
+    let new = base_repo();
+    write(new.path(), "lb/mail.yaml", "backends: [\n  {name: x\n");
+    let base_arg = base.path().display().to_string();
+    let (code, _, err) = run_in(new.path(), &["check", "--base-dir", &base_arg]);
+    assert_eq!(code, 2);
+    assert!(err.contains("lb/mail.yaml:"), "{err}");
+}
+
+#[test]
+fn repo_mode_needs_a_config() {
+    let dir = temp_files(&[("x.yaml", b"a: 1\n")]);
+    let (code, _, err) = run_in(dir.path(), &["check", "--base-dir", "."]);
+    assert_eq!(code, 2);
+    assert!(err.contains("guardrail.yaml"), "{err}");
+}
