@@ -378,6 +378,7 @@ fn repo_mode_git_base_in_every_output_format() {
             .any(|n| n["code"] == "file.unclaimed" && n["file"] == "README.md")
     );
 
+    common::assert_valid_sarif(&read("out.sarif"));
     let sarif: serde_json::Value = serde_json::from_str(&read("out.sarif")).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let result = &sarif["runs"][0]["results"][0];

@@ -36,7 +36,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Check a change against the policies: the CI gate (exit 0 pass, 1 blocked, 2 bad input, 3 approval required).
-    Check(check::Args),
+    Check(Box<check::Args>),
     /// Semantic diff of two configs (exit 0: no change, 1: changed, 2: bad input).
     Diff(diff_cmd::Args),
     /// Test and lint policies.
@@ -105,7 +105,7 @@ fn run() -> i32 {
         }
     };
     match cli.command {
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => check::run(*args),
         Command::Diff(args) => diff_cmd::run(args),
         Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::Parse(args) => parse_cmd::run(args),
