@@ -6,6 +6,8 @@
 
 #[path = "support/generate.rs"]
 mod generate;
+#[path = "support/policies.rs"]
+mod policies;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -105,7 +107,26 @@ fn main() {
             std::fs::write(format!("{dir}/{base}{}-old.{ext}", c.name), &c.old).unwrap();
             std::fs::write(format!("{dir}/{base}{}-new.{ext}", c.name), &c.new).unwrap();
         }
-        eprintln!("wrote generated configs to {dir}");
+        std::fs::create_dir_all(format!("{dir}/policies")).unwrap();
+        std::fs::write(
+            format!("{dir}/policies/bench-switch.yaml"),
+            policies::policy("bench-switch", "switch", "interfaces"),
+        )
+        .unwrap();
+        std::fs::write(
+            format!("{dir}/policies/bench-lb.yaml"),
+            policies::policy("bench-lb", "load_balancer", "backends"),
+        )
+        .unwrap();
+        eprintln!("wrote generated configs and a 50-rule policy per kind to {dir}");
+    }
+
+    // The check benchmark's policies must load cleanly (checked on every run, smoke included).
+    for (id, kind, section) in [("bench-switch", "switch", "interfaces"), ("bench-lb", "load_balancer", "backends")] {
+        let files = vec![(format!("{id}.yaml"), policies::policy(id, kind, section))];
+        let (set, diags) = guardrail::policy::PolicySet::load(&files);
+        assert!(!guardrail::policy::has_errors(&diags), "{diags:?}");
+        assert_eq!(set.rule_count(), 50);
     }
 
     println!(
