@@ -389,3 +389,13 @@ proptest::proptest! {
         let _ = d.redact_source(&src);
     }
 }
+
+/// Found by `never_panics`: an unterminated quote ending in a multibyte character made the
+/// secret range cut that character in half.
+#[test]
+fn unterminated_quoted_secret_ending_in_multibyte_char() {
+    let src = "proxy_set_header Authorization 'é";
+    let d = parse(src);
+    assert!(codes(&d).contains(&("nginx.unterminated-quote", 1)));
+    assert_eq!(&src[d.secret_spans[0].clone()], "é");
+}
