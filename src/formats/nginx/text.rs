@@ -1,0 +1,278 @@
+//! Words of nginx statements and the secrets among them.
+//!
+//! Words are byte ranges of the whole input (a quoted word may span lines). They keep their
+//! quotes as written; [`unquote`] gives the value nginx sees.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use crate::document::{REDACTED, Secret, Value, is_secret_key};
+
+/// A word of a statement: byte range in the whole text and the line it starts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Tok {
+    pub start: usize,
+    pub end: usize,
+    pub line: u32,
+}
+
+impl Tok {
+    pub fn text(self, src: &str) -> &str {
+        &src[self.start..self.end]
+    }
+
+    pub fn quoted(self, src: &str) -> bool {
+        matches!(src.as_bytes()[self.start], b'"' | b'\'')
+    }
+}
+
+/// The value of a word: surrounding quotes removed and backslash escapes resolved (`\"`,
+/// `\'`, `\\`; nginx also turns `\n`, `\r`, `\t` into control characters).
+pub(super) fn unquote(word: &str) -> Cow<'_, str> {
+    let body = match word.as_bytes().first() {
+        Some(&q @ (b'"' | b'\'')) if word.len() >= 2 && word.as_bytes()[word.len() - 1] == q => {
+            &word[1..word.len() - 1]
+        }
+        _ => word,
+    };
+    if !body.contains('\\') {
+        return if body.len() == word.len() {
+            Cow::Borrowed(word)
+        } else {
+            Cow::Owned(body.to_string())
+        };
+    }
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('"') => out.push('"'),
+            Some('\'') => out.push('\''),
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The words joined by single spaces, as written (quotes kept).
+pub(super) fn join(src: &str, toks: &[Tok]) -> String {
+    let len: usize = toks.iter().map(|t| t.end - t.start + 1).sum();
+    let mut out = String::with_capacity(len);
+    for (i, t) in toks.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(t.text(src));
+    }
+    out
+}
+
+/// The words joined by single spaces as a value: a plain string, or a [`Secret`] showing
+/// `<redacted>` in place of each secret range (absolute, sorted, disjoint) it contains.
+pub(super) fn value(src: &str, toks: &[Tok], secrets: &[Range<usize>]) -> Value {
+    let plain = join(src, toks);
+    let touched = secrets
+        .iter()
+        .any(|r| toks.iter().any(|t| r.start < t.end && t.start < r.end));
+    if !touched {
+        return Value::Str(plain);
+    }
+    let mut shown = String::with_capacity(plain.len());
+    for (i, t) in toks.iter().enumerate() {
+        if i > 0 {
+            shown.push(' ');
+        }
+        let mut pos = t.start;
+        for r in secrets
+            .iter()
+            .filter(|r| r.start < t.end && t.start < r.end)
+        {
+            let (s, e) = (r.start.max(t.start), r.end.min(t.end));
+            if s > pos {
+                shown.push_str(&src[pos..s]);
+            }
+            shown.push_str(REDACTED);
+            pos = pos.max(e);
+        }
+        if pos < t.end {
+            shown.push_str(&src[pos..t.end]);
+        }
+    }
+    Value::Secret(Secret::within(shown, &plain))
+}
+
+/// The range of a word without its quotes, `None` when empty.
+fn inner(src: &str, t: Tok) -> Option<Range<usize>> {
+    let b = src.as_bytes();
+    // An unterminated quote runs to the end of the input: only a matching quote is stripped.
+    let r = if t.quoted(src) && t.end - t.start >= 2 && b[t.end - 1] == b[t.start] {
+        t.start + 1..t.end - 1
+    } else if t.quoted(src) {
+        t.start + 1..t.end
+    } else {
+        t.start..t.end
+    };
+    (r.start < r.end).then_some(r)
+}
+
+/// `$http_authorization` copies a request value at run time: no literal secret.
+fn is_variable_only(word: &str) -> bool {
+    let w = unquote(word);
+    w.starts_with('$') && !w.contains(char::is_whitespace)
+}
+
+/// Finds the secrets of one statement (absolute ranges, sorted and merged into `out`): values
+/// of headers and parameters with secret names (`proxy_set_header Authorization ...`,
+/// `fastcgi_param DB_PASSWORD ...`), `set $api_token ...`, `secure_link_secret`,
+/// `secure_link_md5`, `env NAME=...` with a secret name, `Authorization:` inside a word, and
+/// URL credentials. File paths (`auth_basic_user_file`, `ssl_password_file`) are not secrets.
+pub(super) fn find_secrets(src: &str, toks: &[Tok], out: &mut Vec<Range<usize>>) {
+    out.clear();
+    let Some(first) = toks.first() else { return };
+    let name = first.text(src);
+    let w = |i: usize| toks.get(i).map(|t| t.text(src)).unwrap_or("");
+    let named_value = name.ends_with("_set_header")
+        || name.ends_with("_param")
+        || matches!(name, "add_header" | "add_trailer");
+    if named_value && toks.len() >= 3 && secret_name(&unquote(w(1))) && !is_variable_only(w(2)) {
+        out.extend(inner(src, toks[2]));
+    }
+    match name {
+        "set" if toks.len() >= 3 => {
+            let var = unquote(w(1));
+            if let Some(var) = var.strip_prefix('$')
+                && secret_name(var)
+                && !is_variable_only(w(2))
+            {
+                out.extend(inner(src, toks[2]));
+            }
+        }
+        "secure_link_secret" | "secure_link_md5" => {
+            out.extend(toks[1..].iter().filter_map(|&t| inner(src, t)));
+        }
+        "env" if toks.len() >= 2 => {
+            if let Some(r) = inner(src, toks[1])
+                && let Some(eq) = src[r.clone()].find('=')
+                && secret_name(&src[r.start..r.start + eq])
+                && r.start + eq + 1 < r.end
+            {
+                out.push(r.start + eq + 1..r.end);
+            }
+        }
+        _ => {}
+    }
+    for &t in toks {
+        colon_secrets(src, t, out);
+    }
+    if out.len() > 1 {
+        out.sort_by_key(|r| (r.start, r.end));
+        let mut merged: Vec<Range<usize>> = Vec::with_capacity(out.len());
+        for r in out.drain(..) {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        *out = merged;
+    }
+}
+
+/// A cheap, allocation-free pre-check for [`is_secret_key`]: true when `name` contains (ASCII
+/// case-insensitively) a fragment of every word that rule looks for. Most header and
+/// parameter names (`Host`, `X-Forwarded-For`) fail it, and then the rule need not run.
+fn may_be_secret_name(name: &str) -> bool {
+    const FRAGMENTS: [&[u8]; 10] = [
+        b"pass",
+        b"pw",
+        b"secret",
+        b"token",
+        b"key",
+        b"communit",
+        b"credential",
+        b"authoriz",
+        b"cookie",
+        b"psk",
+    ];
+    let b = name.as_bytes();
+    FRAGMENTS
+        .iter()
+        .any(|f| b.len() >= f.len() && b.windows(f.len()).any(|w| w.eq_ignore_ascii_case(f)))
+}
+
+/// [`is_secret_key`] behind [`may_be_secret_name`].
+fn secret_name(name: &str) -> bool {
+    may_be_secret_name(name) && is_secret_key(name)
+}
+
+/// Secrets announced by a colon inside a word: URL credentials (`scheme://user:PASS@`) and
+/// `Authorization:` header text. One scan of the word; most words have no colon at all.
+fn colon_secrets(src: &str, t: Tok, out: &mut Vec<Range<usize>>) {
+    const AUTH: &[u8] = b"authorization";
+    let b = t.text(src).as_bytes();
+    let mut url = false;
+    let mut auth_at = None;
+    for (i, _) in b.iter().enumerate().filter(|&(_, &c)| c == b':') {
+        url |= b[i + 1..].starts_with(b"//");
+        if auth_at.is_none() && i >= AUTH.len() && b[i - AUTH.len()..i].eq_ignore_ascii_case(AUTH) {
+            auth_at = Some(i + 1);
+        }
+    }
+    if url {
+        for r in crate::document::secret::url_credential_ranges(t.text(src)) {
+            out.push(t.start + r.start..t.start + r.end);
+        }
+    }
+    if let Some(at) = auth_at {
+        let start = t.start + at;
+        let end = inner(src, t).map_or(t.end, |r| r.end);
+        if start < end {
+            out.push(start..end);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_name_prefilter_agrees_with_the_rule() {
+        for k in [
+            "Authorization",
+            "X-Api-Key",
+            "Cookie",
+            "DB_PASSWORD",
+            "bind_pw",
+            "api_token",
+            "Host",
+            "X-Forwarded-For",
+            "Upgrade",
+            "X-Real-IP",
+            "keepalive",
+            "monkey",
+        ] {
+            assert_eq!(secret_name(k), is_secret_key(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn unquotes() {
+        assert_eq!(unquote("\"a b\""), "a b");
+        assert_eq!(unquote("'a\\'b'"), "a'b");
+        assert_eq!(unquote("plain"), "plain");
+        assert_eq!(unquote("\"\""), "");
+        assert_eq!(unquote("a\\;b"), "a\\;b");
+    }
+}
