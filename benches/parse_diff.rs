@@ -122,7 +122,10 @@ fn main() {
     }
 
     // The check benchmark's policies must load cleanly (checked on every run, smoke included).
-    for (id, kind, section) in [("bench-switch", "switch", "interfaces"), ("bench-lb", "load_balancer", "backends")] {
+    for (id, kind, section) in [
+        ("bench-switch", "switch", "interfaces"),
+        ("bench-lb", "load_balancer", "backends"),
+    ] {
         let files = vec![(format!("{id}.yaml"), policies::policy(id, kind, section))];
         let (set, diags) = guardrail::policy::PolicySet::load(&files);
         assert!(!guardrail::policy::has_errors(&diags), "{diags:?}");

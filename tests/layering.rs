@@ -55,7 +55,10 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
         let p = e.path();
         if p.is_dir() {
             out.extend(rust_files(&p));
-        } else if p.extension().is_some_and(|x| x == "rs") {
+        } else if p.extension().is_some_and(|x| x == "rs")
+            && p.file_stem().is_some_and(|s| s != "tests")
+        {
+            // `tests.rs` files are `#[cfg(test)] mod tests;` and may read fixtures.
             out.push(p);
         }
     }

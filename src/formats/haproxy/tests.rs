@@ -293,63 +293,6 @@ fn every_line_lands_once() {
     }
 }
 
-/// A config of about `lines` lines shaped like a large real one: frontends with ACLs and
-/// routes, backends with checked servers.
-pub(crate) fn large_config(lines: usize) -> String {
-    let mut s = String::from(
-        "global\n    maxconn 50000\n    log /dev/log local0\n\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n    option httplog\n\n",
-    );
-    let backends = lines / 40;
-    for f in 0..10 {
-        s.push_str(&format!(
-            "frontend fe_{f}\n    bind :{} ssl crt /etc/haproxy/certs/{f}.pem alpn h2,http/1.1\n",
-            8000 + f
-        ));
-        for b in (f..backends).step_by(10) {
-            s.push_str(&format!(
-                "    acl host_{b} hdr(host) -i app{b}.example.net # tenant {b}\n"
-            ));
-            s.push_str(&format!("    use_backend be_{b} if host_{b}\n"));
-        }
-        s.push_str("    default_backend be_0\n\n");
-    }
-    for b in 0..backends {
-        s.push_str(&format!("backend be_{b}\n    balance roundrobin\n    option httpchk GET /health\n    http-check expect status 200\n    default-server inter 2s fall 3 rise 2\n"));
-        for i in 0..30 {
-            s.push_str(&format!(
-                "    server app{b}_{i} 10.{}.{}.{}:8080 check weight {} maxconn 200{}\n",
-                b / 256,
-                b % 256,
-                i + 1,
-                10 + i,
-                if i == 29 { " backup" } else { "" }
-            ));
-        }
-        s.push('\n');
-    }
-    s
-}
-
-#[test]
-#[ignore = "throughput measurement; run in release: cargo test --release --lib haproxy_throughput -- --ignored --nocapture"]
-fn haproxy_throughput() {
-    let src = large_config(20_000);
-    let start = std::time::Instant::now();
-    let rounds = 20;
-    for _ in 0..rounds {
-        let d = parse(&src);
-        assert!(!d.has_errors());
-    }
-    let secs = start.elapsed().as_secs_f64() / rounds as f64;
-    println!(
-        "haproxy: {} lines, {} bytes, {:.2} ms per parse, {:.0} MB/s",
-        src.lines().count(),
-        src.len(),
-        secs * 1e3,
-        src.len() as f64 / secs / 1e6
-    );
-}
-
 #[test]
 fn unterminated_quote_is_an_error() {
     let d = doc("frontend f\n  http-request set-header X \"oops\n");

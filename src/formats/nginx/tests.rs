@@ -327,54 +327,6 @@ fn variables_with_braces_stay_in_the_word() {
     );
 }
 
-/// An nginx config of about `lines` lines: upstreams and virtual servers with locations.
-fn large_config(lines: usize) -> String {
-    let mut s = String::from(
-        "user nginx;\nworker_processes auto;\nevents { worker_connections 4096; }\nhttp {\n    include mime.types;\n    sendfile on;\n",
-    );
-    let sites = lines / 40;
-    for u in 0..sites {
-        s.push_str(&format!("    upstream app_{u} {{\n        least_conn;\n"));
-        for i in 0..10 {
-            s.push_str(&format!(
-                "        server 10.{}.{}.{}:8080 weight={} max_fails=3 fail_timeout=30s;\n",
-                u / 256,
-                u % 256,
-                i + 1,
-                i + 1
-            ));
-        }
-        s.push_str("        keepalive 32;\n    }\n");
-        s.push_str(&format!("    server {{\n        listen 443 ssl;\n        server_name app{u}.example.net; # site {u}\n        ssl_certificate /etc/nginx/tls/app{u}.crt;\n"));
-        for l in 0..5 {
-            s.push_str(&format!("        location /api/v{l}/ {{\n            proxy_pass http://app_{u};\n            proxy_set_header Host $host;\n            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        }}\n"));
-        }
-        s.push_str("    }\n");
-    }
-    s.push_str("}\n");
-    s
-}
-
-#[test]
-#[ignore = "throughput measurement; run in release: cargo test --release --lib nginx_throughput -- --ignored --nocapture"]
-fn nginx_throughput() {
-    let src = large_config(20_000);
-    let start = std::time::Instant::now();
-    let rounds = 20;
-    for _ in 0..rounds {
-        let d = parse(&src);
-        assert!(!d.has_errors());
-    }
-    let secs = start.elapsed().as_secs_f64() / rounds as f64;
-    println!(
-        "nginx: {} lines, {} bytes, {:.2} ms per parse, {:.0} MB/s",
-        src.lines().count(),
-        src.len(),
-        secs * 1e3,
-        src.len() as f64 / secs / 1e6
-    );
-}
-
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
 
