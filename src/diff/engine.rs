@@ -220,7 +220,7 @@ mod tests {
     fn map(entries: Vec<(&str, Node)>) -> Node {
         let mut m = Map::new();
         for (k, v) in entries {
-            m.push(k, v);
+            m.push(k.to_string(), v);
         }
         Node::map(1, m)
     }

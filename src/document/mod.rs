@@ -415,10 +415,16 @@ impl Value {
 
 /// An insertion-ordered map from string keys to nodes. Small maps are the common case, so it is a
 /// vector with linear lookup; the diff builds its own index for large maps.
+///
+/// Keys are `Cow<'static, str>`: the line-based parsers use fixed key names (`name`, `servers`,
+/// `weight`) that need no allocation, which is a large share of parse time on big files.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Map {
-    entries: Vec<(String, Node)>,
+    entries: Vec<(Key, Node)>,
 }
+
+/// A map key: borrowed for fixed names, owned for keys read from the input.
+pub type Key = std::borrow::Cow<'static, str>;
 
 impl Map {
     pub fn new() -> Self {
@@ -457,7 +463,7 @@ impl Map {
     }
 
     /// Inserts or replaces `key`, keeping the original position when it existed. Returns the old node.
-    pub fn insert(&mut self, key: impl Into<String>, node: Node) -> Option<Node> {
+    pub fn insert(&mut self, key: impl Into<Key>, node: Node) -> Option<Node> {
         let key = key.into();
         if let Some(slot) = self.get_mut(&key) {
             return Some(std::mem::replace(slot, node));
@@ -468,7 +474,7 @@ impl Map {
 
     /// Appends without checking for an existing key. Callers that know keys are unique (or that
     /// report duplicates themselves) use this to stay linear.
-    pub fn push(&mut self, key: impl Into<String>, node: Node) {
+    pub fn push(&mut self, key: impl Into<Key>, node: Node) {
         self.entries.push((key.into(), node));
     }
 
@@ -478,16 +484,16 @@ impl Map {
     }
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Node)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+        self.entries.iter().map(|(k, v)| (k.as_ref(), v))
     }
 
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> {
-        self.entries.iter().map(|(k, _)| k.as_str())
+        self.entries.iter().map(|(k, _)| k.as_ref())
     }
 }
 
-impl FromIterator<(String, Node)> for Map {
-    fn from_iter<I: IntoIterator<Item = (String, Node)>>(iter: I) -> Self {
+impl<K: Into<Key>> FromIterator<(K, Node)> for Map {
+    fn from_iter<I: IntoIterator<Item = (K, Node)>>(iter: I) -> Self {
         let mut m = Map::new();
         for (k, v) in iter {
             m.insert(k, v);

@@ -13,9 +13,15 @@ use sha2::{Digest, Sha256};
 
 use super::REDACTED;
 
-/// A secret value. Equality compares digests.
+/// A secret value. Equality compares digests. Boxed so that a secret does not make every tree
+/// node larger (nodes are the bulk of a parse's memory and time).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret {
+    inner: Box<SecretInner>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct SecretInner {
     shown: String,
     digest: [u8; 32],
 }
@@ -24,8 +30,10 @@ impl Secret {
     /// A value that is secret as a whole (a password field): shown as `<redacted>`.
     pub fn whole(plain: &str) -> Self {
         Secret {
-            shown: REDACTED.to_string(),
-            digest: digest(plain),
+            inner: Box::new(SecretInner {
+                shown: REDACTED.to_string(),
+                digest: digest(plain),
+            }),
         }
     }
 
@@ -34,31 +42,33 @@ impl Secret {
     /// `plain` is the whole original value, hashed so that any change to it is seen.
     pub fn within(shown: String, plain: &str) -> Self {
         Secret {
-            shown,
-            digest: digest(plain),
+            inner: Box::new(SecretInner {
+                shown,
+                digest: digest(plain),
+            }),
         }
     }
 
     /// The redacted rendering: safe to print anywhere.
     pub fn shown(&self) -> &str {
-        &self.shown
+        &self.inner.shown
     }
 
     /// The digest of the plain text (for content hashes; never printed).
     pub fn digest(&self) -> &[u8; 32] {
-        &self.digest
+        &self.inner.digest
     }
 }
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret({:?})", self.shown)
+        write!(f, "Secret({:?})", self.inner.shown)
     }
 }
 
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.shown)
+        f.write_str(&self.inner.shown)
     }
 }
 

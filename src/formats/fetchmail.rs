@@ -743,7 +743,7 @@ impl<'a> Parser<'a> {
                 match self.value() {
                     Some(v) => {
                         let node = self.string_node(&v, line);
-                        self.set.insert(k, node);
+                        self.set.insert(k.to_string(), node);
                     }
                     None => self.missing(k, line),
                 }
@@ -766,7 +766,7 @@ impl<'a> Parser<'a> {
                 k @ ("bouncemail" | "spambounce" | "softbounce" | "syslog" | "invisible"
                 | "showdots"),
             ) => {
-                self.set.insert(k, Node::bool(line, true));
+                self.set.insert(k.to_string(), Node::bool(line, true));
             }
             Some("no") => match self.peek().and_then(Tok::keyword) {
                 Some(
@@ -983,7 +983,7 @@ impl<'a> Parser<'a> {
             "timeout" | "interval" => match self.value() {
                 Some(v) => match parse_number(&v.text) {
                     Some(n) => {
-                        srv.options.insert(kw, Node::int(line, n));
+                        srv.options.insert(kw.to_string(), Node::int(line, n));
                     }
                     None => self.bad_value(kw, &v),
                 },
@@ -994,12 +994,12 @@ impl<'a> Parser<'a> {
                 if list.is_empty() {
                     self.missing(kw, line);
                 }
-                srv.options.insert(kw, Node::list(line, list));
+                srv.options.insert(kw.to_string(), Node::list(line, list));
             }
             "esmtppassword" => match self.value() {
                 Some(v) => {
                     let node = self.secret_node(&v, line);
-                    srv.options.insert(kw, node);
+                    srv.options.insert(kw.to_string(), node);
                 }
                 None => self.missing(kw, line),
             },
@@ -1012,24 +1012,26 @@ impl<'a> Parser<'a> {
                 }
                 match self.value() {
                     Some(v) => {
-                        srv.options.insert(kw, Node::str(line, v.text.as_ref()));
+                        srv.options
+                            .insert(kw.to_string(), Node::str(line, v.text.as_ref()));
                     }
                     None => self.missing(kw, line),
                 }
             }
             "badheader" => match self.next() {
                 Some(v) if v.is("accept") || v.is("reject") => {
-                    srv.options.insert(kw, Node::str(line, v.text.as_ref()));
+                    srv.options
+                        .insert(kw.to_string(), Node::str(line, v.text.as_ref()));
                 }
                 _ => self.missing("bad-header", line),
             },
             k if is_server_flag(k) => {
-                srv.options.insert(k, Node::bool(line, true));
+                srv.options.insert(k.to_string(), Node::bool(line, true));
             }
             _ => match self.value() {
                 Some(v) => {
                     let node = self.string_node(&v, line);
-                    srv.options.insert(kw, node);
+                    srv.options.insert(kw.to_string(), node);
                 }
                 None => self.missing(kw, line),
             },
@@ -1143,7 +1145,7 @@ impl<'a> Parser<'a> {
                 if kw == "folder" {
                     user.folders = Some(node);
                 } else {
-                    user.options.insert(kw, node);
+                    user.options.insert(kw.to_string(), node);
                 }
             }
             "antispam" => {
@@ -1158,16 +1160,16 @@ impl<'a> Parser<'a> {
                 if codes.is_empty() {
                     self.missing(kw, line);
                 }
-                user.options.insert(kw, Node::list(line, codes));
+                user.options.insert(kw.to_string(), Node::list(line, codes));
             }
             "lmtp" => {
-                user.options.insert(kw, Node::bool(line, true));
+                user.options.insert(kw.to_string(), Node::bool(line, true));
             }
             k if is_user_flag(k) => set_flag(user, k, Node::bool(line, true)),
             k if is_user_number(k) => match self.value() {
                 Some(v) => match parse_number(&v.text) {
                     Some(n) => {
-                        user.options.insert(k, Node::int(line, n));
+                        user.options.insert(k.to_string(), Node::int(line, n));
                     }
                     None => self.bad_value(k, &v),
                 },
@@ -1176,7 +1178,7 @@ impl<'a> Parser<'a> {
             k => match self.value() {
                 Some(v) => {
                     let node = self.string_node(&v, line);
-                    user.options.insert(k, node);
+                    user.options.insert(k.to_string(), node);
                 }
                 None => self.missing(k, line),
             },
@@ -1257,7 +1259,7 @@ fn set_flag(user: &mut User, k: &str, node: Node) {
         "limitflush" => user.limitflush = Some(node),
         "ssl" => user.ssl = Some(node),
         _ => {
-            user.options.insert(k, node);
+            user.options.insert(k.to_string(), node);
         }
     }
 }
@@ -1274,7 +1276,7 @@ fn merged_options(own: &Map, defaults: Option<&Map>) -> Map {
     if let Some(d) = defaults {
         for (k, v) in d.iter() {
             if !NOT_INHERITED.contains(&k) && k != "unknown" && !m.contains_key(k) {
-                m.push(k, v.clone());
+                m.push(k.to_string(), v.clone());
             }
         }
     }

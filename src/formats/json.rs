@@ -164,9 +164,9 @@ impl Converter<'_, '_> {
                                 "duplicate key {key:?} in this object; readers disagree on which value wins, so remove one"
                             ),
                         ));
-                        map.insert(key, child);
+                        map.insert(key.to_string(), child);
                     } else {
-                        map.push(key, child);
+                        map.push(key.to_string(), child);
                     }
                 }
                 Node::map(line, map)

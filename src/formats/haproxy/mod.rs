@@ -528,17 +528,17 @@ impl Parser {
                 } else {
                     rest(&args[1..])
                 };
-                let old = p.options.insert(name, v);
+                let old = p.options.insert(name.to_string(), v);
                 self.replaced(old, &format!("option {name}"), n, Some(&mut p.directives));
             }
             "no" if args.len() == 2 && args[0].text(t) == "option" => {
                 let name = args[1].text(t);
-                let old = p.options.insert(name, Node::bool(n, false));
+                let old = p.options.insert(name.to_string(), Node::bool(n, false));
                 self.replaced(old, &format!("option {name}"), n, Some(&mut p.directives));
             }
             "timeout" if args.len() >= 2 => {
                 let name = args[0].text(t);
-                let old = p.timeouts.insert(name, rest(&args[1..]));
+                let old = p.timeouts.insert(name.to_string(), rest(&args[1..]));
                 self.replaced(old, &format!("timeout {name}"), n, Some(&mut p.directives));
             }
             "http-check" if !args.is_empty() => p.http_check.push(rest(args)),

@@ -276,7 +276,10 @@ pub(super) fn parse_server(
                     Some(v) => arg_value(k, v),
                     None => Value::Bool(true),
                 };
-                if options.insert(k, Node::new(number, value)).is_some() {
+                if options
+                    .insert(k.to_string(), Node::new(number, value))
+                    .is_some()
+                {
                     warnings.push(format!(
                         "server `{name}` gives `{k}` twice; HAProxy uses the last one"
                     ));
@@ -333,7 +336,10 @@ pub(super) fn merge_default_server(
             Some(v) => arg_value(k, v),
             None => Value::Bool(true),
         };
-        if into.insert(k, Node::new(number, value)).is_some() {
+        if into
+            .insert(k.to_string(), Node::new(number, value))
+            .is_some()
+        {
             again.push(k.to_string());
         }
     }

@@ -162,7 +162,7 @@ impl Builder {
         if self.banners_line == 0 {
             self.banners_line = line;
         }
-        self.banners.insert(kind, Node::str(line, text));
+        self.banners.insert(kind.to_string(), Node::str(line, text));
     }
 
     /// Keeps a top-level block in `lines`.

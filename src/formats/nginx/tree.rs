@@ -363,13 +363,13 @@ fn upstream_server(src: &str, toks: &[Tok]) -> Result<Node, String> {
                     ("max_conns", Ok(n)) => Value::Int(n),
                     _ => Value::Str(v.to_string()),
                 };
-                options.insert(k, Node::new(t.line, value));
+                options.insert(k.to_string(), Node::new(t.line, value));
             }
             None => match p.as_ref() {
                 "down" => down = true,
                 "backup" => backup = true,
                 other => {
-                    options.insert(other, Node::bool(t.line, true));
+                    options.insert(other.to_string(), Node::bool(t.line, true));
                 }
             },
         }
