@@ -9,7 +9,7 @@
 //! an optional `defaults` entry, and `poll` / `skip` (`server` is a synonym) entries with server
 //! options, then user descriptions (`user R [there] ... [is L [here]] options`).
 //!
-//! Tree (see `docs/formats/ios-fetchmail.md`): `{set, defaults, polls}`. Each poll carries the
+//! Tree (see `docs/formats.md`): `{set, defaults, polls}`. Each poll carries the
 //! *effective* settings: what the `defaults` entry sets is applied to every poll and user that
 //! does not set it itself (as fetchmail does), and a poll without a user description gets one
 //! implicit user (fetchmail polls as the local login user), so rules such as "does this entry

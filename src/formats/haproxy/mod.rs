@@ -1,5 +1,5 @@
 //! HAProxy (`haproxy.cfg`) parser: sections and their directives into the documented tree
-//! (`docs/formats/lb.md`, section HAProxy).
+//! (`docs/formats.md`, section HAProxy).
 //!
 //! One pass over the lines. A section keyword (`global`, `defaults`, `frontend`, `backend`,
 //! `listen`, `userlist`, `resolvers`, ...) opens a section that runs to the next one. In proxy

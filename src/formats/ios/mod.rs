@@ -6,7 +6,7 @@
 //! indentation are closed by `exit-address-family`). Each finished top-level block is handed to
 //! [`build`], which files it into the document's views: `hostname`, `interfaces`, `vlans`, `acls`,
 //! `bgp`, `banners`, and `lines` for everything else. Every source line lands in exactly one
-//! place of the tree. The shape is documented in `docs/formats/ios-fetchmail.md`.
+//! place of the tree. The shape is documented in `docs/formats.md`.
 //!
 //! Skipped: comment lines (`!`, `#`, including volatile ones such as `! Last configuration
 //! change at ...`), the `Building configuration...` / `Current configuration : N bytes` preamble

@@ -1,4 +1,4 @@
-//! nginx parser: blocks and directives into the documented tree (`docs/formats/lb.md`,
+//! nginx parser: blocks and directives into the documented tree (`docs/formats.md`,
 //! section nginx).
 //!
 //! One pass over the bytes with nginx's own word rules: whitespace separates words, `;` ends a
