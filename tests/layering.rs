@@ -38,7 +38,7 @@ const ALLOWED_DEPS: &[(&str, &[&str])] = &[
     ("formats", &["document"]),
     ("diff", &["document"]),
     ("report", &["document", "diff"]),
-    ("policy", &["document", "diff", "report", "formats"]),
+    ("policy", &["document", "diff", "report"]),
 ];
 
 const CRATE_MODULES: &[&str] = &[
