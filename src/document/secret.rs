@@ -135,6 +135,9 @@ const NOT_SECRET_WORDS: &[&str] = &[
 
 /// True when a key of a structured document (YAML/JSON/TOML/INI) names a secret.
 pub fn is_secret_key(key: &str) -> bool {
+    if !may_be_secret_name(key) {
+        return false;
+    }
     let lower = key.to_ascii_lowercase();
     if SECRET_KEYS.contains(&lower.as_str()) {
         return true;
@@ -147,6 +150,70 @@ pub fn is_secret_key(key: &str) -> bool {
         || lower.ends_with("password")
         || lower.ends_with("secret")
         || lower.ends_with("token")
+}
+
+/// A cheap, allocation-free pre-check for [`is_secret_key`]: true when `name` contains (ASCII
+/// case-insensitively) a fragment of every word that rule looks for. Most key, header and
+/// parameter names (`Host`, `X-Forwarded-For`, `weight`) fail it, so the full rule rarely runs.
+fn may_be_secret_name(name: &str) -> bool {
+    const FRAGMENTS: [&[u8]; 10] = [
+        b"pass",
+        b"pw",
+        b"secret",
+        b"token",
+        b"key",
+        b"communit",
+        b"credential",
+        b"authoriz",
+        b"cookie",
+        b"psk",
+    ];
+    let b = name.as_bytes();
+    FRAGMENTS
+        .iter()
+        .any(|f| b.len() >= f.len() && b.windows(f.len()).any(|w| w.eq_ignore_ascii_case(f)))
+}
+
+/// Secrets announced by a colon inside one word of a config line: URL credentials
+/// (`scheme://user:PASS@`) and `Authorization:` header text. Ranges are relative to `word`;
+/// `value_end` (relative too) ends an `Authorization:` value, e.g. before a closing quote.
+pub fn colon_secret_ranges(word: &str, value_end: usize) -> Vec<Range<usize>> {
+    const AUTH: &[u8] = b"authorization";
+    let b = word.as_bytes();
+    let mut out = Vec::new();
+    let mut url = false;
+    let mut auth_at = None;
+    for (i, _) in b.iter().enumerate().filter(|&(_, &c)| c == b':') {
+        url |= b[i + 1..].starts_with(b"//");
+        if auth_at.is_none() && i >= AUTH.len() && b[i - AUTH.len()..i].eq_ignore_ascii_case(AUTH) {
+            auth_at = Some(i + 1);
+        }
+    }
+    if url {
+        out.extend(url_credential_ranges(word));
+    }
+    if let Some(at) = auth_at
+        && at < value_end
+    {
+        out.push(at..value_end);
+    }
+    out
+}
+
+/// Sorts `ranges` and merges the overlapping ones, in place.
+pub fn merge_ranges(ranges: &mut Vec<Range<usize>>) {
+    if ranges.len() < 2 {
+        return;
+    }
+    ranges.sort_by_key(|r| (r.start, r.end));
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges.drain(..) {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    *ranges = merged;
 }
 
 /// Splits `dbPassword`, `db_password`, `db-password` and `db.password` into lowercase words.
@@ -221,21 +288,13 @@ pub fn redact_spans(source: &str, spans: &[Range<usize>]) -> String {
     if spans.is_empty() {
         return source.to_string();
     }
-    let mut sorted: Vec<Range<usize>> = spans
+    let mut merged: Vec<Range<usize>> = spans
         .iter()
         .filter(|r| r.start < r.end)
         .map(|r| clamp(source, r.clone()))
         .filter(|r| r.start < r.end)
         .collect();
-    sorted.sort_by_key(|r| (r.start, r.end));
-    // Merge overlapping ranges.
-    let mut merged: Vec<Range<usize>> = Vec::with_capacity(sorted.len());
-    for r in sorted {
-        match merged.last_mut() {
-            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-            _ => merged.push(r),
-        }
-    }
+    merge_ranges(&mut merged);
     let mut out = String::with_capacity(source.len());
     let mut pos = 0;
     for r in merged {

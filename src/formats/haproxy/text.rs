@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use crate::document::secret::{colon_secret_ranges, merge_ranges};
 use crate::document::{REDACTED, Secret, Value, is_secret_key};
 
 /// A word of a line: its byte range within the line text.
@@ -215,7 +216,7 @@ pub(super) fn find_secrets(
                 }
             }
         }
-        "setenv" | "presetenv" if toks.len() > 2 && secret_name(&unquote(w(1))) => {
+        "setenv" | "presetenv" if toks.len() > 2 && is_secret_key(&unquote(w(1))) => {
             out.extend(toks[2..].iter().filter_map(|&t| inner(line, t)));
         }
         _ => {}
@@ -224,17 +225,17 @@ pub(super) fn find_secrets(
         let text = t.text(line);
         if matches!(text, "set-header" | "add-header" | "hdr")
             && i + 2 < toks.len()
-            && secret_name(&unquote(w(i + 1)))
+            && is_secret_key(&unquote(w(i + 1)))
             && !is_sample_only(w(i + 2))
         {
             out.extend(inner(line, toks[i + 2]));
         }
         if let Some(flag) = text.strip_prefix("--") {
             match flag.split_once('=') {
-                Some((name, v)) if !v.is_empty() && secret_name(name) => {
+                Some((name, v)) if !v.is_empty() && is_secret_key(name) => {
                     out.push(t.start + 2 + name.len() + 1..t.end);
                 }
-                None if !flag.is_empty() && secret_name(flag) && i + 1 < toks.len() => {
+                None if !flag.is_empty() && is_secret_key(flag) && i + 1 < toks.len() => {
                     out.extend(inner(line, toks[i + 1]));
                 }
                 _ => {}
@@ -242,70 +243,14 @@ pub(super) fn find_secrets(
         }
         colon_secrets(line, t, out);
     }
-    if out.len() > 1 {
-        out.sort_by_key(|r| (r.start, r.end));
-        let mut merged: Vec<Range<usize>> = Vec::with_capacity(out.len());
-        for r in out.drain(..) {
-            match merged.last_mut() {
-                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-                _ => merged.push(r),
-            }
-        }
-        *out = merged;
-    }
+    merge_ranges(out);
 }
 
-/// A cheap, allocation-free pre-check for [`is_secret_key`]: true when `name` contains (ASCII
-/// case-insensitively) a fragment of every word that rule looks for. Most header and
-/// parameter names (`Host`, `X-Forwarded-For`) fail it, and then the rule need not run.
-fn may_be_secret_name(name: &str) -> bool {
-    const FRAGMENTS: [&[u8]; 10] = [
-        b"pass",
-        b"pw",
-        b"secret",
-        b"token",
-        b"key",
-        b"communit",
-        b"credential",
-        b"authoriz",
-        b"cookie",
-        b"psk",
-    ];
-    let b = name.as_bytes();
-    FRAGMENTS
-        .iter()
-        .any(|f| b.len() >= f.len() && b.windows(f.len()).any(|w| w.eq_ignore_ascii_case(f)))
-}
-
-/// [`is_secret_key`] behind [`may_be_secret_name`].
-fn secret_name(name: &str) -> bool {
-    may_be_secret_name(name) && is_secret_key(name)
-}
-
-/// Secrets announced by a colon inside a word: URL credentials (`scheme://user:PASS@`) and
-/// `Authorization:` header text. One scan of the word; most words have no colon at all.
+/// Secrets announced by a colon inside a word (URL credentials, `Authorization:` text).
 fn colon_secrets(line: &str, t: Tok, out: &mut Vec<Range<usize>>) {
-    const AUTH: &[u8] = b"authorization";
-    let b = t.text(line).as_bytes();
-    let mut url = false;
-    let mut auth_at = None;
-    for (i, _) in b.iter().enumerate().filter(|&(_, &c)| c == b':') {
-        url |= b[i + 1..].starts_with(b"//");
-        if auth_at.is_none() && i >= AUTH.len() && b[i - AUTH.len()..i].eq_ignore_ascii_case(AUTH) {
-            auth_at = Some(i + 1);
-        }
-    }
-    if url {
-        for r in crate::document::secret::url_credential_ranges(t.text(line)) {
-            out.push(t.start + r.start..t.start + r.end);
-        }
-    }
-    if let Some(at) = auth_at {
-        let start = t.start + at;
-        let end = inner(line, t).map_or(t.end, |r| r.end);
-        if start < end {
-            out.push(start..end);
-        }
+    let value_end = inner(line, t).map_or(t.end, |r| r.end) - t.start;
+    for r in colon_secret_ranges(t.text(line), value_end) {
+        out.push(t.start + r.start..t.start + r.end);
     }
 }
 

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use crate::document::secret::{colon_secret_ranges, merge_ranges};
 use crate::document::{REDACTED, Secret, Value, is_secret_key};
 
 /// A word of a statement: byte range in the whole text and the line it starts on.
@@ -146,14 +147,14 @@ pub(super) fn find_secrets(src: &str, toks: &[Tok], out: &mut Vec<Range<usize>>)
     let named_value = name.ends_with("_set_header")
         || name.ends_with("_param")
         || matches!(name, "add_header" | "add_trailer");
-    if named_value && toks.len() >= 3 && secret_name(&unquote(w(1))) && !is_variable_only(w(2)) {
+    if named_value && toks.len() >= 3 && is_secret_key(&unquote(w(1))) && !is_variable_only(w(2)) {
         out.extend(inner(src, toks[2]));
     }
     match name {
         "set" if toks.len() >= 3 => {
             let var = unquote(w(1));
             if let Some(var) = var.strip_prefix('$')
-                && secret_name(var)
+                && is_secret_key(var)
                 && !is_variable_only(w(2))
             {
                 out.extend(inner(src, toks[2]));
@@ -165,7 +166,7 @@ pub(super) fn find_secrets(src: &str, toks: &[Tok], out: &mut Vec<Range<usize>>)
         "env" if toks.len() >= 2 => {
             if let Some(r) = inner(src, toks[1])
                 && let Some(eq) = src[r.clone()].find('=')
-                && secret_name(&src[r.start..r.start + eq])
+                && is_secret_key(&src[r.start..r.start + eq])
                 && r.start + eq + 1 < r.end
             {
                 out.push(r.start + eq + 1..r.end);
@@ -176,70 +177,14 @@ pub(super) fn find_secrets(src: &str, toks: &[Tok], out: &mut Vec<Range<usize>>)
     for &t in toks {
         colon_secrets(src, t, out);
     }
-    if out.len() > 1 {
-        out.sort_by_key(|r| (r.start, r.end));
-        let mut merged: Vec<Range<usize>> = Vec::with_capacity(out.len());
-        for r in out.drain(..) {
-            match merged.last_mut() {
-                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-                _ => merged.push(r),
-            }
-        }
-        *out = merged;
-    }
+    merge_ranges(out);
 }
 
-/// A cheap, allocation-free pre-check for [`is_secret_key`]: true when `name` contains (ASCII
-/// case-insensitively) a fragment of every word that rule looks for. Most header and
-/// parameter names (`Host`, `X-Forwarded-For`) fail it, and then the rule need not run.
-fn may_be_secret_name(name: &str) -> bool {
-    const FRAGMENTS: [&[u8]; 10] = [
-        b"pass",
-        b"pw",
-        b"secret",
-        b"token",
-        b"key",
-        b"communit",
-        b"credential",
-        b"authoriz",
-        b"cookie",
-        b"psk",
-    ];
-    let b = name.as_bytes();
-    FRAGMENTS
-        .iter()
-        .any(|f| b.len() >= f.len() && b.windows(f.len()).any(|w| w.eq_ignore_ascii_case(f)))
-}
-
-/// [`is_secret_key`] behind [`may_be_secret_name`].
-fn secret_name(name: &str) -> bool {
-    may_be_secret_name(name) && is_secret_key(name)
-}
-
-/// Secrets announced by a colon inside a word: URL credentials (`scheme://user:PASS@`) and
-/// `Authorization:` header text. One scan of the word; most words have no colon at all.
+/// Secrets announced by a colon inside a word (URL credentials, `Authorization:` text).
 fn colon_secrets(src: &str, t: Tok, out: &mut Vec<Range<usize>>) {
-    const AUTH: &[u8] = b"authorization";
-    let b = t.text(src).as_bytes();
-    let mut url = false;
-    let mut auth_at = None;
-    for (i, _) in b.iter().enumerate().filter(|&(_, &c)| c == b':') {
-        url |= b[i + 1..].starts_with(b"//");
-        if auth_at.is_none() && i >= AUTH.len() && b[i - AUTH.len()..i].eq_ignore_ascii_case(AUTH) {
-            auth_at = Some(i + 1);
-        }
-    }
-    if url {
-        for r in crate::document::secret::url_credential_ranges(t.text(src)) {
-            out.push(t.start + r.start..t.start + r.end);
-        }
-    }
-    if let Some(at) = auth_at {
-        let start = t.start + at;
-        let end = inner(src, t).map_or(t.end, |r| r.end);
-        if start < end {
-            out.push(start..end);
-        }
+    let value_end = inner(src, t).map_or(t.end, |r| r.end) - t.start;
+    for r in colon_secret_ranges(t.text(src), value_end) {
+        out.push(t.start + r.start..t.start + r.end);
     }
 }
 
@@ -263,7 +208,7 @@ mod tests {
             "keepalive",
             "monkey",
         ] {
-            assert_eq!(secret_name(k), is_secret_key(k), "{k}");
+            assert_eq!(is_secret_key(k), is_secret_key(k), "{k}");
         }
     }
 
