@@ -530,3 +530,33 @@ fn repo_mode_needs_a_config() {
     assert_eq!(code, 2);
     assert!(err.contains("guardrail.yaml"), "{err}");
 }
+
+/// The README's first command: the quick start is blocked, naming the route and the backend.
+#[test]
+fn readme_quick_start_blocks_and_names_objects_and_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let first = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run"))
+        .expect("README starts with the run command");
+    let args: Vec<&str> = first
+        .split_whitespace()
+        .skip_while(|w| *w != "--")
+        .skip(1)
+        .collect();
+    assert_eq!(args.first(), Some(&"check"), "{first}");
+    let (code, out, err) = run_in(root, &args);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("use_backend be_calendar points at a backend that does not exist"),
+        "{out}"
+    );
+    assert!(out.contains("lb/mail/haproxy.cfg:17"), "{out}");
+    assert!(
+        out.contains("backend be_webmail is routed to but would have no enabled server"),
+        "{out}"
+    );
+    assert!(out.contains("lb/mail/haproxy.cfg:21"), "{out}");
+    assert!(!out.contains("s3cret-stats-password") && !out.contains("n3w-stats-password"));
+}
