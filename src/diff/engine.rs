@@ -27,14 +27,31 @@ pub fn diff<'a>(old: &'a Node, new: &'a Node) -> Vec<DiffEntry<'a>> {
 
 struct Walker<'a> {
     out: Vec<DiffEntry<'a>>,
-    path: Vec<Segment>,
+    /// The current path, borrowed from the trees: owned segments are built only on emit.
+    path: Vec<Step<'a>>,
+}
+
+/// A borrowed path segment.
+enum Step<'a> {
+    Key(&'a str),
+    Item(Cow<'a, str>),
+    Index(usize),
 }
 
 impl<'a> Walker<'a> {
     fn emit(&mut self, op: Op, old: Option<&'a Node>, new: Option<&'a Node>) {
+        let path = self
+            .path
+            .iter()
+            .map(|s| match s {
+                Step::Key(k) => Segment::Key((*k).to_string()),
+                Step::Item(id) => Segment::Item(id.to_string()),
+                Step::Index(i) => Segment::Index(*i),
+            })
+            .collect();
         self.out.push(DiffEntry {
             op,
-            path: Path(self.path.clone()),
+            path: Path(path),
             old,
             new,
         });
@@ -52,7 +69,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn with<F: FnOnce(&mut Self)>(&mut self, seg: Segment, f: F) {
+    fn with<F: FnOnce(&mut Self)>(&mut self, seg: Step<'a>, f: F) {
         self.path.push(seg);
         f(self);
         self.path.pop();
@@ -67,10 +84,10 @@ impl<'a> Walker<'a> {
         };
         for (k, old_child) in a.iter() {
             match lookup_b(k) {
-                Some(new_child) => self.with(Segment::Key(k.to_string()), |w| {
+                Some(new_child) => self.with(Step::Key(k), |w| {
                     w.node(old_child, new_child)
                 }),
-                None => self.with(Segment::Key(k.to_string()), |w| {
+                None => self.with(Step::Key(k), |w| {
                     w.emit(Op::Removed, Some(old_child), None)
                 }),
             }
@@ -83,7 +100,7 @@ impl<'a> Walker<'a> {
                 None => a.contains_key(k),
             };
             if !in_a {
-                self.with(Segment::Key(k.to_string()), |w| {
+                self.with(Step::Key(k), |w| {
                     w.emit(Op::Added, None, Some(new_child))
                 });
             }
@@ -107,9 +124,9 @@ impl<'a> Walker<'a> {
                 Some(id) => match index_b.get(id.as_ref()) {
                     Some(&j) => {
                         matched_b[j] = true;
-                        self.with(Segment::Item(id.to_string()), |w| w.node(&a[i], &b[j]));
+                        self.with(Step::Item(id.clone()), |w| w.node(&a[i], &b[j]));
                     }
-                    None => self.with(Segment::Item(id.to_string()), |w| {
+                    None => self.with(Step::Item(id.clone()), |w| {
                         w.emit(Op::Removed, Some(&a[i]), None)
                     }),
                 },
@@ -119,7 +136,7 @@ impl<'a> Walker<'a> {
         let mut loose_b: Vec<usize> = Vec::new();
         for (j, id) in ids_b.iter().enumerate() {
             match id {
-                Some(id) if !matched_b[j] => self.with(Segment::Item(id.to_string()), |w| {
+                Some(id) if !matched_b[j] => self.with(Step::Item(id.clone()), |w| {
                     w.emit(Op::Added, None, Some(&b[j]))
                 }),
                 Some(_) => {}
@@ -159,15 +176,15 @@ impl<'a> Walker<'a> {
         let paired = rest_a.len().min(rest_b.len());
         for n in 0..paired {
             let (i, j) = (rest_a[n], rest_b[n]);
-            self.with(Segment::Index(j), |w| w.node(&a[i], &b[j]));
+            self.with(Step::Index(j), |w| w.node(&a[i], &b[j]));
         }
         for &i in &rest_a[paired..] {
-            self.with(Segment::Index(i), |w| {
+            self.with(Step::Index(i), |w| {
                 w.emit(Op::Removed, Some(&a[i]), None)
             });
         }
         for &j in &rest_b[paired..] {
-            self.with(Segment::Index(j), |w| w.emit(Op::Added, None, Some(&b[j])));
+            self.with(Step::Index(j), |w| w.emit(Op::Added, None, Some(&b[j])));
         }
     }
 }
