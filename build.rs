@@ -11,6 +11,10 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     entries.sort();
     for p in entries {
         if p.is_dir() {
+            // Test fixtures are configs, not policies; test files are filtered at load.
+            if p.file_name().is_some_and(|n| n == "fixtures") {
+                continue;
+            }
             collect(&p, out);
         } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(p);

@@ -531,7 +531,8 @@ fn repo_mode_needs_a_config() {
     assert!(err.contains("guardrail.yaml"), "{err}");
 }
 
-/// The README's first command: the quick start is blocked, naming the route and the backend.
+/// The README's first command: the quick start, checked with the embedded policy library, is
+/// blocked, naming the route and the backend at their lines.
 #[test]
 fn readme_quick_start_blocks_and_names_objects_and_lines() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -549,12 +550,12 @@ fn readme_quick_start_blocks_and_names_objects_and_lines() {
     let (code, out, err) = run_in(root, &args);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
-        out.contains("use_backend be_calendar points at a backend that does not exist"),
+        out.contains("routes to backend `be_calendar`, which does not exist"),
         "{out}"
     );
     assert!(out.contains("lb/mail/haproxy.cfg:17"), "{out}");
     assert!(
-        out.contains("backend be_webmail is routed to but would have no enabled server"),
+        out.contains("backend `be_webmail` would be left with no enabled server"),
         "{out}"
     );
     assert!(out.contains("lb/mail/haproxy.cfg:21"), "{out}");

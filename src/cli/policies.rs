@@ -1,7 +1,7 @@
 //! Finding and reading policy files, waivers and policy test files for the commands.
 //!
 //! Policy directories are read recursively; every `*.yaml`/`*.yml` file that is not a test file
-//! (`*.test.yaml`) is a policy. When no directory is given and none exists, the policy library
+//! (`*.test.yaml`) and not under a `fixtures/` directory is a policy. When no directory is given and none exists, the policy library
 //! embedded in the binary at build time is used, so guardrail works out of the box.
 
 use std::path::{Path, PathBuf};
@@ -11,6 +11,9 @@ use crate::policy::{self, PolicyDiagnostic, PolicySet, Waivers};
 
 /// The policy library shipped in `policies/`, embedded at build time: (path, text).
 pub static EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_policies.rs"));
+
+/// Directories of test fixtures inside policy directories: never read as policies.
+pub const FIXTURES_DIR: &str = "fixtures";
 
 /// Where the policies came from, for messages.
 #[derive(Debug, Clone)]
@@ -40,6 +43,10 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     entries.sort();
     for p in entries {
         if p.is_dir() {
+            // Test fixtures live beside the policies they test; they are configs, not policies.
+            if p.file_name().is_some_and(|n| n == FIXTURES_DIR) {
+                continue;
+            }
             yaml_files(&p, out);
         } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(p);

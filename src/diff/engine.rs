@@ -84,12 +84,8 @@ impl<'a> Walker<'a> {
         };
         for (k, old_child) in a.iter() {
             match lookup_b(k) {
-                Some(new_child) => self.with(Step::Key(k), |w| {
-                    w.node(old_child, new_child)
-                }),
-                None => self.with(Step::Key(k), |w| {
-                    w.emit(Op::Removed, Some(old_child), None)
-                }),
+                Some(new_child) => self.with(Step::Key(k), |w| w.node(old_child, new_child)),
+                None => self.with(Step::Key(k), |w| w.emit(Op::Removed, Some(old_child), None)),
             }
         }
         let index_a: Option<HashMap<&str, ()>> =
@@ -100,9 +96,7 @@ impl<'a> Walker<'a> {
                 None => a.contains_key(k),
             };
             if !in_a {
-                self.with(Step::Key(k), |w| {
-                    w.emit(Op::Added, None, Some(new_child))
-                });
+                self.with(Step::Key(k), |w| w.emit(Op::Added, None, Some(new_child)));
             }
         }
     }
@@ -179,9 +173,7 @@ impl<'a> Walker<'a> {
             self.with(Step::Index(j), |w| w.node(&a[i], &b[j]));
         }
         for &i in &rest_a[paired..] {
-            self.with(Step::Index(i), |w| {
-                w.emit(Op::Removed, Some(&a[i]), None)
-            });
+            self.with(Step::Index(i), |w| w.emit(Op::Removed, Some(&a[i]), None));
         }
         for &j in &rest_b[paired..] {
             self.with(Step::Index(j), |w| w.emit(Op::Added, None, Some(&b[j])));
