@@ -328,6 +328,9 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
         &mut report,
     );
     waivers.apply(&set, &mut report, now);
+    // The process exits right after the report is written: freeing two large trees node by
+    // node would cost more than the rest of a check on a big file.
+    std::mem::forget((old, new));
     Ok(report)
 }
 
@@ -342,7 +345,7 @@ fn choose_format(
     for (path, bytes) in candidates {
         let Some(bytes) = bytes else { continue };
         let name = path.display().to_string();
-        match input::choose_format(None, &name, &String::from_utf8_lossy(bytes)) {
+        match input::choose_format(None, &name, &input::sniff(bytes)) {
             Ok(f) => return Ok(f),
             Err(e) => {
                 first_err.get_or_insert(e);
@@ -418,13 +421,14 @@ fn evaluate_target(
     input.params = overrides;
     input.old_file = old.map(|l| l.name.as_str());
     input.new_file = new.map(|l| l.name.as_str());
-    let outcome = set.evaluate_inline(&input);
+    let outcome = set.evaluate(&input);
     outcome.append_to(report);
     let semantic: Vec<serde_json::Value> = if old.is_some() && new.is_some() {
         entries.iter().map(DiffEntry::to_json).collect()
     } else {
         Vec::new()
     };
+    let text = diff::text::compare(&old_label, &new_label, &old_text, &new_text);
     report.targets.push(TargetReport {
         name: info.name.clone(),
         kind: info.kind.clone(),
@@ -434,9 +438,9 @@ fn evaluate_target(
         old_file: old.map(|l| l.name.clone()),
         new_file: new.map(|l| l.name.clone()),
         diff: semantic,
-        unified_diff: diff::text::unified(&old_label, &new_label, &old_text, &new_text),
+        unified_diff: text.unified,
         changed_lines: if new.is_some() {
-            diff::text::changed_new_lines(&old_text, &new_text)
+            text.changed_new_lines
         } else {
             Vec::new()
         },
@@ -600,9 +604,12 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
                         continue;
                     }
                 };
-                let format = match claim.target.format.map(Ok).unwrap_or_else(|| {
-                    input::choose_format(None, path, &String::from_utf8_lossy(&bytes))
-                }) {
+                let format = match claim
+                    .target
+                    .format
+                    .map(Ok)
+                    .unwrap_or_else(|| input::choose_format(None, path, &input::sniff(&bytes)))
+                {
                     Ok(f) => f,
                     Err(e) => {
                         errors.extend(e.lines);
@@ -652,6 +659,10 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
         );
     }
     waivers.apply(&set, &mut report, now);
+    drop(by_env);
+    drop(inventory);
+    // See check_files: the process exits next, so the trees are not freed one by one.
+    std::mem::forget((work, inventory_docs));
     Ok(report)
 }
 

@@ -47,8 +47,8 @@ pub fn run(args: Args) -> i32 {
     let format = match explicit {
         Some(f) => f,
         None => {
-            let new_text = String::from_utf8_lossy(&new_bytes);
-            let old_text = String::from_utf8_lossy(&old_bytes);
+            let new_text = input::sniff(&new_bytes);
+            let old_text = input::sniff(&old_bytes);
             // NEW decides; OLD is asked only when NEW says nothing. The error names NEW.
             let chosen = match input::choose_format(None, &new_name, &new_text) {
                 Err(e) => input::choose_format(None, &old_name, &old_text).map_err(|_| e),
@@ -100,11 +100,16 @@ pub fn run(args: Args) -> i32 {
             )
         }
     };
-    if result.is_err() {
+    let code = match (result, entries.is_empty()) {
         // Broken pipe or closed stdout: nothing more to say.
-        return super::EXIT_BAD_INPUT;
-    }
-    if entries.is_empty() { 0 } else { 1 }
+        (Err(_), _) => super::EXIT_BAD_INPUT,
+        (Ok(()), true) => 0,
+        (Ok(()), false) => 1,
+    };
+    drop(entries);
+    // The process exits next: freeing the two trees node by node would only cost time.
+    std::mem::forget((old, new));
+    code
 }
 
 fn write_text(

@@ -10,7 +10,7 @@ use crate::formats;
 pub struct Loaded {
     /// The name shown to users (the path as given).
     pub name: String,
-    /// The text as read (lossy only when the parse already failed on UTF-8).
+    /// The text as read (valid UTF-8, byte-order mark removed).
     pub text: String,
     pub doc: Document,
 }
@@ -75,35 +75,42 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// The start of a file, as text, for format detection (which reads the first few hundred lines).
+pub fn sniff(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    const SNIFF_BYTES: usize = 64 * 1024;
+    String::from_utf8_lossy(&bytes[..bytes.len().min(SNIFF_BYTES)])
+}
+
 /// Parses bytes already read under `name` with the chosen format; errors become [`BadInput`].
+/// The input is validated as UTF-8 once, by the format layer's guards.
 pub fn parse(
     name: &str,
     bytes: &[u8],
     explicit: Option<Format>,
     format_hint_path: &str,
 ) -> Result<Loaded, BadInput> {
-    let text = String::from_utf8_lossy(bytes).into_owned();
-    let format = choose_format(explicit, format_hint_path, &text)?;
-    let doc = formats::parse_bytes(format, bytes);
+    let format = choose_format(explicit, format_hint_path, &sniff(bytes))?;
+    let suffix = if explicit.is_some() {
+        format!(" (read as {format})")
+    } else {
+        String::new()
+    };
+    let text = formats::check_input(bytes)
+        .map_err(|d| BadInput::one(format!("{}{suffix}", d.render(name))))?;
+    let doc = formats::parse(format, text);
     if doc.has_errors() {
         return Err(BadInput {
             lines: doc
                 .diagnostics
                 .iter()
                 .filter(|d| d.severity == Severity::Error)
-                .map(|d| {
-                    let mut line = d.render(name);
-                    if explicit.is_some() {
-                        line.push_str(&format!(" (read as {format})"));
-                    }
-                    line
-                })
+                .map(|d| format!("{}{suffix}", d.render(name)))
                 .collect(),
         });
     }
     Ok(Loaded {
         name: name.to_string(),
-        text,
+        text: text.to_string(),
         doc,
     })
 }

@@ -75,24 +75,12 @@ impl From<FormatArg> for Format {
     }
 }
 
-/// Runs the CLI and returns the process exit code. Commands run on a thread with the policy
-/// engine's large stack (`policy::STACK_BYTES`): CEL evaluation and deep parses recurse.
+/// Runs the CLI and returns the process exit code. Commands run on the main thread: the
+/// policy engine evaluates CEL on its own large-stack thread (`PolicySet::evaluate`), and the
+/// parsers use explicit stacks and depth limits. (Running everything on a spawned thread made
+/// glibc grow a secondary heap arena with `mprotect`, which cost a third of a large check.)
 pub fn main() -> i32 {
-    let worker = std::thread::Builder::new()
-        .name("guardrail".to_string())
-        .stack_size(crate::policy::STACK_BYTES)
-        .spawn(run);
-    match worker.map(|h| h.join()) {
-        Ok(Ok(code)) => code,
-        Ok(Err(_)) => {
-            eprintln!(
-                "guardrail: internal error (a bug): the command panicked; nothing was decided"
-            );
-            EXIT_BAD_INPUT
-        }
-        // No thread could be started: run here.
-        Err(_) => run(),
-    }
+    run()
 }
 
 fn run() -> i32 {

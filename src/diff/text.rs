@@ -9,52 +9,66 @@ use similar::{ChangeTag, TextDiff};
 /// Lines of context around each hunk.
 pub const CONTEXT: usize = 3;
 
-/// A unified diff (`--- a`, `+++ b`, `@@` hunks) of two redacted texts; empty when equal.
-pub fn unified(old_name: &str, new_name: &str, old: &str, new: &str) -> String {
+/// The text comparison of two redacted sources: the unified diff and the new-side lines the
+/// change touches, from one diff computation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextComparison {
+    /// `--- a`, `+++ b`, `@@` hunks; empty when the texts are equal.
+    pub unified: String,
+    /// 1-based lines of the new text that were inserted or changed; when lines were only
+    /// deleted, the new line right after the first deletion, so the change has a location.
+    pub changed_new_lines: Vec<u32>,
+}
+
+/// Compares two redacted texts once and returns both views.
+pub fn compare(old_name: &str, new_name: &str, old: &str, new: &str) -> TextComparison {
     if old == new {
-        return String::new();
+        return TextComparison::default();
     }
     let diff = TextDiff::from_lines(old, new);
-    let mut out = diff
+    let mut unified = diff
         .unified_diff()
         .context_radius(CONTEXT)
         .header(old_name, new_name)
         .to_string();
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
+    if !unified.is_empty() && !unified.ends_with('\n') {
+        unified.push('\n');
     }
-    out
-}
-
-/// The 1-based lines of `new` that were inserted or changed relative to `old`. When lines were
-/// only deleted, the new line right after the deletion is reported so the change has a location.
-pub fn changed_new_lines(old: &str, new: &str) -> Vec<u32> {
-    if old == new {
-        return Vec::new();
-    }
-    let diff = TextDiff::from_lines(old, new);
     let new_count = new.lines().count().max(1) as u32;
-    let mut out: Vec<u32> = Vec::new();
-    // Where the first pure deletion sits on the new side: the new line that follows it.
+    let mut changed: Vec<u32> = Vec::new();
     let mut first_deletion: Option<u32> = None;
     let mut next_new_line = 1u32;
-    for change in diff.iter_all_changes() {
-        match change.tag() {
-            ChangeTag::Equal => next_new_line += 1,
-            ChangeTag::Insert => {
-                out.push(next_new_line);
-                next_new_line += 1;
-            }
-            ChangeTag::Delete => {
-                first_deletion.get_or_insert(next_new_line.min(new_count));
+    for op in diff.ops() {
+        for change in diff.iter_changes(op) {
+            match change.tag() {
+                ChangeTag::Equal => next_new_line += 1,
+                ChangeTag::Insert => {
+                    changed.push(next_new_line);
+                    next_new_line += 1;
+                }
+                ChangeTag::Delete => {
+                    first_deletion.get_or_insert(next_new_line.min(new_count));
+                }
             }
         }
     }
-    if out.is_empty() {
-        out.extend(first_deletion);
+    if changed.is_empty() {
+        changed.extend(first_deletion);
     }
-    out.dedup();
-    out
+    TextComparison {
+        unified,
+        changed_new_lines: changed,
+    }
+}
+
+/// The unified diff alone (see [`compare`]).
+pub fn unified(old_name: &str, new_name: &str, old: &str, new: &str) -> String {
+    compare(old_name, new_name, old, new).unified
+}
+
+/// The changed new-side lines alone (see [`compare`]).
+pub fn changed_new_lines(old: &str, new: &str) -> Vec<u32> {
+    compare("a", "b", old, new).changed_new_lines
 }
 
 #[cfg(test)]
