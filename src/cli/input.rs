@@ -17,7 +17,7 @@ pub struct Loaded {
 
 impl Loaded {
     /// The source with secrets redacted, for display.
-    pub fn redacted(&self) -> String {
+    pub fn redacted(&self) -> std::borrow::Cow<'_, str> {
         self.doc.redact_source(&self.text)
     }
 }

@@ -4,7 +4,7 @@
 //! Callers pass sources that are already redacted (`Document::redact_source`): this module never
 //! sees secrets.
 
-use similar::{ChangeTag, TextDiff};
+use similar::{DiffTag, TextDiff};
 
 /// Lines of context around each hunk.
 pub const CONTEXT: usize = 3;
@@ -34,21 +34,20 @@ pub fn compare(old_name: &str, new_name: &str, old: &str, new: &str) -> TextComp
     if !unified.is_empty() && !unified.ends_with('\n') {
         unified.push('\n');
     }
-    let new_count = new.lines().count().max(1) as u32;
+    let new_count = diff.new_len().max(1) as u32;
     let mut changed: Vec<u32> = Vec::new();
     let mut first_deletion: Option<u32> = None;
-    let mut next_new_line = 1u32;
+    // Ops carry index ranges, so long equal runs are skipped without visiting their lines.
     for op in diff.ops() {
-        for change in diff.iter_changes(op) {
-            match change.tag() {
-                ChangeTag::Equal => next_new_line += 1,
-                ChangeTag::Insert => {
-                    changed.push(next_new_line);
-                    next_new_line += 1;
-                }
-                ChangeTag::Delete => {
-                    first_deletion.get_or_insert(next_new_line.min(new_count));
-                }
+        let (tag, old_range, new_range) = op.as_tag_tuple();
+        match tag {
+            DiffTag::Equal => {}
+            DiffTag::Insert | DiffTag::Replace => {
+                changed.extend(new_range.map(|i| i as u32 + 1));
+            }
+            DiffTag::Delete => {
+                debug_assert!(!old_range.is_empty());
+                first_deletion.get_or_insert((new_range.start as u32 + 1).min(new_count));
             }
         }
     }

@@ -196,7 +196,7 @@ impl Document {
 
     /// The source text with every secret span replaced by [`REDACTED`], line structure kept
     /// (a multi-line secret is redacted on each of its lines), for unified diffs and excerpts.
-    pub fn redact_source(&self, source: &str) -> String {
+    pub fn redact_source<'a>(&self, source: &'a str) -> std::borrow::Cow<'a, str> {
         secret::redact_spans(source, &self.secret_spans)
     }
 

@@ -40,10 +40,10 @@ impl Secret {
     /// A value that contains a secret (a config line with a community string, a URL with a
     /// password): `shown` is the value with the secret part already replaced by `<redacted>`;
     /// `plain` is the whole original value, hashed so that any change to it is seen.
-    pub fn within(shown: String, plain: &str) -> Self {
+    pub fn within(shown: impl Into<String>, plain: &str) -> Self {
         Secret {
             inner: Box::new(SecretInner {
-                shown,
+                shown: shown.into(),
                 digest: digest(plain),
             }),
         }
@@ -248,7 +248,7 @@ pub fn redact_url_credentials(s: &str) -> Option<String> {
     if ranges.is_empty() {
         return None;
     }
-    Some(redact_spans(s, &ranges))
+    Some(redact_spans(s, &ranges).into_owned())
 }
 
 /// Byte ranges of the passwords of URL credentials in `s` (`://user:PASS@`).
@@ -284,9 +284,9 @@ pub fn url_credential_ranges(s: &str) -> Vec<Range<usize>> {
 /// spans several lines is redacted on each line it covers and the newlines are kept, so line
 /// numbers of the redacted text match the source. Out-of-bounds or non-boundary ranges are
 /// clamped to character boundaries rather than trusted.
-pub fn redact_spans(source: &str, spans: &[Range<usize>]) -> String {
+pub fn redact_spans<'a>(source: &'a str, spans: &[Range<usize>]) -> std::borrow::Cow<'a, str> {
     if spans.is_empty() {
-        return source.to_string();
+        return std::borrow::Cow::Borrowed(source);
     }
     let mut merged: Vec<Range<usize>> = spans
         .iter()
@@ -317,7 +317,7 @@ pub fn redact_spans(source: &str, spans: &[Range<usize>]) -> String {
         pos = r.end;
     }
     out.push_str(&source[pos..]);
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 fn clamp(s: &str, r: Range<usize>) -> Range<usize> {
