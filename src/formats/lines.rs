@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 
+use crate::document::{REDACTED, Secret, Value};
+
 /// One source line: 1-based number, byte offset of its first byte in the whole text, and its
 /// text without the line terminator (`\n` or `\r\n`).
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +65,64 @@ pub fn words(line: &str) -> impl Iterator<Item = Word<'_>> {
             start,
         })
     })
+}
+
+/// A token of a line-based parser: a byte range of the text it was read from.
+pub trait Span: Copy {
+    fn span(&self) -> Range<usize>;
+}
+
+impl Span for Word<'_> {
+    fn span(&self) -> Range<usize> {
+        self.range()
+    }
+}
+
+/// The tokens joined by single spaces, as written (quotes kept).
+pub fn join<T: Span>(src: &str, toks: &[T]) -> String {
+    let len: usize = toks.iter().map(|t| t.span().len() + 1).sum();
+    let mut out = String::with_capacity(len);
+    for (i, t) in toks.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&src[t.span()]);
+    }
+    out
+}
+
+/// The tokens joined by single spaces as a value: a plain string, or a [`Secret`] showing
+/// `<redacted>` in place of each secret range it contains (`secrets` are ranges of `src`,
+/// sorted and disjoint).
+pub fn redacted_value<T: Span>(src: &str, toks: &[T], secrets: &[Range<usize>]) -> Value {
+    let plain = join(src, toks);
+    let overlaps = |r: &Range<usize>, t: &Range<usize>| r.start < t.end && t.start < r.end;
+    let touched = secrets
+        .iter()
+        .any(|r| toks.iter().any(|t| overlaps(r, &t.span())));
+    if !touched {
+        return Value::Str(plain);
+    }
+    let mut shown = String::with_capacity(plain.len());
+    for (i, t) in toks.iter().enumerate() {
+        let t = t.span();
+        if i > 0 {
+            shown.push(' ');
+        }
+        let mut pos = t.start;
+        for r in secrets.iter().filter(|r| overlaps(r, &t)) {
+            let (s, e) = (r.start.max(t.start), r.end.min(t.end));
+            if s > pos {
+                shown.push_str(&src[pos..s]);
+            }
+            shown.push_str(REDACTED);
+            pos = pos.max(e);
+        }
+        if pos < t.end {
+            shown.push_str(&src[pos..t.end]);
+        }
+    }
+    Value::Secret(Secret::within(shown, &plain))
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use crate::document::is_secret_key;
 use crate::document::secret::{colon_secret_ranges, merge_ranges};
-use crate::document::{REDACTED, Secret, Value, is_secret_key};
 
 /// A word of a statement: byte range in the whole text and the line it starts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,51 +67,12 @@ pub(super) fn unquote(word: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The words joined by single spaces, as written (quotes kept).
-pub(super) fn join(src: &str, toks: &[Tok]) -> String {
-    let len: usize = toks.iter().map(|t| t.end - t.start + 1).sum();
-    let mut out = String::with_capacity(len);
-    for (i, t) in toks.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(t.text(src));
-    }
-    out
-}
+pub(super) use crate::formats::lines::{join, redacted_value as value};
 
-/// The words joined by single spaces as a value: a plain string, or a [`Secret`] showing
-/// `<redacted>` in place of each secret range (absolute, sorted, disjoint) it contains.
-pub(super) fn value(src: &str, toks: &[Tok], secrets: &[Range<usize>]) -> Value {
-    let plain = join(src, toks);
-    let touched = secrets
-        .iter()
-        .any(|r| toks.iter().any(|t| r.start < t.end && t.start < r.end));
-    if !touched {
-        return Value::Str(plain);
+impl crate::formats::lines::Span for Tok {
+    fn span(&self) -> Range<usize> {
+        self.start..self.end
     }
-    let mut shown = String::with_capacity(plain.len());
-    for (i, t) in toks.iter().enumerate() {
-        if i > 0 {
-            shown.push(' ');
-        }
-        let mut pos = t.start;
-        for r in secrets
-            .iter()
-            .filter(|r| r.start < t.end && t.start < r.end)
-        {
-            let (s, e) = (r.start.max(t.start), r.end.min(t.end));
-            if s > pos {
-                shown.push_str(&src[pos..s]);
-            }
-            shown.push_str(REDACTED);
-            pos = pos.max(e);
-        }
-        if pos < t.end {
-            shown.push_str(&src[pos..t.end]);
-        }
-    }
-    Value::Secret(Secret::within(shown, &plain))
 }
 
 /// The range of a word without its quotes, `None` when empty.
