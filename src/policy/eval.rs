@@ -160,11 +160,7 @@ impl TargetOutcome {
 
     /// The worst verdict over the unwaived findings.
     pub fn verdict(&self) -> Verdict {
-        self.findings
-            .iter()
-            .map(Finding::verdict)
-            .max()
-            .unwrap_or(Verdict::Pass)
+        Verdict::of_findings(&self.findings)
     }
 }
 
@@ -536,11 +532,8 @@ impl RuleRun<'_, '_> {
         }
     }
 
-    fn errored(&mut self, e: RuleError, at: Option<(u32, Side)>) {
-        let message = format!(
-            "rule {}/{} failed closed: {}",
-            self.policy.id, self.rule.id, e.0
-        );
+    /// Records a finding of this rule (`error`: it failed closed) and returns its index.
+    fn finding(&mut self, message: String, at: Option<(u32, Side)>, error: bool) -> usize {
         let i = self.out.findings.len();
         self.out.findings.push(base_finding(
             self.policy,
@@ -548,15 +541,29 @@ impl RuleRun<'_, '_> {
             self.input,
             message,
             at,
-            true,
+            error,
         ));
+        i
+    }
+
+    /// Records the rule's outcome on this target.
+    fn evaluated(&mut self, outcome: Outcome, finding: Option<usize>) {
         self.out.evaluations.push(evaluation(
             self.policy,
             self.rule,
             self.input,
-            Outcome::Errored,
-            Some(i),
+            outcome,
+            finding,
         ));
+    }
+
+    fn errored(&mut self, e: RuleError, at: Option<(u32, Side)>) {
+        let message = format!(
+            "rule {}/{} failed closed: {}",
+            self.policy.id, self.rule.id, e.0
+        );
+        let i = self.finding(message, at, true);
+        self.evaluated(Outcome::Errored, Some(i));
     }
 
     /// The line a finding points at: the rule's `line:` expression, else the item's line, else
@@ -612,32 +619,12 @@ impl RuleRun<'_, '_> {
 
     fn run_single(&mut self, ctx: &Context<'_, '_>) {
         match run_bool(&self.rule.condition, "condition", ctx) {
-            Ok(true) => self.out.evaluations.push(evaluation(
-                self.policy,
-                self.rule,
-                self.input,
-                Outcome::Passed,
-                None,
-            )),
+            Ok(true) => self.evaluated(Outcome::Passed, None),
             Ok(false) => {
                 let message = render_message(&self.rule.message, ctx);
                 let at = self.locate(ctx, None);
-                let i = self.out.findings.len();
-                self.out.findings.push(base_finding(
-                    self.policy,
-                    self.rule,
-                    self.input,
-                    message,
-                    at,
-                    false,
-                ));
-                self.out.evaluations.push(evaluation(
-                    self.policy,
-                    self.rule,
-                    self.input,
-                    Outcome::Failed,
-                    Some(i),
-                ));
+                let i = self.finding(message, at, false);
+                self.evaluated(Outcome::Failed, Some(i));
             }
             Err(e) => {
                 let at = self.locate(ctx, None);
@@ -694,14 +681,7 @@ impl RuleRun<'_, '_> {
                 Ok(false) => {
                     let message = render_message(&self.rule.message, &inner);
                     let at = self.locate(&inner, Some((item, list.as_ref(), index)));
-                    self.out.findings.push(base_finding(
-                        self.policy,
-                        self.rule,
-                        self.input,
-                        message,
-                        at,
-                        false,
-                    ));
+                    self.finding(message, at, false);
                 }
                 Err(e) => {
                     any_error = true;
@@ -714,14 +694,7 @@ impl RuleRun<'_, '_> {
                         "rule {}/{} failed closed on {element}: {}",
                         self.policy.id, self.rule.id, e.0
                     );
-                    self.out.findings.push(base_finding(
-                        self.policy,
-                        self.rule,
-                        self.input,
-                        message,
-                        at,
-                        true,
-                    ));
+                    self.finding(message, at, true);
                 }
             }
             index += 1;
@@ -745,12 +718,6 @@ impl RuleRun<'_, '_> {
             Outcome::Passed
         };
         let finding = (self.out.findings.len() > first).then_some(first);
-        self.out.evaluations.push(evaluation(
-            self.policy,
-            self.rule,
-            self.input,
-            outcome,
-            finding,
-        ));
+        self.evaluated(outcome, finding);
     }
 }

@@ -99,6 +99,15 @@ impl Verdict {
         }
     }
 
+    /// The worst verdict over `findings`, waived ones counting as `pass`.
+    pub fn of_findings(findings: &[Finding]) -> Verdict {
+        findings
+            .iter()
+            .map(Finding::verdict)
+            .max()
+            .unwrap_or(Verdict::Pass)
+    }
+
     /// The verdict a single unwaived failing rule of this enforcement level causes.
     pub fn of_failure(e: Enforcement) -> Verdict {
         match e {
@@ -264,11 +273,7 @@ pub struct Report {
 impl Report {
     /// The worst verdict over all unwaived findings.
     pub fn verdict(&self) -> Verdict {
-        self.findings
-            .iter()
-            .map(Finding::verdict)
-            .max()
-            .unwrap_or(Verdict::Pass)
+        Verdict::of_findings(&self.findings)
     }
 }
 
