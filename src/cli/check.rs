@@ -279,16 +279,16 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
     let new_bytes = (!is_dev_null(new_path))
         .then(|| input::read(new_path))
         .transpose()?;
-    let format = choose_format(
-        explicit,
-        &[
-            (new_path, new_bytes.as_deref()),
-            (old_path, old_bytes.as_deref()),
-        ],
-    )?;
     let old_name = old_path.display().to_string();
     let new_name = new_path.display().to_string();
-    let (old, new) = parse_pair(
+    let format = input::choose_pair_format(
+        explicit,
+        &[
+            (&new_name, new_bytes.as_deref()),
+            (&old_name, old_bytes.as_deref()),
+        ],
+    )?;
+    let (old, new) = input::parse_pair(
         (&old_name, old_bytes.as_deref()),
         (&new_name, new_bytes.as_deref()),
         format,
@@ -332,58 +332,6 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
     // node would cost more than the rest of a check on a big file.
     std::mem::forget((old, new));
     Ok(report)
-}
-
-fn choose_format(
-    explicit: Option<Format>,
-    candidates: &[(&PathBuf, Option<&[u8]>)],
-) -> Result<Format, BadInput> {
-    if let Some(f) = explicit {
-        return Ok(f);
-    }
-    let mut first_err = None;
-    for (path, bytes) in candidates {
-        let Some(bytes) = bytes else { continue };
-        let name = path.display().to_string();
-        match input::choose_format(None, &name, &input::sniff(bytes)) {
-            Ok(f) => return Ok(f),
-            Err(e) => {
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    Err(first_err.unwrap_or_else(|| {
-        BadInput::one("error[usage]: OLD and NEW cannot both be /dev/null".into())
-    }))
-}
-
-/// Parses both sides with one format, collecting the errors of both.
-fn parse_pair(
-    old: (&str, Option<&[u8]>),
-    new: (&str, Option<&[u8]>),
-    format: Format,
-) -> Result<(Option<Loaded>, Option<Loaded>), BadInput> {
-    let mut errors = Vec::new();
-    let mut one = |(name, bytes): (&str, Option<&[u8]>)| {
-        bytes.and_then(|b| match input::parse(name, b, Some(format), name) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                errors.extend(e.lines);
-                None
-            }
-        })
-    };
-    let old_l = one(old);
-    let new_l = one(new);
-    if !errors.is_empty() {
-        return Err(BadInput { lines: errors });
-    }
-    for l in old_l.iter().chain(new_l.iter()) {
-        for w in input::warnings(l) {
-            eprintln!("guardrail: {w}");
-        }
-    }
-    Ok((old_l, new_l))
 }
 
 /// Diffs and evaluates one target and adds it (with its findings) to the report.
@@ -511,9 +459,9 @@ fn target_info(claim: &Claim<'_>, format: Format) -> TargetInfo {
 
 fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Report, BadInput> {
     let loaded_config = load_config(args, true)?;
-    let Some((config, root)) = loaded_config.as_ref() else {
-        unreachable!("load_config(required) returns a config or an error")
-    };
+    let (config, root) = loaded_config
+        .as_ref()
+        .ok_or_else(|| BadInput::one("error[config.missing]: no guardrail.yaml".into()))?;
     let changed = match (&args.base, &args.base_dir) {
         (Some(base), _) => repo::from_git(root, base)?,
         (None, Some(dir)) => repo::from_base_dir(root, dir)?,
@@ -565,11 +513,11 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
         }
         for claim in claimed {
             let explicit = claim.target.format;
-            let format = match choose_format(
+            let format = match input::choose_pair_format(
                 explicit,
                 &[
-                    (&PathBuf::from(&file.path), file.new.as_deref()),
-                    (&PathBuf::from(&file.path), file.old.as_deref()),
+                    (&file.path, file.new.as_deref()),
+                    (&file.path, file.old.as_deref()),
                 ],
             ) {
                 Ok(f) => f,
@@ -579,7 +527,7 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
                 }
             };
             let old_label = format!("a/{}", file.path);
-            match parse_pair(
+            match input::parse_pair(
                 (&old_label, file.old.as_deref()),
                 (&file.path, file.new.as_deref()),
                 format,
@@ -616,7 +564,7 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
                         continue;
                     }
                 };
-                match input::parse(path, &bytes, Some(format), path) {
+                match input::parse(path, &bytes, Some(format)) {
                     Ok(l) => inventory_docs.push((target_info(&claim, format), l)),
                     Err(e) => errors.extend(e.lines),
                 }

@@ -44,35 +44,25 @@ pub fn run(args: Args) -> i32 {
     };
     let new_name = args.new.display().to_string();
     let old_name = args.old.display().to_string();
-    let format = match explicit {
-        Some(f) => f,
-        None => {
-            let new_text = input::sniff(&new_bytes);
-            let old_text = input::sniff(&old_bytes);
-            // NEW decides; OLD is asked only when NEW says nothing. The error names NEW.
-            let chosen = match input::choose_format(None, &new_name, &new_text) {
-                Err(e) => input::choose_format(None, &old_name, &old_text).map_err(|_| e),
-                ok => ok,
-            };
-            match chosen {
-                Ok(f) => f,
-                Err(e) => return bad_input(e),
-            }
-        }
+    let format = match input::choose_pair_format(
+        explicit,
+        &[
+            (&new_name, Some(&new_bytes[..])),
+            (&old_name, Some(&old_bytes[..])),
+        ],
+    ) {
+        Ok(f) => f,
+        Err(e) => return bad_input(e),
     };
-    let mut errors = Vec::new();
-    let old = input::parse(&old_name, &old_bytes, Some(format), &old_name)
-        .map_err(|e| errors.extend(e.lines))
-        .ok();
-    let new = input::parse(&new_name, &new_bytes, Some(format), &new_name)
-        .map_err(|e| errors.extend(e.lines))
-        .ok();
-    let (Some(old), Some(new)) = (old, new) else {
-        return bad_input(input::BadInput { lines: errors });
+    let (old, new) = match input::parse_pair(
+        (&old_name, Some(&old_bytes[..])),
+        (&new_name, Some(&new_bytes[..])),
+        format,
+    ) {
+        Ok((Some(old), Some(new))) => (old, new),
+        Ok(_) => unreachable!("both sides were given"),
+        Err(e) => return bad_input(e),
     };
-    for w in input::warnings(&old).chain(input::warnings(&new)) {
-        eprintln!("guardrail: {w}");
-    }
 
     let entries = diff::diff(&old.doc.root, &new.doc.root);
     let unified = if args.unified || args.output == Output::Json {

@@ -83,13 +83,8 @@ pub fn sniff(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 
 /// Parses bytes already read under `name` with the chosen format; errors become [`BadInput`].
 /// The input is validated as UTF-8 once, by the format layer's guards.
-pub fn parse(
-    name: &str,
-    bytes: &[u8],
-    explicit: Option<Format>,
-    format_hint_path: &str,
-) -> Result<Loaded, BadInput> {
-    let format = choose_format(explicit, format_hint_path, &sniff(bytes))?;
+pub fn parse(name: &str, bytes: &[u8], explicit: Option<Format>) -> Result<Loaded, BadInput> {
+    let format = choose_format(explicit, name, &sniff(bytes))?;
     let suffix = if explicit.is_some() {
         format!(" (read as {format})")
     } else {
@@ -119,7 +114,7 @@ pub fn parse(
 pub fn load(path: &Path, explicit: Option<Format>) -> Result<Loaded, BadInput> {
     let bytes = read(path)?;
     let name = path.display().to_string();
-    parse(&name, &bytes, explicit, &name)
+    parse(&name, &bytes, explicit)
 }
 
 /// Warnings of a loaded file, one line each.
@@ -130,4 +125,59 @@ pub fn warnings(loaded: &Loaded) -> impl Iterator<Item = String> + '_ {
         .iter()
         .filter(|d| d.severity == Severity::Warning)
         .map(|d| d.render(&loaded.name))
+}
+
+/// The one format both sides of a change are read with: `explicit`, else detected from the
+/// first candidate (name, bytes) that decides, NEW first. A side that does not exist (`None`)
+/// is skipped; the error names the first candidate that exists.
+pub fn choose_pair_format(
+    explicit: Option<Format>,
+    candidates: &[(&str, Option<&[u8]>)],
+) -> Result<Format, BadInput> {
+    if let Some(f) = explicit {
+        return Ok(f);
+    }
+    let mut first_err = None;
+    for (name, bytes) in candidates {
+        let Some(bytes) = bytes else { continue };
+        match choose_format(None, name, &sniff(bytes)) {
+            Ok(f) => return Ok(f),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_err.unwrap_or_else(|| {
+        BadInput::one("error[usage]: OLD and NEW cannot both be /dev/null".into())
+    }))
+}
+
+/// Parses both sides of a change with one format, collecting the errors of both, and prints
+/// their warnings. A side given as `None` does not exist (a created or deleted file).
+pub fn parse_pair(
+    old: (&str, Option<&[u8]>),
+    new: (&str, Option<&[u8]>),
+    format: Format,
+) -> Result<(Option<Loaded>, Option<Loaded>), BadInput> {
+    let mut errors = Vec::new();
+    let mut one = |(name, bytes): (&str, Option<&[u8]>)| {
+        bytes.and_then(|b| match parse(name, b, Some(format)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                errors.extend(e.lines);
+                None
+            }
+        })
+    };
+    let old_l = one(old);
+    let new_l = one(new);
+    if !errors.is_empty() {
+        return Err(BadInput { lines: errors });
+    }
+    for l in old_l.iter().chain(new_l.iter()) {
+        for w in warnings(l) {
+            eprintln!("guardrail: {w}");
+        }
+    }
+    Ok((old_l, new_l))
 }

@@ -98,7 +98,7 @@ pub fn read_policy_files(dirs: &[PathBuf]) -> Result<(Vec<(String, String)>, Ori
 }
 
 /// Waiver files kept beside policies are named `waivers.yaml` and are not policies.
-fn is_waiver_file(p: &Path) -> bool {
+pub fn is_waiver_file(p: &Path) -> bool {
     p.file_stem().is_some_and(|s| s == "waivers")
 }
 

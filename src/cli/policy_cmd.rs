@@ -51,7 +51,7 @@ fn read_all(dir: &Path) -> Result<Files, super::input::BadInput> {
         let text = String::from_utf8_lossy(&super::input::read(&p)?).into_owned();
         if policy::is_test_file(&name) {
             files.tests.push((name, text));
-        } else if p.file_stem().is_some_and(|s| s == "waivers") {
+        } else if policies::is_waiver_file(&p) {
             files.waivers.push((name, text));
         } else {
             files.policies.push((name, text));

@@ -13,14 +13,8 @@ use serde_saphyr::Spanned;
 
 use crate::document::{Diagnostic, Format};
 
-/// Target kinds.
-pub const KINDS: [&str; 5] = [
-    "load_balancer",
-    "switch",
-    "email_connector",
-    "db_client",
-    "generic",
-];
+/// Target kinds (one list for the whole crate: `document::TARGET_KINDS`).
+pub use crate::document::TARGET_KINDS as KINDS;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

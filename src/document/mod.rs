@@ -22,6 +22,15 @@ pub use secret::{Secret, is_secret_key, redact_url_credentials};
 /// The text shown in place of a secret.
 pub const REDACTED: &str = "<redacted>";
 
+/// The kinds of target a config can belong to (`guardrail.yaml` targets, policy `match.kinds`).
+pub const TARGET_KINDS: [&str; 5] = [
+    "load_balancer",
+    "switch",
+    "email_connector",
+    "db_client",
+    "generic",
+];
+
 /// A config format guardrail can parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
@@ -206,9 +215,9 @@ impl Document {
         dump::dump(&self.root)
     }
 
-    /// The content hash of the normalized document: equal for inputs that differ only in
-    /// whitespace, comments, ordering of identity-keyed items is NOT normalized here (see
-    /// `diff` for identity), so this hashes the tree as parsed, without line numbers.
+    /// The content hash of the parsed tree (`sha256:…`), without line numbers: equal for inputs
+    /// that differ only in whitespace and comments. The order of list items counts, so two
+    /// files that the diff calls equal (reordered servers) can still hash differently.
     pub fn content_hash(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();

@@ -30,14 +30,8 @@ pub use waiver::{Waiver, Waivers};
 
 use crate::document::{Diagnostic, Severity};
 
-/// The target kinds a policy can match.
-pub const KINDS: [&str; 5] = [
-    "load_balancer",
-    "switch",
-    "email_connector",
-    "db_client",
-    "generic",
-];
+/// Target kinds (one list for the whole crate: `document::TARGET_KINDS`).
+pub use crate::document::TARGET_KINDS as KINDS;
 
 /// A problem in a policy, waiver or test file: the file it is in and the diagnostic (stable
 /// code, 1-based line, message).
