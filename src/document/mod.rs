@@ -279,6 +279,18 @@ impl Node {
         }
     }
 
+    /// The node at a dotted path of map keys and list indexes (`backends.0.servers.1.name`).
+    pub fn at_path(&self, path: &str) -> Option<&Node> {
+        let mut cur = self;
+        for seg in path.split('.') {
+            cur = match (&cur.value, seg.parse::<usize>()) {
+                (Value::List(items), Ok(i)) => items.get(i)?,
+                _ => cur.get(seg)?,
+            };
+        }
+        Some(cur)
+    }
+
     /// The string when this node is a plain string.
     pub fn as_str(&self) -> Option<&str> {
         match &self.value {
@@ -538,6 +550,21 @@ mod tests {
         };
         assert_eq!(doc(1, "a").content_hash(), doc(5, "a").content_hash());
         assert_ne!(doc(1, "a").content_hash(), doc(1, "b").content_hash());
+    }
+
+    #[test]
+    fn at_path_walks_keys_and_indexes() {
+        let mut server = Map::new();
+        server.push("name", Node::str(3, "web1"));
+        let mut root = Map::new();
+        root.push("servers", Node::list(2, vec![Node::map(3, server)]));
+        let root = Node::map(1, root);
+        assert_eq!(
+            root.at_path("servers.0.name").and_then(Node::as_str),
+            Some("web1")
+        );
+        assert!(root.at_path("servers.1.name").is_none());
+        assert!(root.at_path("missing").is_none());
     }
 
     #[test]

@@ -1289,22 +1289,14 @@ fn poll_node(p: Server, defaults: Option<&Server>) -> Node {
     m.push("name", p.name.clone().unwrap_or_else(|| Node::null(line)));
     m.push("skip", Node::bool(line, p.skip));
     let d = defaults;
-    m.push(
-        "via",
-        pick(&p.via, d.map(|d| &d.via)).unwrap_or_else(|| Node::null(line)),
-    );
-    m.push(
-        "protocol",
-        pick(&p.protocol, d.map(|d| &d.protocol)).unwrap_or_else(|| Node::null(line)),
-    );
-    m.push(
-        "port",
-        pick(&p.port, d.map(|d| &d.port)).unwrap_or_else(|| Node::null(line)),
-    );
-    m.push(
-        "auth",
-        pick(&p.auth, d.map(|d| &d.auth)).unwrap_or_else(|| Node::null(line)),
-    );
+    // The poll's own value, else the one inherited from `defaults`, else null.
+    let inherit = |own: &Option<Node>, default: Option<&Option<Node>>| {
+        pick(own, default).unwrap_or_else(|| Node::null(line))
+    };
+    m.push("via", inherit(&p.via, d.map(|d| &d.via)));
+    m.push("protocol", inherit(&p.protocol, d.map(|d| &d.protocol)));
+    m.push("port", inherit(&p.port, d.map(|d| &d.port)));
+    m.push("auth", inherit(&p.auth, d.map(|d| &d.auth)));
     m.push(
         "options",
         Node::map(line, merged_options(&p.options, d.map(|d| &d.options))),
@@ -1397,19 +1389,8 @@ mod tests {
     use super::*;
 
     fn at<'a>(node: &'a Node, path: &str) -> &'a Node {
-        let mut cur = node;
-        for seg in path.split('.') {
-            cur = match seg.parse::<usize>() {
-                Ok(i) => match &cur.value {
-                    Value::List(items) => &items[i],
-                    other => panic!("{seg}: not a list: {other:?}"),
-                },
-                Err(_) => cur
-                    .get(seg)
-                    .unwrap_or_else(|| panic!("no key {seg} in {:?}", cur.value)),
-            };
-        }
-        cur
+        node.at_path(path)
+            .unwrap_or_else(|| panic!("no node at {path} in {:?}", node.value))
     }
 
     fn v(node: &Node, path: &str) -> Value {

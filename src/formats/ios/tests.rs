@@ -6,19 +6,8 @@ use crate::document::{Document, Node, Severity, Value};
 use crate::formats::MAX_DEPTH;
 
 fn at<'a>(node: &'a Node, path: &str) -> &'a Node {
-    let mut cur = node;
-    for seg in path.split('.') {
-        cur = match seg.parse::<usize>() {
-            Ok(i) => match &cur.value {
-                Value::List(items) => &items[i],
-                other => panic!("{seg}: not a list: {other:?}"),
-            },
-            Err(_) => cur
-                .get(seg)
-                .unwrap_or_else(|| panic!("no key {seg} in {:?}", cur.value)),
-        };
-    }
-    cur
+    node.at_path(path)
+        .unwrap_or_else(|| panic!("no node at {path} in {:?}", node.value))
 }
 
 fn items<'a>(node: &'a Node, path: &str) -> &'a [Node] {
