@@ -538,34 +538,24 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
         }
     }
 
-    // The inventory: every target instance's new document, per environment.
-    let all_files = repo::all_files(root);
+    // The inventory: every target instance's new document, per environment. Changed files were
+    // parsed above; only the other target files are read and parsed here.
     let mut inventory_docs: Vec<(TargetInfo, Loaded)> = Vec::new();
     let uses_inventory = set_uses_inventory(&set);
+    let already_parsed = |claim: &Claim<'_>| {
+        work.iter()
+            .any(|(c, _, _, new)| c.name == claim.name && c.env == claim.env && new.is_some())
+    };
     if uses_inventory {
-        for path in &all_files {
+        for path in &repo::all_files(root) {
             for claim in claims(&matchers, path) {
-                let bytes = match input::read(&root.join(path)) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        errors.extend(e.lines);
-                        continue;
-                    }
-                };
-                let format = match claim
-                    .target
-                    .format
-                    .map(Ok)
-                    .unwrap_or_else(|| input::choose_format(None, path, &input::sniff(&bytes)))
-                {
-                    Ok(f) => f,
-                    Err(e) => {
-                        errors.extend(e.lines);
-                        continue;
-                    }
-                };
-                match input::parse(path, &bytes, Some(format)) {
-                    Ok(l) => inventory_docs.push((target_info(&claim, format), l)),
+                if already_parsed(&claim) {
+                    continue;
+                }
+                let loaded = input::read(&root.join(path))
+                    .and_then(|bytes| input::parse(path, &bytes, claim.target.format));
+                match loaded {
+                    Ok(l) => inventory_docs.push((target_info(&claim, l.doc.format), l)),
                     Err(e) => errors.extend(e.lines),
                 }
             }
@@ -575,13 +565,20 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
         errors.dedup();
         return Err(BadInput { lines: errors });
     }
-    let inventory: Vec<InventoryEntry<'_>> = inventory_docs
-        .iter()
-        .map(|(info, l)| InventoryEntry {
-            target: info.clone(),
-            doc: Some(&l.doc.root),
-        })
-        .collect();
+    let changed_docs = work.iter().filter_map(|(claim, format, _, new)| {
+        new.as_ref().map(|l| (target_info(claim, *format), l))
+    });
+    let inventory: Vec<InventoryEntry<'_>> = if uses_inventory {
+        changed_docs
+            .chain(inventory_docs.iter().map(|(info, l)| (info.clone(), l)))
+            .map(|(target, l)| InventoryEntry {
+                target,
+                doc: Some(&l.doc.root),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut by_env: BTreeMap<&str, Vec<InventoryEntry<'_>>> = BTreeMap::new();
     for e in &inventory {
         by_env
