@@ -5,6 +5,7 @@
 //! ARCHITECTURE.md names which module may depend on which.
 #![forbid(unsafe_code)]
 
+pub mod change;
 pub mod cli;
 pub mod config;
 pub mod diff;

@@ -39,11 +39,12 @@ const ALLOWED_DEPS: &[(&str, &[&str])] = &[
     ("diff", &["document"]),
     ("report", &["document", "diff"]),
     ("policy", &["document", "diff", "report"]),
+    ("change", &["document", "config", "report"]),
 ];
 
 const CRATE_MODULES: &[&str] = &[
-    "document", "config", "formats", "diff", "report", "policy", "cli", "server", "store", "drift",
-    "notify", "metrics",
+    "document", "config", "formats", "diff", "report", "policy", "change", "cli", "server",
+    "store", "service", "drift", "notify", "metrics", "client",
 ];
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {

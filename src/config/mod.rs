@@ -33,6 +33,9 @@ struct RawConfig {
     /// Receivers; validated by the daemon.
     #[serde(default)]
     notifications: Vec<serde_json::Value>,
+    /// Daemon settings (`guardrail serve`); read by the daemon with `GUARDRAIL_*` overrides.
+    #[serde(default)]
+    server: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,12 +77,31 @@ pub struct TargetEnvironment {
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
+    /// Staging soak time required before a change reaches this environment.
     #[serde(default)]
     pub soak: Option<String>,
+    /// Soak per target kind (`{switch: 2h}`), overriding `soak`.
+    #[serde(default)]
+    pub soak_by_kind: BTreeMap<String, String>,
+    /// The environment whose applies prove a change (default `staging`).
+    #[serde(default)]
+    pub staging: Option<String>,
+    /// Default approval gate of every change: `{count, groups}`.
     #[serde(default)]
     pub approvals: Option<serde_json::Value>,
+    /// How long an approval stays valid (default 24h).
+    #[serde(default)]
+    pub approval_ttl: Option<String>,
+    /// Allow and deny windows: `[{allow|deny: CRON, duration, tz, targets}]`.
     #[serde(default)]
     pub windows: Option<serde_json::Value>,
+    /// An open change not applied within this time expires (default 14d).
+    #[serde(default)]
+    pub expire_after: Option<String>,
+    /// After an apply, the live config must equal the approved content within this time
+    /// (default 30m).
+    #[serde(default)]
+    pub verify_within: Option<String>,
 }
 
 /// A validated `guardrail.yaml`.
@@ -95,6 +117,8 @@ pub struct Config {
     pub policy_params: BTreeMap<String, serde_json::Value>,
     /// Notification receivers, as written (validated by the daemon).
     pub notifications: Vec<serde_json::Value>,
+    /// The `server:` section as written (validated by the daemon).
+    pub server: Option<serde_json::Value>,
 }
 
 /// One managed config.
@@ -230,6 +254,7 @@ impl Config {
             environment_settings: raw.environments,
             policy_params: raw.policy_params,
             notifications: raw.notifications,
+            server: raw.server,
         })
     }
 
