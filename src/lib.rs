@@ -13,3 +13,4 @@ pub mod document;
 pub mod formats;
 pub mod policy;
 pub mod report;
+pub mod store;

@@ -1,0 +1,345 @@
+//! The daemon's durable state behind one interface, so that a PostgreSQL store can follow the
+//! embedded SQLite one ([`sqlite::SqliteStore`]).
+//!
+//! Callers run a closure in one transaction ([`write`] / [`read`]); the closure sees a [`Tx`]
+//! with record-level operations and either commits as a whole or not at all. A write returns
+//! only after the commit is durable (SQLite: WAL with `synchronous = FULL`), so whatever the
+//! daemon acknowledged survives `kill -9`. Secrets: change and baseline content is stored as
+//! submitted (a baseline must be restorable), and never leaves the store unredacted.
+
+pub mod sqlite;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::change::audit::{AuditEntry, AuditRecord, Head};
+use crate::change::{Decision, Freeze, State};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Backend(String),
+    #[error("store: corrupt record: {0}")]
+    Corrupt(String),
+    /// The closure returned an error; the transaction was rolled back.
+    #[error("transaction aborted")]
+    Aborted,
+}
+
+/// A user's roles (DESIGN.md section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Requester,
+    Approver,
+    Deployer,
+    Admin,
+    Breakglass,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Requester,
+        Role::Approver,
+        Role::Deployer,
+        Role::Admin,
+        Role::Breakglass,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Requester => "requester",
+            Role::Approver => "approver",
+            Role::Deployer => "deployer",
+            Role::Admin => "admin",
+            Role::Breakglass => "breakglass",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+/// Who a bearer token stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub user: String,
+    pub roles: Vec<Role>,
+    pub groups: Vec<String>,
+}
+
+impl Identity {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    }
+}
+
+/// What a change is, beyond its indexed columns (stored as JSON).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChangeDoc {
+    pub title: String,
+    #[serde(default)]
+    pub ticket: String,
+    #[serde(default)]
+    pub source_url: String,
+    #[serde(default)]
+    pub commit: String,
+    /// The evaluation of the current revision: verdict, findings, gates, per-target diffs
+    /// (redacted).
+    #[serde(default)]
+    pub evaluation: serde_json::Value,
+    #[serde(default)]
+    pub scheduled_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub applied_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub verified_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub rolled_back_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub break_glass: Option<BreakGlass>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakGlass {
+    pub by: String,
+    pub reason: String,
+    pub incident: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeRow {
+    pub id: i64,
+    pub env: String,
+    pub state: State,
+    pub author: String,
+    pub content_hash: String,
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub doc: ChangeDoc,
+}
+
+/// One target's content in a change (the current revision).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeTarget {
+    pub target: String,
+    pub content_hash: String,
+    pub format: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRow {
+    pub id: i64,
+    pub change_id: i64,
+    pub user: String,
+    pub groups: Vec<String>,
+    pub decision: Decision,
+    pub comment: String,
+    pub content_hash: String,
+    pub at: DateTime<Utc>,
+    pub voided: Option<String>,
+}
+
+/// A content that became a target's baseline in an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaselineRow {
+    pub id: i64,
+    pub target: String,
+    pub env: String,
+    pub content: String,
+    pub content_hash: String,
+    pub format: String,
+    pub change_id: Option<i64>,
+    /// `change`, `first_contact` or `rollback`.
+    pub origin: String,
+    pub applied_at: DateTime<Utc>,
+    pub rolled_back_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreezeRow {
+    pub freeze: Freeze,
+    pub created_by: String,
+    pub lifted_at: Option<DateTime<Utc>>,
+    pub lifted_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetroReview {
+    pub id: i64,
+    pub change_id: i64,
+    pub opened_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Filters of `GET /v1/changes`.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFilter {
+    pub state: Option<State>,
+    pub env: Option<String>,
+    pub target: Option<String>,
+    pub limit: u32,
+}
+
+/// Record operations inside one transaction.
+pub trait Tx {
+    fn insert_token(
+        &mut self,
+        hash: &str,
+        id: &Identity,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+    fn token_identity(&mut self, hash: &str) -> Result<Option<Identity>, StoreError>;
+
+    /// Inserts a change with id 0 replaced; returns the id.
+    fn insert_change(&mut self, c: &ChangeRow) -> Result<i64, StoreError>;
+    fn update_change(&mut self, c: &ChangeRow) -> Result<(), StoreError>;
+    fn change(&mut self, id: i64) -> Result<Option<ChangeRow>, StoreError>;
+    fn changes(&mut self, f: &ChangeFilter) -> Result<Vec<ChangeRow>, StoreError>;
+    /// Changes in `states` of `env` that carry `target` (any content when `hash` is `None`).
+    fn changes_with_target(
+        &mut self,
+        env: &str,
+        target: &str,
+        hash: Option<&str>,
+        states: &[State],
+    ) -> Result<Vec<ChangeRow>, StoreError>;
+    /// Counts of changes per (state, env).
+    fn change_counts(&mut self) -> Result<Vec<(State, String, i64)>, StoreError>;
+    fn set_change_targets(&mut self, id: i64, t: &[ChangeTarget]) -> Result<(), StoreError>;
+    fn change_targets(&mut self, id: i64) -> Result<Vec<ChangeTarget>, StoreError>;
+
+    fn insert_approval(&mut self, a: &ApprovalRow) -> Result<i64, StoreError>;
+    /// Approvals of a change not voided.
+    fn approvals(&mut self, change_id: i64) -> Result<Vec<ApprovalRow>, StoreError>;
+    /// Voids every live approval of a change; returns how many.
+    fn void_approvals(
+        &mut self,
+        change_id: i64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
+
+    fn insert_baseline(&mut self, b: &BaselineRow) -> Result<i64, StoreError>;
+    /// The newest baseline not rolled back.
+    fn baseline(&mut self, target: &str, env: &str) -> Result<Option<BaselineRow>, StoreError>;
+    /// Every baseline of a target in an environment with this content hash.
+    fn baselines_with_hash(
+        &mut self,
+        target: &str,
+        env: &str,
+        hash: &str,
+    ) -> Result<Vec<BaselineRow>, StoreError>;
+    fn mark_rolled_back(&mut self, baseline_id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    fn insert_freeze(&mut self, f: &FreezeRow) -> Result<i64, StoreError>;
+    fn lift_freeze(&mut self, id: i64, by: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Freezes not lifted (expired ones included; the gate checks `until`).
+    fn freezes(&mut self) -> Result<Vec<FreezeRow>, StoreError>;
+
+    fn insert_retro(&mut self, r: &RetroReview) -> Result<i64, StoreError>;
+    fn retros(&mut self, open_only: bool) -> Result<Vec<RetroReview>, StoreError>;
+    fn close_retro(
+        &mut self,
+        id: i64,
+        by: &str,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Appends one record to the hash-chained audit log.
+    fn append_audit(
+        &mut self,
+        e: &AuditEntry,
+        at: DateTime<Utc>,
+    ) -> Result<AuditRecord, StoreError>;
+    /// Records with `id > after`, oldest first, at most `limit`.
+    fn audit_records(&mut self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    fn audit_head(&mut self) -> Result<Option<Head>, StoreError>;
+}
+
+/// A transactional store. Implementations serialize writers; readers may run concurrently.
+pub trait Store: Send + Sync {
+    /// Runs `f` in a write transaction: committed (durably) when `f` returns `Ok`, rolled back
+    /// otherwise.
+    fn write_tx(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Runs `f` in a read-only snapshot.
+    fn read_tx(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Whether the store answers (for `/readyz`).
+    fn ping(&self) -> Result<(), StoreError>;
+}
+
+fn run<R, E: From<StoreError>>(
+    store: &dyn Store,
+    write: bool,
+    f: impl FnOnce(&mut dyn Tx) -> Result<R, E>,
+) -> Result<R, E> {
+    let mut f = Some(f);
+    let mut out: Option<Result<R, E>> = None;
+    let mut body = |tx: &mut dyn Tx| -> Result<(), StoreError> {
+        let f = f.take().ok_or(StoreError::Aborted)?;
+        let r = f(tx);
+        let failed = r.is_err();
+        out = Some(r);
+        if failed {
+            Err(StoreError::Aborted)
+        } else {
+            Ok(())
+        }
+    };
+    let res = if write {
+        store.write_tx(&mut body)
+    } else {
+        store.read_tx(&mut body)
+    };
+    match (res, out) {
+        (_, Some(Err(e))) => Err(e),
+        (Err(e), _) => Err(e.into()),
+        (Ok(()), Some(Ok(v))) => Ok(v),
+        (Ok(()), None) => Err(StoreError::Aborted.into()),
+    }
+}
+
+/// Runs `f` in one write transaction; its error (any type that a store error converts into)
+/// rolls everything back.
+pub fn write<R, E: From<StoreError>>(
+    store: &dyn Store,
+    f: impl FnOnce(&mut dyn Tx) -> Result<R, E>,
+) -> Result<R, E> {
+    run(store, true, f)
+}
+
+/// Runs `f` in one read transaction.
+pub fn read<R, E: From<StoreError>>(
+    store: &dyn Store,
+    f: impl FnOnce(&mut dyn Tx) -> Result<R, E>,
+) -> Result<R, E> {
+    run(store, false, f)
+}
+
+/// The stored form of an instant: RFC 3339 UTC with microseconds, so strings sort in time
+/// order.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp `{s}`: {e}")))
+}
