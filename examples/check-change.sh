@@ -10,8 +10,8 @@
 #   guardrail check --config WORK/guardrail.yaml --base-dir examples/infra
 #
 # The exit code is guardrail's: 0 pass, 1 blocked, 2 bad input, 3 approval required.
-# GUARDRAIL is the command to run (default: `guardrail` when it is on PATH, else `cargo run`
-# in this repository).
+# GUARDRAIL is the binary's path or the command to run (default: `guardrail` when it is on
+# PATH, else `cargo run` in this repository).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,6 +41,11 @@ cp -R "$here/infra/." "$work/"
 cp -R "$here/changes/$scenario/." "$work/"
 
 status=0
-# $GUARDRAIL is split into words on purpose ("cargo run --quiet --").
-$GUARDRAIL check --config "$work/guardrail.yaml" --base-dir "$here/infra" "$@" || status=$?
+if [ -f "$GUARDRAIL" ]; then
+    # A path to the binary (it may contain spaces).
+    "$GUARDRAIL" check --config "$work/guardrail.yaml" --base-dir "$here/infra" "$@" || status=$?
+else
+    # A command, split into words on purpose ("cargo run --quiet --").
+    $GUARDRAIL check --config "$work/guardrail.yaml" --base-dir "$here/infra" "$@" || status=$?
+fi
 exit "$status"
