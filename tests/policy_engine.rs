@@ -247,6 +247,52 @@ fn the_worst_failing_enforcement_decides_the_verdict() {
     }
 }
 
+/// `groups: [target.owners]` in an approval gate names the checked target's owners: each finding
+/// carries the gate with the placeholder replaced, without repeats; the rule keeps it as written.
+#[test]
+fn an_approval_gate_names_the_target_owners() {
+    let set = load(&[r#"
+id: owned
+rules:
+  - id: owners-only
+    enforcement: approval
+    approvals: {count: 1, groups: [target.owners]}
+    condition: "false"
+    message: an owner must approve
+  - id: netops-or-owners
+    enforcement: approval
+    approvals: {count: 2, groups: [netops, target.owners]}
+    condition: "false"
+    message: netops or an owner must approve
+"#]);
+    let gate = |t: &TargetInfo, rule: &str| {
+        let out = check(&set, t, None, Some("a: 1"));
+        let g = findings_of(&out, rule)[0].approvals.clone().unwrap();
+        (g.count, g.groups)
+    };
+    let mut t = target("generic", "calendar");
+    t.owners = vec!["collab-team".into(), "netops".into()];
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        gate(&t, "owned/owners-only"),
+        (1, names(&["collab-team", "netops"]))
+    );
+    assert_eq!(
+        gate(&t, "owned/netops-or-owners"),
+        (2, names(&["netops", "collab-team"])),
+        "netops is listed once"
+    );
+    // No owners recorded: the placeholder adds no group (an empty list means any approver).
+    t.owners.clear();
+    assert_eq!(gate(&t, "owned/owners-only"), (1, vec![]));
+    assert_eq!(gate(&t, "owned/netops-or-owners"), (2, names(&["netops"])));
+    let (_, rule) = set.rule("owned", "owners-only").unwrap();
+    assert_eq!(
+        rule.approvals.as_ref().unwrap().groups,
+        names(&[guardrail::policy::OWNERS_GROUP])
+    );
+}
+
 #[test]
 fn policies_match_by_kind_target_glob_and_environment() {
     let set = load(&[r#"

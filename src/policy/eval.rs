@@ -23,7 +23,7 @@ use super::value::{
 };
 use crate::diff::{DiffEntry, Op, Path};
 use crate::document::Node;
-use crate::report::{Evaluation, Finding, Notice, Outcome, Report, Verdict};
+use crate::report::{ApprovalGate, Evaluation, Finding, Notice, Outcome, Report, Verdict};
 
 /// The most findings one rule produces on one target; the rest are summarized in a notice.
 pub const MAX_FINDINGS_PER_RULE: usize = 100;
@@ -469,9 +469,42 @@ fn base_finding(
         file: file.map(str::to_string),
         line: at.map(|(l, _)| l),
         docs: policy.docs.clone(),
-        approvals: rule.approvals.clone(),
+        approvals: rule
+            .approvals
+            .as_ref()
+            .map(|g| gate_for_target(g, &input.target.owners)),
         error,
         waived: None,
+    }
+}
+
+/// The `approvals.groups` entry that stands for the owners of the checked target
+/// (`target.owners`, from `guardrail.yaml`).
+pub const OWNERS_GROUP: &str = "target.owners";
+
+/// A rule's gate as its findings on one target carry it: [`OWNERS_GROUP`] is replaced by the
+/// target's owners, in order, without repeating a group. A target without owners adds no group,
+/// so a gate that named only its owners accepts any approver (who is never the author).
+fn gate_for_target(gate: &ApprovalGate, owners: &[String]) -> ApprovalGate {
+    if !gate.groups.iter().any(|g| g == OWNERS_GROUP) {
+        return gate.clone();
+    }
+    let mut groups: Vec<String> = Vec::new();
+    for g in &gate.groups {
+        let expanded = if g == OWNERS_GROUP {
+            owners
+        } else {
+            std::slice::from_ref(g)
+        };
+        for e in expanded {
+            if !groups.contains(e) {
+                groups.push(e.clone());
+            }
+        }
+    }
+    ApprovalGate {
+        count: gate.count,
+        groups,
     }
 }
 

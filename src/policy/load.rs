@@ -122,6 +122,8 @@ pub struct Rule {
     pub when: Option<Expression>,
     /// The `line:` expression: the line a finding points at.
     pub line_expr: Option<Expression>,
+    /// The gate as written. Findings carry it with `target.owners` replaced by the target's
+    /// owners (`eval::OWNERS_GROUP`).
     pub approvals: Option<ApprovalGate>,
     /// Set by the policy author: a waiver may cover this rule even when it is mandatory.
     pub waivable: bool,

@@ -20,8 +20,8 @@ pub mod waiver;
 mod yaml;
 
 pub use eval::{
-    ChangeInfo, InventoryEntry, MAX_FINDINGS_PER_RULE, ParamOverrides, TargetInfo, TargetInput,
-    TargetOutcome, target_diff,
+    ChangeInfo, InventoryEntry, MAX_FINDINGS_PER_RULE, OWNERS_GROUP, ParamOverrides, TargetInfo,
+    TargetInput, TargetOutcome, target_diff,
 };
 pub use load::{Policy, PolicySet, Rule};
 pub use stack::STACK_BYTES;

@@ -22,7 +22,7 @@ use super::waiver::{RawWaiver, Waivers, parse_expiry};
 use super::yaml::{self, TEST_CODES, line_of};
 use super::{KINDS, PolicyDiagnostic, PolicySet};
 use crate::document::{Diagnostic, Document, Format};
-use crate::report::{Outcome, Report, Verdict};
+use crate::report::{ApprovalGate, Outcome, Report, Verdict};
 
 /// True for test-case files (`*.test.yaml`, `*.test.yml`), which policy loading must skip.
 pub fn is_test_file(path: &str) -> bool {
@@ -174,6 +174,9 @@ pub struct Expect {
     pub message_contains: BTreeMap<String, Vec<String>>,
     /// `<policy>/<rule>` to the exact set of lines its findings point at.
     pub lines: BTreeMap<String, Vec<u32>>,
+    /// `<policy>/<rule>` to the approval gate every finding of that rule carries (`target.owners`
+    /// expanded).
+    pub approvals: BTreeMap<String, ApprovalGate>,
 }
 
 /// One test case.
@@ -527,6 +530,22 @@ fn load_expect(
                     }
                 }
             }
+            "approvals" => {
+                let Some(map) = value.value.as_object() else {
+                    bad("approvals must be a map from `<policy>/<rule>` to {count, groups}".into());
+                    continue;
+                };
+                for (rule, v) in map {
+                    match expected_gate(v) {
+                        Some(gate) if rule.contains('/') => {
+                            expect.approvals.insert(rule.clone(), gate);
+                        }
+                        _ => bad(format!(
+                            "approvals of `{rule}` must be {{count: N, groups: [..]}} under a `<policy>/<rule>` key"
+                        )),
+                    }
+                }
+            }
             rule if rule.contains('/') => {
                 let v = value.value.as_str().unwrap_or_default();
                 match Expected::from_name(v) {
@@ -539,11 +558,35 @@ fn load_expect(
                 }
             }
             other => bad(format!(
-                "unknown expectation `{other}`: use `<policy>/<rule>`, verdict, message_contains or lines"
+                "unknown expectation `{other}`: use `<policy>/<rule>`, verdict, message_contains, lines or approvals"
             )),
         }
     }
     expect
+}
+
+/// `{count: N, groups: [..]}` (groups optional, N >= 1), as in a policy's `approvals`.
+fn expected_gate(v: &serde_json::Value) -> Option<ApprovalGate> {
+    let map = v.as_object()?;
+    if map.keys().any(|k| k != "count" && k != "groups") {
+        return None;
+    }
+    let count = u32::try_from(map.get("count")?.as_u64()?)
+        .ok()
+        .filter(|c| *c > 0)?;
+    let groups = match map.get("groups") {
+        None => Vec::new(),
+        Some(g) => g
+            .as_array()?
+            .iter()
+            .map(|g| g.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()?,
+    };
+    Some(ApprovalGate { count, groups })
+}
+
+fn render_gate(g: &ApprovalGate) -> String {
+    format!("{{count: {}, groups: [{}]}}", g.count, g.groups.join(", "))
 }
 
 /// Runs every case of a file.
@@ -728,6 +771,27 @@ pub fn run_case(
                 key: format!("lines {rule}"),
                 expected: format!("{expected:?}"),
                 actual: format!("{actual:?}"),
+            });
+        }
+    }
+    for (rule, expected) in &case.expect.approvals {
+        let gates: Vec<String> = findings_of(&report, rule)
+            .map(|f| {
+                f.approvals
+                    .as_ref()
+                    .map_or("no gate".to_string(), render_gate)
+            })
+            .collect();
+        let want = render_gate(expected);
+        if gates.is_empty() || gates.iter().any(|g| *g != want) {
+            mismatches.push(Mismatch {
+                key: format!("approvals {rule}"),
+                expected: want,
+                actual: if gates.is_empty() {
+                    "no finding".to_string()
+                } else {
+                    gates.join("; ")
+                },
             });
         }
     }
