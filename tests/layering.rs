@@ -40,11 +40,15 @@ const ALLOWED_DEPS: &[(&str, &[&str])] = &[
     ("report", &["document", "diff"]),
     ("policy", &["document", "diff", "report"]),
     ("change", &["document", "config", "report"]),
+    (
+        "pipeline",
+        &["document", "formats", "diff", "report", "policy"],
+    ),
 ];
 
 const CRATE_MODULES: &[&str] = &[
-    "document", "config", "formats", "diff", "report", "policy", "change", "cli", "server",
-    "store", "service", "drift", "notify", "metrics", "client",
+    "document", "config", "formats", "diff", "report", "policy", "change", "pipeline", "cli",
+    "server", "store", "service", "drift", "notify", "metrics", "client",
 ];
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {

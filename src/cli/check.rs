@@ -17,13 +17,10 @@ use globset::{Glob, GlobMatcher};
 use super::input::{self, BadInput, Loaded};
 use super::{FormatArg, bad_input, policies, repo};
 use crate::config::{Config, Target};
-use crate::diff::{self, DiffEntry};
 use crate::document::Format;
-use crate::policy::{
-    ChangeInfo, InventoryEntry, ParamOverrides, PolicySet, TargetInfo, TargetInput, Waivers,
-    target_diff,
-};
-use crate::report::{self, Notice, Output, RenderOptions, Report, TargetReport, TargetStatus};
+use crate::pipeline::evaluate_target;
+use crate::policy::{ChangeInfo, InventoryEntry, ParamOverrides, TargetInfo, Waivers};
+use crate::report::{self, Notice, Output, RenderOptions, Report};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -334,67 +331,6 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
     Ok(report)
 }
 
-/// Diffs and evaluates one target and adds it (with its findings) to the report.
-#[allow(clippy::too_many_arguments)]
-fn evaluate_target(
-    set: &PolicySet,
-    info: &TargetInfo,
-    old: Option<&Loaded>,
-    new: Option<&Loaded>,
-    change: &ChangeInfo,
-    inventory: &[InventoryEntry<'_>],
-    overrides: &ParamOverrides,
-    report: &mut Report,
-) {
-    let old_root = old.map(|l| &l.doc.root);
-    let new_root = new.map(|l| &l.doc.root);
-    let entries: Vec<DiffEntry<'_>> = target_diff(old_root, new_root);
-    let status = match (old, new) {
-        (None, Some(_)) => TargetStatus::Created,
-        (Some(_), None) => TargetStatus::Deleted,
-        _ if entries.is_empty() => TargetStatus::Unchanged,
-        _ => TargetStatus::Modified,
-    };
-    let old_text = old.map(Loaded::redacted).unwrap_or_default();
-    let new_text = new.map(Loaded::redacted).unwrap_or_default();
-    let old_label = old
-        .map(|l| l.name.clone())
-        .unwrap_or_else(|| "/dev/null".into());
-    let new_label = new
-        .map(|l| l.name.clone())
-        .unwrap_or_else(|| "/dev/null".into());
-    let mut input = TargetInput::new(info, old_root, new_root, &entries);
-    input.change = change;
-    input.inventory = inventory;
-    input.params = overrides;
-    input.old_file = old.map(|l| l.name.as_str());
-    input.new_file = new.map(|l| l.name.as_str());
-    let outcome = set.evaluate(&input);
-    outcome.append_to(report);
-    let semantic: Vec<serde_json::Value> = if old.is_some() && new.is_some() {
-        entries.iter().map(DiffEntry::to_json).collect()
-    } else {
-        Vec::new()
-    };
-    let text = diff::text::compare(&old_label, &new_label, &old_text, &new_text);
-    report.targets.push(TargetReport {
-        name: info.name.clone(),
-        kind: info.kind.clone(),
-        env: info.env.clone(),
-        format: info.format.clone(),
-        status,
-        old_file: old.map(|l| l.name.clone()),
-        new_file: new.map(|l| l.name.clone()),
-        diff: semantic,
-        unified_diff: text.unified,
-        changed_lines: if new.is_some() {
-            text.changed_new_lines
-        } else {
-            Vec::new()
-        },
-    });
-}
-
 /// One target instance in one environment that a file belongs to.
 struct Claim<'c> {
     target: &'c Target,
@@ -541,7 +477,7 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
     // The inventory: every target instance's new document, per environment. Changed files were
     // parsed above; only the other target files are read and parsed here.
     let mut inventory_docs: Vec<(TargetInfo, Loaded)> = Vec::new();
-    let uses_inventory = set_uses_inventory(&set);
+    let uses_inventory = set.uses_inventory();
     let already_parsed = |claim: &Claim<'_>| {
         work.iter()
             .any(|(c, _, _, new)| c.name == claim.name && c.env == claim.env && new.is_some())
@@ -609,13 +545,6 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
     // See check_files: the process exits next, so the trees are not freed one by one.
     std::mem::forget((work, inventory_docs));
     Ok(report)
-}
-
-/// True when any rule of the set mentions `inventory` (parsing every target is skipped otherwise).
-fn set_uses_inventory(set: &PolicySet) -> bool {
-    set.policies()
-        .iter()
-        .any(|p| p.rules.iter().any(|r| r.uses_inventory()))
 }
 
 fn rel_name(config: Option<&Path>, root: &Path, default: &str) -> String {

@@ -3,57 +3,8 @@
 
 use std::path::Path;
 
-use crate::document::{Document, Format, Severity};
-use crate::formats;
-
-/// A config file read and parsed.
-pub struct Loaded {
-    /// The name shown to users (the path as given).
-    pub name: String,
-    /// The text as read (valid UTF-8, byte-order mark removed).
-    pub text: String,
-    pub doc: Document,
-}
-
-impl Loaded {
-    /// The source with secrets redacted, for display.
-    pub fn redacted(&self) -> std::borrow::Cow<'_, str> {
-        self.doc.redact_source(&self.text)
-    }
-}
-
-/// A file that could not be used: every line is one error naming the file (and line).
-#[derive(Debug)]
-pub struct BadInput {
-    pub lines: Vec<String>,
-}
-
-impl BadInput {
-    pub fn one(line: String) -> Self {
-        BadInput { lines: vec![line] }
-    }
-}
-
-/// Picks the format: explicit wins, else detected from `path` name, else from content.
-pub fn choose_format(explicit: Option<Format>, path: &str, text: &str) -> Result<Format, BadInput> {
-    if let Some(f) = explicit {
-        return Ok(f);
-    }
-    formats::detect(Some(path), text).ok_or_else(|| {
-        BadInput::one(format!(
-            "{path}: error[input.format-unknown]: cannot tell the format of this file; pass --format ({})",
-            format_names()
-        ))
-    })
-}
-
-pub fn format_names() -> String {
-    Format::ALL
-        .iter()
-        .map(|f| f.name())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+use crate::document::{Format, Severity};
+pub use crate::pipeline::{BadInput, Loaded, choose_format, format_names, parse, sniff};
 
 /// Reads a file from disk; a missing or unreadable file is bad input.
 pub fn read(path: &Path) -> Result<Vec<u8>, BadInput> {
@@ -73,41 +24,6 @@ fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
         _ => e.to_string(),
     }
-}
-
-/// The start of a file, as text, for format detection (which reads the first few hundred lines).
-pub fn sniff(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    const SNIFF_BYTES: usize = 64 * 1024;
-    String::from_utf8_lossy(&bytes[..bytes.len().min(SNIFF_BYTES)])
-}
-
-/// Parses bytes already read under `name` with the chosen format; errors become [`BadInput`].
-/// The input is validated as UTF-8 once, by the format layer's guards.
-pub fn parse(name: &str, bytes: &[u8], explicit: Option<Format>) -> Result<Loaded, BadInput> {
-    let format = choose_format(explicit, name, &sniff(bytes))?;
-    let suffix = if explicit.is_some() {
-        format!(" (read as {format})")
-    } else {
-        String::new()
-    };
-    let text = formats::check_input(bytes)
-        .map_err(|d| BadInput::one(format!("{}{suffix}", d.render(name))))?;
-    let doc = formats::parse(format, text);
-    if doc.has_errors() {
-        return Err(BadInput {
-            lines: doc
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-                .map(|d| format!("{}{suffix}", d.render(name)))
-                .collect(),
-        });
-    }
-    Ok(Loaded {
-        name: name.to_string(),
-        text: text.to_string(),
-        doc,
-    })
 }
 
 /// Reads and parses a file.

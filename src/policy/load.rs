@@ -226,6 +226,13 @@ impl PolicySet {
         &self.policies
     }
 
+    /// True when any rule mentions `inventory` (callers skip parsing other targets otherwise).
+    pub fn uses_inventory(&self) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.rules.iter().any(|r| r.uses_inventory()))
+    }
+
     /// A policy by id.
     pub fn policy(&self, id: &str) -> Option<&Policy> {
         self.policies.iter().find(|p| p.id == id)

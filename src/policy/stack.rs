@@ -9,9 +9,23 @@
 /// The stack size of the thread that compiles and evaluates CEL.
 pub const STACK_BYTES: usize = 64 * 1024 * 1024;
 
-/// Runs `f` on a scoped thread with a large stack and returns its result; inline when no thread
-/// can be started. A panic in `f` is resumed on the caller's thread.
+std::thread_local! {
+    static BIG_STACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Declares that the calling thread was started with at least [`STACK_BYTES`] of stack (the
+/// daemon's runtime threads are), so CEL work runs on it directly instead of on a new thread.
+pub fn mark_big_stack_thread() {
+    BIG_STACK.with(|b| b.set(true));
+}
+
+/// Runs `f` on a scoped thread with a large stack and returns its result; inline when the
+/// calling thread has one already or when no thread can be started. A panic in `f` is resumed
+/// on the caller's thread.
 pub(crate) fn with_big_stack<T: Send, F: FnOnce() -> T + Send>(f: F) -> T {
+    if BIG_STACK.with(|b| b.get()) {
+        return f();
+    }
     let slot = std::sync::Mutex::new(Some(f));
     let take = || slot.lock().ok().and_then(|mut s| s.take());
     let outcome = std::thread::scope(|scope| {

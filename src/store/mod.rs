@@ -85,10 +85,15 @@ pub struct ChangeDoc {
     pub source_url: String,
     #[serde(default)]
     pub commit: String,
-    /// The evaluation of the current revision: verdict, findings, gates, per-target diffs
-    /// (redacted).
+    /// The approval gates of the current revision (from its findings and the environment).
     #[serde(default)]
-    pub evaluation: serde_json::Value,
+    pub requirements: Vec<crate::change::Requirement>,
+    /// Its unwaived mandatory findings, worded for the gate.
+    #[serde(default)]
+    pub mandatory: Vec<String>,
+    /// Its verdict (`pass`, `warn`, `approval`, `blocked`).
+    #[serde(default)]
+    pub verdict: String,
     #[serde(default)]
     pub scheduled_at: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -216,6 +221,9 @@ pub trait Tx {
     /// Counts of changes per (state, env).
     fn change_counts(&mut self) -> Result<Vec<(State, String, i64)>, StoreError>;
     fn set_change_targets(&mut self, id: i64, t: &[ChangeTarget]) -> Result<(), StoreError>;
+    /// The JSON report of a change's current revision (kept apart: only `show` reads it).
+    fn set_change_evaluation(&mut self, id: i64, json: &str) -> Result<(), StoreError>;
+    fn change_evaluation(&mut self, id: i64) -> Result<Option<String>, StoreError>;
     fn change_targets(&mut self, id: i64) -> Result<Vec<ChangeTarget>, StoreError>;
 
     fn insert_approval(&mut self, a: &ApprovalRow) -> Result<i64, StoreError>;

@@ -441,6 +441,22 @@ impl Tx for SqlTx<'_> {
         Ok(())
     }
 
+    fn set_change_evaluation(&mut self, id: i64, json: &str) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE changes SET evaluation = ?2 WHERE id = ?1",
+            params![id, json],
+        )?;
+        Ok(())
+    }
+
+    fn change_evaluation(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT evaluation FROM changes WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
+
     fn change_targets(&mut self, id: i64) -> Result<Vec<ChangeTarget>, StoreError> {
         let mut st = self.tx.prepare_cached(
             "SELECT target, content_hash, format, content FROM change_targets

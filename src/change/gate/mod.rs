@@ -23,7 +23,7 @@ use super::window::{Freeze, closed_reason};
 use crate::report::{ApprovalGate, Enforcement, Finding};
 
 /// One approval gate and where it comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Requirement {
     pub count: u32,
     pub groups: Vec<String>,
@@ -114,7 +114,7 @@ pub struct ApprovalRecord {
 }
 
 /// Where the approvals of a change stand.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct ApprovalStatus {
     pub satisfied: bool,
     /// The user whose rejection of the current content stops the change.
@@ -217,7 +217,8 @@ pub struct GateInput<'a> {
     pub state: State,
     pub env: &'a EnvSettings,
     pub targets: &'a [GateTarget],
-    pub findings: &'a [Finding],
+    /// Unwaived mandatory findings, as [`mandatory_blockers`] words them.
+    pub mandatory: &'a [String],
     pub approvals: &'a ApprovalStatus,
     pub staging: &'a [StagingApply],
     pub freezes: &'a [Freeze],
@@ -226,7 +227,7 @@ pub struct GateInput<'a> {
 }
 
 /// The answer of the gate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct GateDecision {
     pub allow: bool,
     /// Why not (empty when allowed).
@@ -307,7 +308,7 @@ pub fn decide(input: &GateInput<'_>) -> GateDecision {
             overridden: Vec::new(),
         };
     }
-    blockers.extend(mandatory_blockers(input.findings));
+    blockers.extend(input.mandatory.iter().cloned());
     if let Some(u) = &input.approvals.rejected_by {
         blockers.push(format!("rejected by {u}"));
     }

@@ -18,7 +18,8 @@ CREATE TABLE changes (
     revision INTEGER NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    doc TEXT NOT NULL                   -- JSON: title, ticket, source, evaluation, schedule, ...
+    doc TEXT NOT NULL,                  -- JSON: title, ticket, source, gates, schedule, ...
+    evaluation TEXT NOT NULL DEFAULT '{}' -- JSON report of the current revision (redacted)
 );
 CREATE INDEX changes_state_env ON changes(state, env);
 

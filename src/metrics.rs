@@ -1,0 +1,343 @@
+//! Prometheus metrics (DESIGN.md section 6), with `prometheus-client`: the Prometheus
+//! organisation's client, maintained and OpenMetrics-native, where the `prometheus` crate named in
+//! the design has had no release since March 2025 (see docs/dependencies in ARCHITECTURE.md).
+//!
+//! Each subsystem owns a group of metrics and registers it here; label sets are bounded (policy
+//! and rule ids, states, environments, target names from `guardrail.yaml`, route templates),
+//! never change ids or raw paths.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::report::Outcome;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub policy: String,
+    pub rule: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateEnv {
+    pub state: String,
+    pub env: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FromTo {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabel {
+    pub decision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnvLabel {
+    pub env: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetEnv {
+    pub target: String,
+    pub env: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReceiverLabel {
+    pub receiver: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteTiming {
+    pub method: String,
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabel {
+    pub version: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~6.5 s
+    Histogram::new(exponential_buckets(0.0001, 3.0, 11))
+}
+
+/// Policy evaluation (the engine, used by `check` semantics in the daemon).
+pub struct PolicyMetrics {
+    pub evaluations: Family<RuleLabels, Counter>,
+    pub check_duration: Histogram,
+    pub reload_errors: Counter,
+}
+
+/// The change pipeline.
+pub struct ChangeMetrics {
+    pub changes: Family<StateEnv, Gauge>,
+    pub transitions: Family<FromTo, Counter>,
+    pub approvals: Family<DecisionLabel, Counter>,
+    pub approvals_invalidated: Family<ReasonLabel, Counter>,
+    pub oldest_wait: Family<EnvLabel, Gauge>,
+    pub break_glass: Counter,
+    pub retro_overdue: Gauge,
+}
+
+/// Drift detection and sources.
+pub struct DriftMetrics {
+    pub unstaged_pushes: Family<TargetEnv, Counter>,
+    pub drift_active: Family<TargetEnv, Gauge>,
+    pub source_up: Family<TargetEnv, Gauge>,
+    pub source_last_success: Family<TargetEnv, Gauge>,
+}
+
+/// Notification delivery.
+pub struct NotifyMetrics {
+    pub pending: Gauge,
+    pub failures: Family<ReceiverLabel, Counter>,
+}
+
+/// The HTTP API.
+pub struct HttpMetrics {
+    pub requests: Family<RouteLabels, Counter>,
+    pub duration: Family<RouteTiming, Histogram>,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub policy: PolicyMetrics,
+    pub changes: ChangeMetrics,
+    pub drift: DriftMetrics,
+    pub notify: NotifyMetrics,
+    pub http: HttpMetrics,
+}
+
+impl PolicyMetrics {
+    fn register(r: &mut Registry) -> Self {
+        let m = PolicyMetrics {
+            evaluations: Family::default(),
+            check_duration: latency_histogram(),
+            reload_errors: Counter::default(),
+        };
+        r.register(
+            "guardrail_policy_evaluations",
+            "Policy rule evaluations by policy, rule and result (pass, fail, error, waived)",
+            m.evaluations.clone(),
+        );
+        r.register_with_unit(
+            "guardrail_check_duration",
+            "Time to parse, diff and evaluate one change (all its targets)",
+            Unit::Seconds,
+            m.check_duration.clone(),
+        );
+        r.register(
+            "guardrail_policy_reload_errors",
+            "Policy or config reloads refused because the new set has errors",
+            m.reload_errors.clone(),
+        );
+        m
+    }
+}
+
+impl ChangeMetrics {
+    fn register(r: &mut Registry) -> Self {
+        let m = ChangeMetrics {
+            changes: Family::default(),
+            transitions: Family::default(),
+            approvals: Family::default(),
+            approvals_invalidated: Family::default(),
+            oldest_wait: Family::default(),
+            break_glass: Counter::default(),
+            retro_overdue: Gauge::default(),
+        };
+        r.register(
+            "guardrail_changes",
+            "Changes by lifecycle state and environment",
+            m.changes.clone(),
+        );
+        r.register(
+            "guardrail_change_transitions",
+            "Change lifecycle transitions",
+            m.transitions.clone(),
+        );
+        r.register(
+            "guardrail_approvals",
+            "Approval decisions recorded (approve, reject)",
+            m.approvals.clone(),
+        );
+        r.register(
+            "guardrail_approvals_invalidated",
+            "Approvals voided (new_revision) or lapsed (expired)",
+            m.approvals_invalidated.clone(),
+        );
+        r.register_with_unit(
+            "guardrail_approval_oldest_wait",
+            "Age of the oldest change waiting for approval, per environment (0 when none)",
+            Unit::Seconds,
+            m.oldest_wait.clone(),
+        );
+        r.register(
+            "guardrail_break_glass",
+            "Gates passed with break-glass",
+            m.break_glass.clone(),
+        );
+        r.register(
+            "guardrail_retro_reviews_overdue",
+            "Break-glass retro reviews past their due time and not closed",
+            m.retro_overdue.clone(),
+        );
+        m
+    }
+}
+
+impl DriftMetrics {
+    fn register(r: &mut Registry) -> Self {
+        let m = DriftMetrics {
+            unstaged_pushes: Family::default(),
+            drift_active: Family::default(),
+            source_up: Family::default(),
+            source_last_success: Family::default(),
+        };
+        r.register(
+            "guardrail_unstaged_pushes",
+            "Live configs found changed without an approved change",
+            m.unstaged_pushes.clone(),
+        );
+        r.register(
+            "guardrail_drift_active",
+            "1 while a target's live config differs from its baseline",
+            m.drift_active.clone(),
+        );
+        r.register(
+            "guardrail_source_up",
+            "1 when the last poll of a target's live config succeeded",
+            m.source_up.clone(),
+        );
+        r.register_with_unit(
+            "guardrail_source_last_success_timestamp",
+            "Unix time of the last successful poll of a target's live config",
+            Unit::Seconds,
+            m.source_last_success.clone(),
+        );
+        m
+    }
+}
+
+impl NotifyMetrics {
+    fn register(r: &mut Registry) -> Self {
+        let m = NotifyMetrics {
+            pending: Gauge::default(),
+            failures: Family::default(),
+        };
+        r.register(
+            "guardrail_notifications_pending",
+            "Notifications in the outbox not yet delivered",
+            m.pending.clone(),
+        );
+        r.register(
+            "guardrail_notification_failures",
+            "Failed notification delivery attempts per receiver",
+            m.failures.clone(),
+        );
+        m
+    }
+}
+
+impl HttpMetrics {
+    fn register(r: &mut Registry) -> Self {
+        let m = HttpMetrics {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(latency_histogram),
+        };
+        r.register(
+            "guardrail_http_requests",
+            "HTTP requests by method, route template and status",
+            m.requests.clone(),
+        );
+        r.register_with_unit(
+            "guardrail_http_request_duration",
+            "HTTP request latency by method and route template",
+            Unit::Seconds,
+            m.duration.clone(),
+        );
+        m
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let build = Family::<VersionLabel, Gauge>::default();
+        build
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        registry.register("guardrail_build_info", "guardrail version", build);
+        let policy = PolicyMetrics::register(&mut registry);
+        let changes = ChangeMetrics::register(&mut registry);
+        let drift = DriftMetrics::register(&mut registry);
+        let notify = NotifyMetrics::register(&mut registry);
+        let http = HttpMetrics::register(&mut registry);
+        Metrics {
+            registry,
+            policy,
+            changes,
+            drift,
+            notify,
+            http,
+        }
+    }
+
+    /// The exposition text (OpenMetrics).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Counts the outcome of a policy evaluation report.
+    pub fn record_evaluations(&self, report: &crate::report::Report) {
+        for e in &report.evaluations {
+            let result = match e.outcome {
+                Outcome::Passed => "pass",
+                Outcome::Failed => "fail",
+                Outcome::Waived => "waived",
+                Outcome::Errored => "error",
+            };
+            self.policy
+                .evaluations
+                .get_or_create(&RuleLabels {
+                    policy: e.policy.clone(),
+                    rule: e.rule.clone(),
+                    result: result.to_string(),
+                })
+                .inc();
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,322 @@
+//! The daemon's business logic, transport-free: each operation loads records from the store,
+//! asks the pure core (`change`, `pipeline`) what to do, and stores the outcome with its audit
+//! record in one transaction. The HTTP server and offline commands (`token create`, `audit
+//! verify`) call it; it never sees a socket.
+//!
+//! Runs on threads with a big stack (policy evaluation); the server calls it through
+//! `spawn_blocking`.
+
+pub mod api;
+mod changes;
+mod runtime;
+
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+
+pub use runtime::{Runtime, TokenEntry};
+
+use crate::change::audit::{self, AuditEntry};
+use crate::metrics::Metrics;
+use crate::store::{self, Identity, Role, Store, StoreError};
+
+/// What went wrong, in the terms the API answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("missing or unknown bearer token")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is valid but the state does not allow it (409), with reasons.
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        reasons: Vec<String>,
+    },
+    /// The request is well-formed but its content is not usable (422), naming the field.
+    #[error("{message}")]
+    Unprocessable {
+        field: Option<String>,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ServiceError::Conflict {
+            message: message.into(),
+            reasons: Vec::new(),
+        }
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ServiceError::Unprocessable {
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Where "now" comes from (tests set it).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+pub struct Service {
+    pub store: Arc<dyn Store>,
+    runtime: RwLock<Arc<Runtime>>,
+    pub metrics: Arc<Metrics>,
+    clock: Clock,
+}
+
+/// Side effects to apply after a transaction commits (never for a rolled-back one).
+#[derive(Default)]
+struct Effects {
+    transitions: Vec<(String, String)>,
+    approvals: Vec<&'static str>,
+    invalidated: Vec<(&'static str, u64)>,
+    break_glass: u64,
+}
+
+impl Service {
+    pub fn new(
+        store: Arc<dyn Store>,
+        runtime: Runtime,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+    ) -> Self {
+        Service {
+            store,
+            runtime: RwLock::new(Arc::new(runtime)),
+            metrics,
+            clock,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// The policies, targets and settings in force.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the runtime (a reload that validated).
+    pub fn set_runtime(&self, rt: Runtime) {
+        *self.runtime.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rt);
+    }
+
+    fn apply(&self, e: Effects) {
+        let m = &self.metrics.changes;
+        for (from, to) in e.transitions {
+            m.transitions
+                .get_or_create(&crate::metrics::FromTo { from, to })
+                .inc();
+        }
+        for d in e.approvals {
+            m.approvals
+                .get_or_create(&crate::metrics::DecisionLabel {
+                    decision: d.to_string(),
+                })
+                .inc();
+        }
+        for (reason, n) in e.invalidated {
+            m.approvals_invalidated
+                .get_or_create(&crate::metrics::ReasonLabel {
+                    reason: reason.to_string(),
+                })
+                .inc_by(n);
+        }
+        m.break_glass.inc_by(e.break_glass);
+    }
+
+    /// The identity of a bearer token: the config's hashed tokens first, then the store's.
+    pub fn authenticate(&self, token: &str) -> Result<Identity> {
+        let hash = token_hash(token);
+        if let Some(t) = self.runtime().tokens.iter().find(|t| t.sha256 == hash) {
+            return Ok(t.identity.clone());
+        }
+        store::read(self.store.as_ref(), |tx| tx.token_identity(&hash))?
+            .ok_or(ServiceError::Unauthorized)
+    }
+
+    /// Creates a token for a user (offline: `guardrail token create`). Returns the token; only
+    /// its hash is stored.
+    pub fn create_token(&self, id: &Identity, actor: &str) -> Result<String> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| StoreError::Backend(format!("no randomness for a token: {e}")))?;
+        let token = format!("grd_{}", hex::encode(bytes));
+        let hash = token_hash(&token);
+        let now = self.now();
+        store::write(self.store.as_ref(), |tx| {
+            let tid = tx.insert_token(&hash, id, now)?;
+            tx.append_audit(
+                &AuditEntry {
+                    actor: actor.to_string(),
+                    action: "token.create".into(),
+                    subject: format!("token/{tid}"),
+                    detail: serde_json::json!({
+                        "user": id.user,
+                        "roles": id.roles.iter().map(|r| r.name()).collect::<Vec<_>>(),
+                        "groups": id.groups,
+                    }),
+                    ..Default::default()
+                },
+                now,
+            )?;
+            Ok::<_, ServiceError>(())
+        })?;
+        Ok(token)
+    }
+
+    /// Walks the whole audit log and checks its hash chain.
+    pub fn verify_audit(&self) -> Result<api::AuditVerifyView> {
+        let (records, head) = store::read(self.store.as_ref(), |tx| {
+            let mut all = Vec::new();
+            loop {
+                let after = all.last().map(|r: &audit::AuditRecord| r.id).unwrap_or(0);
+                let batch = tx.audit_records(after, 10_000)?;
+                if batch.is_empty() {
+                    break;
+                }
+                all.extend(batch);
+            }
+            Ok::<_, ServiceError>((all, tx.audit_head()?))
+        })?;
+        Ok(match audit::verify(&records, head.as_ref()) {
+            Ok(n) => api::AuditVerifyView {
+                ok: true,
+                records: n,
+                broken_record: None,
+                reason: None,
+            },
+            Err(b) => api::AuditVerifyView {
+                ok: false,
+                records: records.len() as u64,
+                broken_record: Some(b.id),
+                reason: Some(b.reason),
+            },
+        })
+    }
+
+    /// Audit records after `after`, oldest first.
+    pub fn audit_records(&self, after: i64, limit: u32) -> Result<Vec<api::AuditRecordView>> {
+        let recs = store::read(self.store.as_ref(), |tx| {
+            tx.audit_records(after, limit.min(1000))
+        })?;
+        Ok(recs
+            .into_iter()
+            .map(|r| api::AuditRecordView {
+                id: r.id,
+                at: r.at,
+                actor: r.actor,
+                action: r.action,
+                subject: r.subject,
+                before: r.before,
+                after: r.after,
+                content_hash: r.content_hash,
+                detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+                hash: r.hash,
+            })
+            .collect())
+    }
+
+    /// Refreshes the gauges computed from the store (changes by state, oldest wait, overdue
+    /// retro reviews), before a scrape.
+    pub fn refresh_gauges(&self) -> Result<()> {
+        let now = self.now();
+        let rt = self.runtime();
+        let (counts, waiting, retros) = store::read(self.store.as_ref(), |tx| {
+            let waiting = tx.changes(&store::ChangeFilter {
+                state: Some(crate::change::State::AwaitingApproval),
+                limit: 1000,
+                ..Default::default()
+            })?;
+            Ok::<_, ServiceError>((tx.change_counts()?, waiting, tx.retros(true)?))
+        })?;
+        let m = &self.metrics.changes;
+        let mut envs: Vec<String> = rt.config.environments.clone();
+        for (_, e, _) in &counts {
+            if !envs.contains(e) {
+                envs.push(e.clone());
+            }
+        }
+        for env in &envs {
+            for s in crate::change::State::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(st, e, _)| *st == s && e == env)
+                    .map(|c| c.2)
+                    .unwrap_or(0);
+                m.changes
+                    .get_or_create(&crate::metrics::StateEnv {
+                        state: s.name().to_string(),
+                        env: env.clone(),
+                    })
+                    .set(n);
+            }
+            let oldest = waiting
+                .iter()
+                .filter(|c| &c.env == env)
+                .map(|c| (now - c.updated_at).num_seconds().max(0))
+                .max()
+                .unwrap_or(0);
+            m.oldest_wait
+                .get_or_create(&crate::metrics::EnvLabel { env: env.clone() })
+                .set(oldest);
+        }
+        m.retro_overdue
+            .set(retros.iter().filter(|r| r.due_at <= now).count() as i64);
+        Ok(())
+    }
+}
+
+/// The stored form of a token: hex sha256.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.trim().as_bytes()))
+}
+
+/// Requires a role; admins hold every role.
+pub fn require(id: &Identity, role: Role) -> Result<()> {
+    if id.has(role) {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(format!(
+            "{} lacks the `{}` role",
+            id.user,
+            role.name()
+        )))
+    }
+}
+
+/// The hash of several targets' contents: one target's own hash, else a hash over the sorted
+/// `target=hash` lines.
+pub fn combined_hash(parts: &[(String, String)]) -> String {
+    if let [(_, h)] = parts {
+        return h.clone();
+    }
+    let mut v: Vec<String> = parts.iter().map(|(t, h)| format!("{t}={h}\n")).collect();
+    v.sort();
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(v.concat().as_bytes()))
+    )
+}
+
+pub fn fmt_duration(d: Duration) -> String {
+    humantime::format_duration(d.to_std().unwrap_or_default()).to_string()
+}

@@ -1,0 +1,129 @@
+//! What the daemon runs on, rebuilt on every reload: the validated `guardrail.yaml`, the typed
+//! environment settings, the policy set and waivers, and the tokens listed (hashed) in the
+//! config. Building one is pure; a reload that fails keeps the old one.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::change::Settings;
+use crate::config::Config;
+use crate::policy::{ParamOverrides, PolicySet, Waivers};
+use crate::store::{Identity, Role};
+
+/// A token listed in `server.tokens` by its sha256 (hex).
+#[derive(Debug, Clone)]
+pub struct TokenEntry {
+    pub sha256: String,
+    pub identity: Identity,
+}
+
+pub struct Runtime {
+    pub config: Config,
+    pub settings: Settings,
+    pub policies: PolicySet,
+    pub waivers: Waivers,
+    pub params: ParamOverrides,
+    /// Whether any rule reads `inventory` (otherwise no other target is parsed).
+    pub uses_inventory: bool,
+    pub tokens: Vec<TokenEntry>,
+    /// The config file's directory (relative paths resolve there); `None` on embedded defaults.
+    pub root: Option<PathBuf>,
+    /// Where the config came from, for logs.
+    pub origin: String,
+    /// How long a break-glass retro review may stay open (`server.retro_due`, default 72h).
+    pub retro_due: chrono::Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    user: String,
+    roles: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    sha256: String,
+}
+
+impl Runtime {
+    /// Validates everything the daemon needs beyond what `Config::parse` checked; every problem
+    /// is returned at once.
+    pub fn new(
+        config: Config,
+        root: Option<PathBuf>,
+        policies: PolicySet,
+        waivers: Waivers,
+        origin: String,
+    ) -> Result<Runtime, Vec<String>> {
+        let mut problems = Vec::new();
+        let settings = Settings::from_config(&config).unwrap_or_else(|e| {
+            problems.extend(e);
+            Settings::default()
+        });
+        let mut tokens = Vec::new();
+        let mut retro_due = chrono::Duration::hours(72);
+        if let Some(server) = &config.server {
+            if let Some(list) = server.get("tokens") {
+                match serde_json::from_value::<Vec<RawToken>>(list.clone()) {
+                    Err(e) => problems.push(format!("server.tokens: {e}")),
+                    Ok(list) => {
+                        for (i, t) in list.into_iter().enumerate() {
+                            let mut roles = Vec::new();
+                            for r in &t.roles {
+                                match Role::from_name(r) {
+                                    Some(r) => roles.push(r),
+                                    None => problems.push(format!(
+                                        "server.tokens[{i}].roles: unknown role `{r}`; expected one of {}",
+                                        Role::ALL.map(|r| r.name()).join(", ")
+                                    )),
+                                }
+                            }
+                            let h = t.sha256.trim().to_ascii_lowercase();
+                            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                                problems.push(format!(
+                                    "server.tokens[{i}].sha256: expected 64 hex digits (sha256 of the token)"
+                                ));
+                            }
+                            tokens.push(TokenEntry {
+                                sha256: h,
+                                identity: Identity {
+                                    user: t.user,
+                                    roles,
+                                    groups: t.groups,
+                                },
+                            });
+                        }
+                    }
+                }
+            }
+            if let Some(v) = server.get("retro_due") {
+                match v.as_str().map(crate::change::parse_duration) {
+                    Some(Ok(d)) => retro_due = d,
+                    Some(Err(e)) => problems.push(format!("server.retro_due: {e}")),
+                    None => problems.push("server.retro_due: expected a duration like 72h".into()),
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let params = config
+            .policy_params
+            .iter()
+            .filter_map(|(k, v)| v.as_object().map(|m| (k.clone(), m.clone())))
+            .collect();
+        let uses_inventory = policies.uses_inventory();
+        Ok(Runtime {
+            config,
+            settings,
+            policies,
+            waivers,
+            params,
+            uses_inventory,
+            tokens,
+            root,
+            origin,
+            retro_due,
+        })
+    }
+}
