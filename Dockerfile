@@ -21,7 +21,7 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/usr/local/bin/guardrail /usr/local/bin/guardrail
 # The runtime has no shell to create the data directory with, and a VOLUME over a missing path
 # would be owned by root; so it is made in the builder and copied with the runtime user as owner.
-COPY --from=builder --chown=65532:65532 /out/var/lib/ /var/lib/
+COPY --from=builder --chown=65532:65532 /out/var/lib/guardrail /var/lib/guardrail
 # The default configuration (the shipped policy library, no targets); mount your own over it.
 COPY deploy/docker/guardrail.yaml /etc/guardrail/guardrail.yaml
 COPY policies/ /etc/guardrail/policies/
