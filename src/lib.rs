@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod document;
+pub mod drift;
 pub mod formats;
 pub mod metrics;
 pub mod pipeline;

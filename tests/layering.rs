@@ -40,6 +40,7 @@ const ALLOWED_DEPS: &[(&str, &[&str])] = &[
     ("report", &["document", "diff"]),
     ("policy", &["document", "diff", "report"]),
     ("change", &["document", "config", "report"]),
+    ("drift", &["document", "config", "change", "diff", "report"]),
     (
         "pipeline",
         &["document", "formats", "diff", "report", "policy"],
