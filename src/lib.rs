@@ -7,6 +7,7 @@
 
 pub mod change;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod diff;
 pub mod document;
@@ -16,5 +17,6 @@ pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod report;
+pub mod server;
 pub mod service;
 pub mod store;

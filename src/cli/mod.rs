@@ -6,10 +6,11 @@
 //! 3 approval required (`check`).
 
 mod check;
+mod daemon_cmds;
 mod diff_cmd;
 pub mod input;
 mod parse_cmd;
-mod policies;
+pub mod policies;
 mod policy_cmd;
 pub mod repo;
 
@@ -44,6 +45,19 @@ pub enum Command {
     Policy(policy_cmd::Command),
     /// Print the document tree of a config, as policies see it.
     Parse(parse_cmd::Args),
+    /// Print the content hash of a config (what approvals and the gate name).
+    Hash(daemon_cmds::HashArgs),
+    /// Run the daemon: change requests, approvals, gates, drift, metrics.
+    Serve(daemon_cmds::ServeArgs),
+    /// API tokens of the daemon.
+    #[command(subcommand)]
+    Token(daemon_cmds::TokenCommand),
+    /// Changes held by the daemon (a client of its API).
+    Change(daemon_cmds::ChangeArgs),
+    /// The daemon's audit log.
+    Audit(daemon_cmds::AuditArgs),
+    /// Exit 0 when the daemon answers /healthz.
+    Healthcheck(daemon_cmds::HealthArgs),
 }
 
 /// Format names accepted by `--format`.
@@ -97,6 +111,12 @@ fn run() -> i32 {
         Command::Diff(args) => diff_cmd::run(args),
         Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::Parse(args) => parse_cmd::run(args),
+        Command::Hash(args) => daemon_cmds::hash(args),
+        Command::Serve(args) => daemon_cmds::serve(args),
+        Command::Token(cmd) => daemon_cmds::token(cmd),
+        Command::Change(args) => daemon_cmds::change(args),
+        Command::Audit(args) => daemon_cmds::audit(args),
+        Command::Healthcheck(args) => daemon_cmds::healthcheck(args),
     }
 }
 

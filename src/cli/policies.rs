@@ -42,6 +42,13 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
+        // Hidden entries are never policies: Kubernetes mounts a ConfigMap with `..data` and
+        // timestamped `..2026_...` directories beside the files, which would load each twice.
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
         if p.is_dir() {
             // Test fixtures live beside the policies they test; they are configs, not policies.
             if p.file_name().is_some_and(|n| n == FIXTURES_DIR) {

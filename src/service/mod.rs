@@ -8,6 +8,7 @@
 
 pub mod api;
 mod changes;
+mod evaluate;
 mod runtime;
 
 use std::sync::{Arc, RwLock};
@@ -74,6 +75,8 @@ pub fn system_clock() -> Clock {
 pub struct Service {
     pub store: Arc<dyn Store>,
     runtime: RwLock<Arc<Runtime>>,
+    /// Identities of tokens seen recently (token hash → identity), cleared on reload.
+    token_cache: RwLock<std::collections::HashMap<String, Identity>>,
     pub metrics: Arc<Metrics>,
     clock: Clock,
 }
@@ -97,6 +100,7 @@ impl Service {
         Service {
             store,
             runtime: RwLock::new(Arc::new(runtime)),
+            token_cache: RwLock::new(std::collections::HashMap::new()),
             metrics,
             clock,
         }
@@ -117,6 +121,19 @@ impl Service {
     /// Replaces the runtime (a reload that validated).
     pub fn set_runtime(&self, rt: Runtime) {
         *self.runtime.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rt);
+        self.token_cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// The identity of a token authenticated before (no store access).
+    pub fn cached_identity(&self, token: &str) -> Option<Identity> {
+        self.token_cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&token_hash(token))
+            .cloned()
     }
 
     fn apply(&self, e: Effects) {
@@ -149,8 +166,14 @@ impl Service {
         if let Some(t) = self.runtime().tokens.iter().find(|t| t.sha256 == hash) {
             return Ok(t.identity.clone());
         }
-        store::read(self.store.as_ref(), |tx| tx.token_identity(&hash))?
-            .ok_or(ServiceError::Unauthorized)
+        let id = store::read(self.store.as_ref(), |tx| tx.token_identity(&hash))?
+            .ok_or(ServiceError::Unauthorized)?;
+        let mut cache = self.token_cache.write().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(hash, id.clone());
+        Ok(id)
     }
 
     /// Creates a token for a user (offline: `guardrail token create`). Returns the token; only

@@ -302,9 +302,13 @@ pub fn decide(input: &GateInput<'_>) -> GateDecision {
     let mut blockers = Vec::new();
     if !matches!(input.state, State::Approved | State::Scheduled) {
         // State is never overridden: break-glass moves the change to `approved` first.
+        let mut reasons = vec![format!("the change is {}, not approved", input.state)];
+        if input.state == State::AwaitingApproval {
+            reasons.extend(input.approvals.missing.iter().cloned());
+        }
         return GateDecision {
             allow: false,
-            reasons: vec![format!("the change is {}, not approved", input.state)],
+            reasons,
             overridden: Vec::new(),
         };
     }

@@ -1,0 +1,575 @@
+//! The daemon's commands: `serve`, `token create` (offline), `audit verify` (offline or via the
+//! API), `healthcheck`, `hash`, and `change ...`, a client of the API with readable output and
+//! `--output json`.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use super::input;
+use crate::client::{Client, ClientError, DEFAULT_SERVER, encode};
+use crate::server::settings::{DEFAULT_DATA_DIR, Overrides};
+use crate::service::api::*;
+use crate::store::{Identity, Role};
+
+/// Exit code of a client command the daemon refused (or could not be reached for).
+pub const EXIT_API_ERROR: i32 = 1;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// guardrail.yaml (default ./guardrail.yaml, else embedded defaults: the example targets and
+    /// the built-in policy library).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Listen address (default 127.0.0.1:8437; env GUARDRAIL_LISTEN).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory holding the SQLite store (default ./guardrail-data; env GUARDRAIL_DATA_DIR).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Log format: text or json (env GUARDRAIL_LOG_FORMAT).
+    #[arg(long)]
+    pub log_format: Option<String>,
+}
+
+pub fn serve(a: ServeArgs) -> i32 {
+    crate::server::serve(
+        a.config,
+        Overrides {
+            listen: a.listen,
+            data_dir: a.data_dir,
+            log_format: a.log_format,
+        },
+    )
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an API token in the store (offline) and print it once; only its hash is kept.
+    Create {
+        #[arg(long)]
+        user: String,
+        /// Comma-separated: requester, approver, deployer, admin, breakglass.
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        /// Comma-separated groups (approval gates name groups).
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        #[arg(long, env = "GUARDRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+/// Opens the store in `data_dir` with the embedded runtime, for offline commands.
+fn offline_service(data_dir: &std::path::Path) -> Result<crate::service::Service, String> {
+    let store = crate::store::sqlite::SqliteStore::open(data_dir)
+        .map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let rt =
+        crate::server::settings::load_runtime(&crate::server::settings::ConfigSource::Embedded)
+            .map_err(|e| e.join("; "))?;
+    Ok(crate::service::Service::new(
+        std::sync::Arc::new(store),
+        rt,
+        std::sync::Arc::new(crate::metrics::Metrics::new()),
+        crate::service::system_clock(),
+    ))
+}
+
+pub fn token(cmd: TokenCommand) -> i32 {
+    let TokenCommand::Create {
+        user,
+        roles,
+        groups,
+        data_dir,
+    } = cmd;
+    let mut rs = Vec::new();
+    for r in &roles {
+        match Role::from_name(r.trim()) {
+            Some(r) => rs.push(r),
+            None => {
+                eprintln!(
+                    "guardrail: error[usage]: unknown role `{r}`; expected {}",
+                    Role::ALL.map(|r| r.name()).join(", ")
+                );
+                return super::EXIT_BAD_INPUT;
+            }
+        }
+    }
+    let svc = match offline_service(&data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("guardrail: {e}");
+            return super::EXIT_BAD_INPUT;
+        }
+    };
+    let id = Identity {
+        user: user.clone(),
+        roles: rs,
+        groups,
+    };
+    match svc.create_token(&id, "guardrail token create") {
+        Ok(t) => {
+            println!("{t}");
+            eprintln!(
+                "guardrail: token for {user} created; it is shown only this once (export GUARDRAIL_TOKEN=...)"
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("guardrail: {e}");
+            EXIT_API_ERROR
+        }
+    }
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Conn {
+    /// The daemon's URL.
+    #[arg(long, env = "GUARDRAIL_SERVER", default_value = DEFAULT_SERVER, global = true)]
+    pub server: String,
+    /// API token (env GUARDRAIL_TOKEN).
+    #[arg(long, env = "GUARDRAIL_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Output: text or json.
+    #[arg(long, default_value = "text", global = true)]
+    pub output: String,
+}
+
+impl Conn {
+    fn client(&self) -> Result<Client, ClientError> {
+        Client::new(&self.server, self.token.clone())
+    }
+
+    fn json(&self) -> bool {
+        self.output == "json"
+    }
+}
+
+fn api_error(e: ClientError) -> i32 {
+    match &e {
+        ClientError::Api { field, reasons, .. } => {
+            eprintln!("guardrail: {e}");
+            if let Some(f) = field {
+                eprintln!("  field: {f}");
+            }
+            for r in reasons {
+                eprintln!("  - {r}");
+            }
+        }
+        _ => eprintln!("guardrail: {e}"),
+    }
+    EXIT_API_ERROR
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub cmd: AuditCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Verify the audit log's hash chain: offline from the store, or through the API with
+    /// --server. Exit 0 intact, 1 tampered (the record is named).
+    Verify {
+        #[arg(long, env = "GUARDRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Ask a running daemon instead of reading the store.
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long, env = "GUARDRAIL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[arg(long, default_value = "text")]
+        output: String,
+    },
+}
+
+pub fn audit(a: AuditArgs) -> i32 {
+    let AuditCommand::Verify {
+        data_dir,
+        server,
+        token,
+        output,
+    } = a.cmd;
+    let result: Result<AuditVerifyView, String> = match server {
+        Some(s) => Client::new(&s, token)
+            .and_then(|c| c.get("/v1/audit/verify"))
+            .map_err(|e| e.to_string()),
+        None => {
+            if !data_dir.join(crate::store::sqlite::FILE_NAME).is_file() {
+                eprintln!(
+                    "guardrail: {}: no store here (pass --data-dir)",
+                    data_dir.display()
+                );
+                return super::EXIT_BAD_INPUT;
+            }
+            offline_service(&data_dir).and_then(|s| s.verify_audit().map_err(|e| e.to_string()))
+        }
+    };
+    match result {
+        Err(e) => {
+            eprintln!("guardrail: {e}");
+            super::EXIT_BAD_INPUT
+        }
+        Ok(v) => {
+            if output == "json" {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else if v.ok {
+                println!("audit log intact: {} records verified", v.records);
+            } else {
+                println!(
+                    "audit log TAMPERED: record {}: {}",
+                    v.broken_record.unwrap_or(0),
+                    v.reason.clone().unwrap_or_default()
+                );
+            }
+            if v.ok { 0 } else { 1 }
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HealthArgs {
+    #[arg(long, env = "GUARDRAIL_SERVER", default_value = DEFAULT_SERVER)]
+    pub server: String,
+}
+
+/// `guardrail healthcheck`: exit 0 when `/healthz` answers 200 (for container health checks).
+pub fn healthcheck(a: HealthArgs) -> i32 {
+    let url = format!("{}/healthz", a.server.trim_end_matches('/'));
+    match reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .and_then(|c| c.get(&url).send())
+    {
+        Ok(r) if r.status().is_success() => 0,
+        Ok(r) => {
+            eprintln!("guardrail: {url}: {}", r.status());
+            1
+        }
+        Err(e) => {
+            eprintln!("guardrail: {url}: {e}");
+            1
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HashArgs {
+    pub file: PathBuf,
+    #[arg(long, value_enum)]
+    pub format: Option<super::FormatArg>,
+}
+
+/// `guardrail hash FILE`: the content hash the gate and approvals use (whitespace and
+/// comments do not change it).
+pub fn hash(a: HashArgs) -> i32 {
+    match input::load(&a.file, a.format.map(Into::into)) {
+        Ok(l) => {
+            println!("{}", l.doc.content_hash());
+            0
+        }
+        Err(e) => super::bad_input(e),
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ChangeArgs {
+    #[command(flatten)]
+    pub conn: Conn,
+    #[command(subcommand)]
+    pub cmd: ChangeCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ChangeCommand {
+    /// Submit new content for targets of one environment: TARGET=FILE ...
+    Submit {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        ticket: String,
+        #[arg(long, default_value = "")]
+        source_url: String,
+        #[arg(long, default_value = "")]
+        commit: String,
+        /// TARGET=FILE pairs.
+        #[arg(required = true, value_name = "TARGET=FILE")]
+        files: Vec<String>,
+    },
+    /// List changes.
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Show one change with its gate and findings.
+    Show { id: i64 },
+    /// Approve the content you reviewed (default: the change's current content hash).
+    Approve {
+        id: i64,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[arg(long)]
+        hash: Option<String>,
+    },
+    /// Reject a change.
+    Reject {
+        id: i64,
+        #[arg(long)]
+        comment: String,
+        #[arg(long)]
+        hash: Option<String>,
+    },
+    /// Schedule an approved change (RFC 3339 time inside an open window).
+    Schedule {
+        id: i64,
+        #[arg(long)]
+        at: DateTime<Utc>,
+    },
+    /// Report the change applied (deployer).
+    Applied {
+        id: i64,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Report the change verified live (deployer).
+    Verified {
+        id: i64,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Report the change rolled back (deployer); the previous baseline is restored.
+    RolledBack {
+        id: i64,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Cancel a change.
+    Cancel {
+        id: i64,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Pass every gate in an emergency (breakglass role); opens a retro review.
+    BreakGlass {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        incident: String,
+    },
+}
+
+fn print_change(v: &ChangeView, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        return;
+    }
+    println!("change {} [{}] {} ({})", v.id, v.state, v.title, v.env);
+    println!(
+        "  author {}  revision {}  content {}",
+        v.author, v.revision, v.content_hash
+    );
+    for t in &v.targets {
+        println!("  target {} ({}) {}", t.target, t.format, t.content_hash);
+    }
+    if !v.ticket.is_empty() {
+        println!("  ticket {}", v.ticket);
+    }
+    for m in &v.mandatory {
+        println!("  BLOCKED {m}");
+    }
+    for r in &v.requirements {
+        let groups = if r.groups.is_empty() {
+            String::new()
+        } else {
+            format!(" from {}", r.groups.join(" or "))
+        };
+        println!("  needs {} approval(s){groups} ({})", r.count, r.source);
+    }
+    for a in &v.approvals {
+        println!(
+            "  {} by {} at {}: {}",
+            a.decision,
+            a.user,
+            a.at.to_rfc3339(),
+            a.comment
+        );
+    }
+    if let Some(b) = &v.break_glass {
+        println!(
+            "  BREAK-GLASS by {} ({}; incident {})",
+            b.by, b.reason, b.incident
+        );
+    }
+    if let Some(s) = v.scheduled_at {
+        println!("  scheduled for {}", s.to_rfc3339());
+    }
+    if v.gate.decision.allow {
+        println!("  gate: may be applied now");
+    } else {
+        println!("  gate: may not be applied now:");
+        for r in &v.gate.decision.reasons {
+            println!("    - {r}");
+        }
+    }
+    for o in &v.gate.decision.overridden {
+        println!("    (overridden by break-glass) {o}");
+    }
+}
+
+fn current_hash(c: &Client, id: i64) -> Result<String, ClientError> {
+    let v: ChangeView = c.get(&format!("/v1/changes/{id}"))?;
+    Ok(v.content_hash)
+}
+
+pub fn change(a: ChangeArgs) -> i32 {
+    let conn = a.conn.clone();
+    let client = match conn.client() {
+        Ok(c) => c,
+        Err(e) => return api_error(e),
+    };
+    let json = conn.json();
+    let one = |r: Result<ChangeView, ClientError>| match r {
+        Ok(v) => {
+            print_change(&v, json);
+            0
+        }
+        Err(e) => api_error(e),
+    };
+    let is_approve = matches!(a.cmd, ChangeCommand::Approve { .. });
+    match a.cmd {
+        ChangeCommand::Submit {
+            env,
+            title,
+            ticket,
+            source_url,
+            commit,
+            files,
+        } => {
+            let mut targets = Vec::new();
+            for f in &files {
+                let Some((t, path)) = f.split_once('=') else {
+                    eprintln!("guardrail: error[usage]: `{f}`: expected TARGET=FILE");
+                    return super::EXIT_BAD_INPUT;
+                };
+                let bytes = match input::read(std::path::Path::new(path)) {
+                    Ok(b) => b,
+                    Err(e) => return super::bad_input(e),
+                };
+                let Ok(content) = String::from_utf8(bytes) else {
+                    eprintln!("guardrail: {path}: error[input.utf8]: not valid UTF-8");
+                    return super::EXIT_BAD_INPUT;
+                };
+                targets.push(TargetContent {
+                    target: t.to_string(),
+                    content,
+                    format: None,
+                });
+            }
+            let body = SubmitChange {
+                env,
+                title,
+                ticket,
+                source_url,
+                commit,
+                targets,
+            };
+            one(client.post("/v1/changes", &body))
+        }
+        ChangeCommand::List { state, env, target } => {
+            let mut q = Vec::new();
+            for (k, v) in [("state", state), ("env", env), ("target", target)] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", encode(&v)));
+                }
+            }
+            let path = format!("/v1/changes?{}", q.join("&"));
+            match client.get::<Vec<ChangeView>>(&path) {
+                Ok(list) if json => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&list).unwrap_or_default()
+                    );
+                    0
+                }
+                Ok(list) => {
+                    if list.is_empty() {
+                        println!("no changes");
+                    }
+                    for v in list {
+                        let targets: Vec<&str> =
+                            v.targets.iter().map(|t| t.target.as_str()).collect();
+                        println!(
+                            "{:>5}  {:<18} {:<11} {:<12} {}  [{}]",
+                            v.id,
+                            v.state,
+                            v.env,
+                            v.author,
+                            v.title,
+                            targets.join(", ")
+                        );
+                    }
+                    0
+                }
+                Err(e) => api_error(e),
+            }
+        }
+        ChangeCommand::Show { id } => one(client.get(&format!("/v1/changes/{id}"))),
+        ChangeCommand::Approve { id, comment, hash }
+        | ChangeCommand::Reject { id, comment, hash } => {
+            let decision = if is_approve {
+                DecisionBody::Approve
+            } else {
+                DecisionBody::Reject
+            };
+            let hash = match hash {
+                Some(h) => h,
+                None => match current_hash(&client, id) {
+                    Ok(h) => {
+                        eprintln!(
+                            "guardrail: deciding on content {h} (pass --hash to pin what you reviewed)"
+                        );
+                        h
+                    }
+                    Err(e) => return api_error(e),
+                },
+            };
+            let body = ApprovalBody {
+                decision,
+                comment,
+                content_hash: hash,
+            };
+            one(client.post(&format!("/v1/changes/{id}/approvals"), &body))
+        }
+        ChangeCommand::Schedule { id, at } => {
+            one(client.post(&format!("/v1/changes/{id}/schedule"), &ScheduleBody { at }))
+        }
+        ChangeCommand::Applied { id, note } => {
+            one(client.post(&format!("/v1/changes/{id}/applied"), &NoteBody { note }))
+        }
+        ChangeCommand::Verified { id, note } => {
+            one(client.post(&format!("/v1/changes/{id}/verified"), &NoteBody { note }))
+        }
+        ChangeCommand::RolledBack { id, note } => {
+            one(client.post(&format!("/v1/changes/{id}/rolled_back"), &NoteBody { note }))
+        }
+        ChangeCommand::Cancel { id, note } => {
+            one(client.post(&format!("/v1/changes/{id}/cancel"), &NoteBody { note }))
+        }
+        ChangeCommand::BreakGlass {
+            id,
+            reason,
+            incident,
+        } => one(client.post(
+            &format!("/v1/changes/{id}/break-glass"),
+            &BreakGlassBody { reason, incident },
+        )),
+    }
+}

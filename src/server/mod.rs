@@ -1,0 +1,304 @@
+//! `guardrail serve`: the daemon. Owns start-up (settings validated before anything binds),
+//! the tokio runtime, the HTTP API (axum; routes and OpenAPI in `routes`), hot reload of
+//! policies and targets (file change or SIGHUP; a broken set is refused and the running one
+//! kept), the periodic sweep, and graceful shutdown on SIGTERM/SIGINT (in-flight requests
+//! finish). Business logic lives in `service`; this module only wires it to the network.
+
+pub mod http;
+pub mod routes;
+pub mod settings;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::service::{Service, system_clock};
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+use http::AppState;
+use settings::{ConfigSource, Overrides, ServerSettings};
+
+/// Exit code when the daemon cannot start (bad config, port taken, store unusable).
+pub const EXIT_START_FAILED: i32 = 2;
+
+/// Builds the runtime threads: big stacks (CEL recursion, see `policy::STACK_BYTES`), so policy
+/// evaluation runs on them directly.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(crate::policy::STACK_BYTES)
+        .on_thread_start(crate::policy::mark_big_stack_thread)
+        .max_blocking_threads(64)
+        .build()
+}
+
+/// Everything `serve` validated, ready to bind.
+pub struct Prepared {
+    pub settings: ServerSettings,
+    pub source: ConfigSource,
+    pub service: Arc<Service>,
+}
+
+/// Loads and validates everything; every problem at once.
+pub fn prepare(config: Option<PathBuf>, flags: &Overrides) -> Result<Prepared, Vec<String>> {
+    let source = ConfigSource::choose(config.as_deref());
+    let (config_doc, _, _) = settings::read_config(&source)?;
+    let mut problems = Vec::new();
+    let server = settings::server_settings(&config_doc, flags);
+    let runtime = settings::load_runtime(&source);
+    let server = match server {
+        Ok(s) => Some(s),
+        Err(e) => {
+            problems.extend(e);
+            None
+        }
+    };
+    let runtime = match runtime {
+        Ok(r) => Some(r),
+        Err(e) => {
+            problems.extend(e);
+            None
+        }
+    };
+    let (Some(server), Some(runtime)) = (server, runtime) else {
+        return Err(problems);
+    };
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&server.data_dir)
+            .map_err(|e| vec![format!("{}: {e}", server.data_dir.display())])?,
+    );
+    let service = Arc::new(Service::new(
+        store,
+        runtime,
+        Arc::new(Metrics::new()),
+        system_clock(),
+    ));
+    Ok(Prepared {
+        settings: server,
+        source,
+        service,
+    })
+}
+
+/// The router with every route, the OpenAPI document and the middleware.
+pub fn app(state: AppState, body_limit: usize) -> axum::Router {
+    let (router, api) = routes::router().split_for_parts();
+    let api = Arc::new(api);
+    router
+        .route(
+            "/v1/openapi.json",
+            axum::routing::get(move || {
+                let api = api.clone();
+                async move { axum::Json(api.as_ref().clone()) }
+            }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::observe,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("GUARDRAIL_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,hyper=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
+}
+
+/// Runs the daemon until SIGTERM/SIGINT. Returns the exit code.
+pub fn serve(config: Option<PathBuf>, flags: Overrides) -> i32 {
+    let prepared = match prepare(config, &flags) {
+        Ok(p) => p,
+        Err(problems) => {
+            eprintln!("guardrail serve: cannot start:");
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            return EXIT_START_FAILED;
+        }
+    };
+    init_logging(&prepared.settings.log_format);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("guardrail serve: cannot start the runtime: {e}");
+            return EXIT_START_FAILED;
+        }
+    };
+    rt.block_on(run(prepared))
+}
+
+async fn run(p: Prepared) -> i32 {
+    let addr: SocketAddr = match p.settings.listen.parse() {
+        Ok(a) => a,
+        Err(_) => return EXIT_START_FAILED,
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("guardrail serve: cannot listen on {addr}: {e}");
+            return EXIT_START_FAILED;
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(addr);
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = AppState {
+        service: p.service.clone(),
+        ready: ready.clone(),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let rt = p.service.runtime();
+    tracing::info!(
+        listen = %bound,
+        data_dir = %p.settings.data_dir.display(),
+        config = %rt.origin,
+        targets = rt.config.targets.len(),
+        policies = rt.policies.policies().len(),
+        "guardrail serve started"
+    );
+    if rt.tokens.is_empty() && !has_store_tokens(&p.service) {
+        eprintln!(
+            "guardrail: no API tokens yet. Create one (printed once) with:\n  guardrail token create --user you --roles admin --data-dir {}",
+            p.settings.data_dir.display()
+        );
+    }
+    if matches!(p.source, ConfigSource::Embedded) {
+        eprintln!(
+            "guardrail: running on embedded defaults: the example targets of examples/infra and the policy library built into the binary (pass --config guardrail.yaml for your own)"
+        );
+    }
+    drop(rt);
+    // background tasks
+    let sweep_every = crate::change::parse_duration(&p.settings.sweep_interval)
+        .ok()
+        .and_then(|d| d.to_std().ok())
+        .unwrap_or(Duration::from_secs(30));
+    tokio::spawn(sweep_loop(p.service.clone(), sweep_every, stop_rx.clone()));
+    tokio::spawn(reload_loop(
+        p.service.clone(),
+        p.source.clone(),
+        stop_rx.clone(),
+    ));
+
+    let app = app(state, p.settings.body_limit);
+    ready.store(true, Ordering::Relaxed);
+    println!("guardrail: listening on http://{bound}");
+    let shutdown = {
+        let ready = ready.clone();
+        async move {
+            wait_for_stop().await;
+            ready.store(false, Ordering::Relaxed);
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop_tx.send(true);
+        }
+    };
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    match served {
+        Ok(()) => {
+            tracing::info!("stopped");
+            0
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "server error");
+            1
+        }
+    }
+}
+
+fn has_store_tokens(svc: &Service) -> bool {
+    crate::store::read(svc.store.as_ref(), |tx| {
+        tx.audit_records(0, 1000)
+            .map(|r| r.iter().any(|r| r.action == "token.create"))
+    })
+    .unwrap_or(true)
+}
+
+async fn wait_for_stop() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}
+
+async fn sweep_loop(svc: Arc<Service>, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        let s = svc.clone();
+        match tokio::task::spawn_blocking(move || s.sweep()).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(changes = n, "sweep moved changes"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed"),
+            _ => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {},
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Reloads policies and targets on SIGHUP or when their files change (checked every 2 s). A
+/// set with errors is refused: the running one stays, the errors are logged and counted.
+async fn reload_loop(svc: Arc<Service>, source: ConfigSource, mut stop: watch::Receiver<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let mut seen = settings::fingerprint(&source);
+    loop {
+        let by_signal = tokio::select! {
+            _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => true,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => false,
+            _ = stop.changed() => return,
+        };
+        let now = settings::fingerprint(&source);
+        if !by_signal && now == seen {
+            continue;
+        }
+        seen = now;
+        let src = source.clone();
+        let loaded = tokio::task::spawn_blocking(move || settings::load_runtime(&src)).await;
+        match loaded {
+            Ok(Ok(rt)) => {
+                tracing::info!(
+                    config = %rt.origin,
+                    targets = rt.config.targets.len(),
+                    policies = rt.policies.policies().len(),
+                    "reloaded policies and targets"
+                );
+                svc.set_runtime(rt);
+            }
+            Ok(Err(problems)) => {
+                svc.metrics.policy.reload_errors.inc();
+                tracing::error!(
+                    errors = %problems.join("; "),
+                    "reload refused; keeping the running policies and targets"
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "reload task failed"),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Start-up configuration of `guardrail serve`: the daemon settings (listen address, data
+//! directory, log format, body limit) layered with the `config` crate — defaults, then the
+//! `server:` section of guardrail.yaml, then `GUARDRAIL_*` environment variables, then flags —
+//! and the runtime (targets, environments, policies, waivers, tokens) loaded from files or from
+//! the embedded defaults. Every problem is collected and reported at once, before anything
+//! binds.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use crate::cli::policies;
+use crate::config::Config;
+use crate::policy::Waivers;
+use crate::service::Runtime;
+
+/// The example infra repo's guardrail.yaml: the targets the daemon starts with when no config
+/// is given (with the policy library embedded in the binary).
+pub const EMBEDDED_CONFIG: &str = include_str!("../../examples/infra/guardrail.yaml");
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8437";
+pub const DEFAULT_DATA_DIR: &str = "./guardrail-data";
+/// Largest request body: a change carries whole configs (the parsers accept up to 64 MiB per
+/// file; 32 MiB per request is plenty for a batch of real configs).
+pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// The `server:` keys guardrail.yaml may carry (typos are errors).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ServerSection {
+    listen: Option<String>,
+    data_dir: Option<String>,
+    log_format: Option<String>,
+    body_limit: Option<usize>,
+    tokens: Option<serde_json::Value>,
+    retro_due: Option<String>,
+    sweep_interval: Option<String>,
+}
+
+/// The merged daemon settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub log_format: String,
+    pub body_limit: usize,
+    pub sweep_interval: String,
+}
+
+/// Flags of `guardrail serve` that override everything.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<String>,
+}
+
+/// Where the runtime comes from.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Embedded,
+}
+
+impl ConfigSource {
+    /// `--config`, else ./guardrail.yaml when present, else the embedded defaults.
+    pub fn choose(flag: Option<&Path>) -> ConfigSource {
+        match flag {
+            Some(p) => ConfigSource::File(p.to_path_buf()),
+            None if Path::new("guardrail.yaml").is_file() => {
+                ConfigSource::File(PathBuf::from("guardrail.yaml"))
+            }
+            None => ConfigSource::Embedded,
+        }
+    }
+}
+
+/// Reads and parses guardrail.yaml (or the embedded one). Errors name the file and line.
+pub fn read_config(src: &ConfigSource) -> Result<(Config, Option<PathBuf>, String), Vec<String>> {
+    let (text, name, root) = match src {
+        ConfigSource::Embedded => (
+            EMBEDDED_CONFIG.to_string(),
+            "<embedded>/examples/infra/guardrail.yaml".to_string(),
+            None,
+        ),
+        ConfigSource::File(p) => {
+            let name = p.display().to_string();
+            let bytes = std::fs::read(p).map_err(|e| vec![format!("{name}: cannot read: {e}")])?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| vec![format!("{name}: error[input.utf8]: not valid UTF-8")])?;
+            let root = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            (text, name, Some(root))
+        }
+    };
+    let config = Config::parse(&text)
+        .map_err(|diags| diags.iter().map(|d| d.render(&name)).collect::<Vec<_>>())?;
+    Ok((config, root, name))
+}
+
+/// Builds the daemon settings from defaults, the config's `server:` section, `GUARDRAIL_*`
+/// environment variables and flags, in that order of precedence (last wins).
+pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSettings, Vec<String>> {
+    let mut problems = Vec::new();
+    let section = config.server.clone().unwrap_or(serde_json::json!({}));
+    if let Err(e) = serde_json::from_value::<ServerSection>(section.clone()) {
+        problems.push(format!("server: {e}"));
+    }
+    // The section minus keys that are not settings (tokens are read by the runtime).
+    let mut plain = section.as_object().cloned().unwrap_or_default();
+    plain.remove("tokens");
+    plain.remove("retro_due");
+    let built = config::Config::builder()
+        .set_default("listen", DEFAULT_LISTEN)
+        .and_then(|b| b.set_default("data_dir", DEFAULT_DATA_DIR))
+        .and_then(|b| b.set_default("log_format", "text"))
+        .and_then(|b| b.set_default("body_limit", DEFAULT_BODY_LIMIT as i64))
+        .and_then(|b| b.set_default("sweep_interval", "30s"))
+        .map(|b| {
+            // JSON is YAML: the section is handed over as text.
+            b.add_source(config::File::from_str(
+                &serde_json::Value::Object(plain).to_string(),
+                config::FileFormat::Yaml,
+            ))
+            .add_source(
+                config::Environment::with_prefix("GUARDRAIL")
+                    .try_parsing(true)
+                    .ignore_empty(true),
+            )
+        })
+        .and_then(|b| b.set_override_option("listen", flags.listen.clone()))
+        .and_then(|b| {
+            b.set_override_option(
+                "data_dir",
+                flags.data_dir.as_ref().map(|p| p.display().to_string()),
+            )
+        })
+        .and_then(|b| b.set_override_option("log_format", flags.log_format.clone()))
+        .and_then(|b| b.build());
+    let settings = match built.and_then(|c| c.try_deserialize::<ServerSettings>()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            problems.push(format!("server settings: {e}"));
+            None
+        }
+    };
+    if let Some(s) = &settings {
+        if s.listen.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!(
+                "server.listen: `{}` is not an address like 127.0.0.1:8437",
+                s.listen
+            ));
+        }
+        if !matches!(s.log_format.as_str(), "text" | "json") {
+            problems.push(format!(
+                "server.log_format: `{}`; expected text or json",
+                s.log_format
+            ));
+        }
+        if let Err(e) = crate::change::parse_duration(&s.sweep_interval) {
+            problems.push(format!("server.sweep_interval: {e}"));
+        }
+    }
+    match settings {
+        Some(s) if problems.is_empty() => Ok(s),
+        _ => Err(problems),
+    }
+}
+
+/// The policy directories: the config's `policies`, else `<root>/policies` when it exists,
+/// else none (the embedded library).
+fn policy_dirs(config: &Config, root: Option<&Path>) -> Vec<PathBuf> {
+    let Some(root) = root else { return Vec::new() };
+    if !config.policies.is_empty() {
+        return config.policies.iter().map(|p| root.join(p)).collect();
+    }
+    let local = root.join("policies");
+    if local.is_dir() {
+        vec![local]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Loads everything the daemon runs on; every problem at once.
+pub fn load_runtime(src: &ConfigSource) -> Result<Runtime, Vec<String>> {
+    let (config, root, name) = read_config(src)?;
+    let mut problems = Vec::new();
+    let dirs = policy_dirs(&config, root.as_deref());
+    let set = match policies::load_set(&dirs) {
+        Ok((set, _)) => Some(set),
+        Err(e) => {
+            problems.extend(e.lines);
+            None
+        }
+    };
+    let waivers = match (&config.waivers, &root) {
+        (Some(w), Some(root)) => match policies::load_waivers(&root.join(w)) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                problems.extend(e.lines);
+                None
+            }
+        },
+        _ => Some(Waivers::empty("waivers.yaml")),
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let (Some(set), Some(waivers)) = (set, waivers) else {
+        return Err(problems);
+    };
+    Runtime::new(config, root, set, waivers, name).map_err(|ps| {
+        ps.into_iter()
+            .map(|p| format!("{}: {p}", src.describe()))
+            .collect()
+    })
+}
+
+impl ConfigSource {
+    pub fn describe(&self) -> String {
+        match self {
+            ConfigSource::File(p) => p.display().to_string(),
+            ConfigSource::Embedded => "<embedded>/examples/infra/guardrail.yaml".into(),
+        }
+    }
+}
+
+/// A fingerprint of the files the runtime was loaded from (names, sizes, mtimes), to notice
+/// edits without a file-watching dependency.
+pub fn fingerprint(src: &ConfigSource) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let ConfigSource::File(path) = src else {
+        return Vec::new();
+    };
+    let mut files = vec![path.clone()];
+    if let Ok((config, root, _)) = read_config(src) {
+        let dirs = policy_dirs(&config, root.as_deref());
+        if let Ok(list) = policies::files_under(&dirs) {
+            files.extend(list);
+        }
+        if let (Some(w), Some(root)) = (&config.waivers, &root) {
+            files.push(root.join(w));
+        }
+    }
+    files
+        .into_iter()
+        .map(|p| {
+            let meta = std::fs::metadata(&p).ok();
+            let len = meta.as_ref().map(|m| m.len()).unwrap_or(0);
+            let mtime = meta.and_then(|m| m.modified().ok());
+            (p, len, mtime)
+        })
+        .collect()
+}

@@ -1,0 +1,101 @@
+//! `POST /v1/evaluate`: the stateless check of one change — the same pipeline as `guardrail
+//! check` in files mode, on content sent in the request. Touches no store.
+
+use super::api::EvaluateBody;
+use super::{Result, Service, ServiceError};
+use crate::config::KINDS;
+use crate::document::Format;
+use crate::pipeline;
+use crate::policy::{ChangeInfo, InventoryEntry, TargetInfo};
+use crate::report::{self, Report};
+
+impl Service {
+    /// Evaluates and returns the report as JSON text (`check --output json` shape).
+    pub fn evaluate(&self, body: &EvaluateBody) -> Result<String> {
+        let started = std::time::Instant::now();
+        let rt = self.runtime();
+        let known = body.target.as_deref().and_then(|t| rt.config.target(t));
+        let name = body.target.clone().unwrap_or_else(|| "change".to_string());
+        let kind = match (&body.kind, known) {
+            (Some(k), _) => k.clone(),
+            (None, Some(t)) => t.kind.clone(),
+            (None, None) => {
+                return Err(ServiceError::invalid(
+                    "kind",
+                    "give `kind` (or a `target` of guardrail.yaml)",
+                ));
+            }
+        };
+        if !KINDS.contains(&kind.as_str()) {
+            return Err(ServiceError::invalid(
+                "kind",
+                format!(
+                    "unknown kind `{kind}`; expected one of {}",
+                    KINDS.join(", ")
+                ),
+            ));
+        }
+        let explicit =
+            match &body.format {
+                Some(f) => Some(Format::from_name(f).ok_or_else(|| {
+                    ServiceError::invalid("format", format!("unknown format `{f}`"))
+                })?),
+                None => known.and_then(|t| t.format),
+            };
+        if body.old.is_none() && body.new.is_none() {
+            return Err(ServiceError::invalid("new", "give `old`, `new` or both"));
+        }
+        // Both sides are read with one format: the explicit one, else the new side's.
+        let parse = |field: &str, label: &str, text: &str, f: Option<Format>| {
+            pipeline::parse(label, text.as_bytes(), f)
+                .map_err(|e| ServiceError::invalid(field, e.lines.join("; ")))
+        };
+        let new = match &body.new {
+            Some(t) => Some(parse("new", &name, t, explicit)?),
+            None => None,
+        };
+        let fmt = explicit.or(new.as_ref().map(|n| n.doc.format));
+        let old = match &body.old {
+            Some(t) => Some(parse("old", &format!("{name} (old)"), t, fmt)?),
+            None => None,
+        };
+        let format = new
+            .as_ref()
+            .or(old.as_ref())
+            .map(|l| l.doc.format.name().to_string())
+            .unwrap_or_default();
+        let info = TargetInfo {
+            name: name.clone(),
+            kind,
+            env: body.env.clone(),
+            owners: known.map(|t| t.owners.clone()).unwrap_or_default(),
+            critical: known.is_some_and(|t| t.critical),
+            format,
+        };
+        let inventory = [InventoryEntry {
+            target: info.clone(),
+            doc: new.as_ref().map(|n| &n.doc.root),
+        }];
+        let mut report = Report::default();
+        pipeline::evaluate_target(
+            &rt.policies,
+            &info,
+            old.as_ref(),
+            new.as_ref(),
+            &ChangeInfo::default(),
+            &inventory,
+            &rt.params,
+            &mut report,
+        );
+        rt.waivers.apply(&rt.policies, &mut report, self.now());
+        self.metrics.record_evaluations(&report);
+        self.metrics
+            .policy
+            .check_duration
+            .observe(started.elapsed().as_secs_f64());
+        Ok(report::json::render(
+            &report,
+            &report::json::Options { compact: true },
+        ))
+    }
+}
