@@ -195,6 +195,94 @@ pub struct ChangeFilter {
     pub limit: u32,
 }
 
+/// A drift: a live config that differs from its baseline without an approved change (or that
+/// does not show an applied change).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftRow {
+    pub id: i64,
+    pub target: String,
+    pub env: String,
+    /// `unstaged_push` or `verification_failed`.
+    pub kind: String,
+    /// `open` or `resolved`.
+    pub status: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Normalized hash of the drifted content last seen.
+    pub live_hash: String,
+    /// The drifted content as fetched (for `drift adopt`); never leaves the store unredacted.
+    pub live_content: String,
+    pub format: String,
+    /// The baseline to roll back to.
+    pub baseline_id: Option<i64>,
+    pub baseline_hash: Option<String>,
+    /// `verification_failed`: the applied change the live config does not show.
+    pub change_id: Option<i64>,
+    /// JSON `{semantic, unified}`, redacted.
+    pub diff: String,
+    /// JSON array of the findings the drifted content would raise.
+    pub findings: String,
+    /// JSON object: why (a blocked change, a timeout, ...).
+    pub detail: String,
+    pub flaps: i64,
+    pub in_sync_since: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// `reverted`, `adopted` (the baseline moved to it), `applied` (an approved change
+    /// explained it) or `verified` (the applied change showed up).
+    pub resolution: Option<String>,
+    pub adopted_change_id: Option<i64>,
+}
+
+/// Filters of `GET /v1/drift`.
+#[derive(Debug, Clone, Default)]
+pub struct DriftFilter {
+    /// `open` or `resolved`.
+    pub status: Option<String>,
+    pub target: Option<String>,
+    pub env: Option<String>,
+    pub limit: u32,
+}
+
+/// The health of a polled source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceStatusRow {
+    pub target: String,
+    pub env: String,
+    pub up: bool,
+    pub consecutive_failures: i64,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Why the last poll failed (never a secret: header values are not in messages).
+    pub last_error: Option<String>,
+}
+
+/// An alert that fires and resolves, by key (`unstaged_push/lb-mail/production`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRow {
+    pub key: String,
+    pub event: String,
+    /// The firing event (JSON, redacted).
+    pub payload: String,
+    pub fired_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// One notification to deliver to one receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub receiver: String,
+    pub event: String,
+    /// The event (JSON, redacted), rendered per receiver at delivery.
+    pub payload: String,
+    pub created_at: DateTime<Utc>,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub abandoned_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
 /// Record operations inside one transaction.
 pub trait Tx {
     fn insert_token(
@@ -273,6 +361,76 @@ pub trait Tx {
     /// Records with `id > after`, oldest first, at most `limit`.
     fn audit_records(&mut self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
     fn audit_head(&mut self) -> Result<Option<Head>, StoreError>;
+
+    // Drift detection, source health and the notification outbox (schema 2).
+
+    /// Inserts a drift with id 0 replaced; returns the id.
+    fn insert_drift(&mut self, d: &DriftRow) -> Result<i64, StoreError>;
+    fn update_drift(&mut self, d: &DriftRow) -> Result<(), StoreError>;
+    fn drift(&mut self, id: i64) -> Result<Option<DriftRow>, StoreError>;
+    fn open_drift(&mut self, target: &str, env: &str) -> Result<Option<DriftRow>, StoreError>;
+    /// Drifts newest first.
+    fn drifts(&mut self, f: &DriftFilter) -> Result<Vec<DriftRow>, StoreError>;
+
+    fn source_status(
+        &mut self,
+        target: &str,
+        env: &str,
+    ) -> Result<Option<SourceStatusRow>, StoreError>;
+    fn set_source_status(&mut self, s: &SourceStatusRow) -> Result<(), StoreError>;
+    fn source_statuses(&mut self) -> Result<Vec<SourceStatusRow>, StoreError>;
+
+    fn alert(&mut self, key: &str) -> Result<Option<AlertRow>, StoreError>;
+    fn put_alert(&mut self, a: &AlertRow) -> Result<(), StoreError>;
+    /// Alerts fired and not resolved.
+    fn active_alerts(&mut self) -> Result<Vec<AlertRow>, StoreError>;
+
+    /// Inserts an outbox row with id 0 replaced; returns the id.
+    fn insert_outbox(&mut self, o: &OutboxRow) -> Result<i64, StoreError>;
+    /// For each receiver, its oldest undelivered row, if that row is due at `now` (rows of one
+    /// receiver are delivered in order).
+    fn outbox_due(&mut self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Rows neither delivered nor abandoned, oldest first.
+    fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxRow>, StoreError>;
+    fn outbox_pending_count(&mut self) -> Result<i64, StoreError>;
+    /// Records a delivery attempt: delivered, or failed with the time of the next attempt
+    /// (abandoned when `abandon` is set).
+    fn outbox_attempted(
+        &mut self,
+        id: i64,
+        at: DateTime<Utc>,
+        result: &OutboxAttempt,
+    ) -> Result<(), StoreError>;
+
+    fn insert_verification(
+        &mut self,
+        change_id: i64,
+        target: &str,
+        env: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The targets of a change seen live with its content.
+    fn verified_targets(&mut self, change_id: i64) -> Result<Vec<String>, StoreError>;
+    /// The newest baselines of a target (not rolled back), newest first.
+    fn recent_baselines(
+        &mut self,
+        target: &str,
+        env: &str,
+        limit: u32,
+    ) -> Result<Vec<BaselineRow>, StoreError>;
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxAttempt {
+    Delivered,
+    Failed {
+        error: String,
+        next_attempt_at: DateTime<Utc>,
+    },
+    Abandoned {
+        error: String,
+    },
 }
 
 /// A transactional store. Implementations serialize writers; readers may run concurrently.

@@ -13,7 +13,10 @@ use super::*;
 use crate::change::audit::GENESIS;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_drift.sql"),
+];
 
 /// The store file's name inside the data directory.
 pub const FILE_NAME: &str = "guardrail.sqlite";
@@ -711,6 +714,381 @@ impl Tx for SqlTx<'_> {
             })
             .optional()?)
     }
+
+    fn insert_drift(&mut self, d: &DriftRow) -> Result<i64, StoreError> {
+        self.tx.execute(
+            &format!(
+                "INSERT INTO drifts ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                &DRIFT_COLS[4..]
+            ),
+            rusqlite::params_from_iter(drift_params(d)),
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn update_drift(&mut self, d: &DriftRow) -> Result<(), StoreError> {
+        let sets = DRIFT_COLS[4..]
+            .split(", ")
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ?{}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut args = drift_params(d);
+        args.push(Box::new(d.id));
+        let n = self.tx.execute(
+            &format!("UPDATE drifts SET {sets} WHERE id = ?21"),
+            rusqlite::params_from_iter(args),
+        )?;
+        if n != 1 {
+            return Err(StoreError::Backend(format!(
+                "drift {} does not exist",
+                d.id
+            )));
+        }
+        Ok(())
+    }
+
+    fn drift(&mut self, id: i64) -> Result<Option<DriftRow>, StoreError> {
+        let mut st = self
+            .tx
+            .prepare_cached(&format!("SELECT {DRIFT_COLS} FROM drifts WHERE id = ?1"))?;
+        st.query_row([id], drift_row).optional()?.transpose()
+    }
+
+    fn open_drift(&mut self, target: &str, env: &str) -> Result<Option<DriftRow>, StoreError> {
+        let mut st = self.tx.prepare_cached(&format!(
+            "SELECT {DRIFT_COLS} FROM drifts WHERE target = ?1 AND env = ?2 AND status = 'open'"
+        ))?;
+        st.query_row([target, env], drift_row)
+            .optional()?
+            .transpose()
+    }
+
+    fn drifts(&mut self, f: &DriftFilter) -> Result<Vec<DriftRow>, StoreError> {
+        let mut st = self.tx.prepare_cached(&format!(
+            "SELECT {DRIFT_COLS} FROM drifts
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR target = ?2) AND (?3 IS NULL OR env = ?3)
+             ORDER BY id DESC LIMIT ?4"
+        ))?;
+        let limit = if f.limit == 0 { 100 } else { f.limit.min(1000) };
+        let rows = st.query_map(params![f.status, f.target, f.env, limit], drift_row)?;
+        collect(rows)
+    }
+
+    fn source_status(
+        &mut self,
+        target: &str,
+        env: &str,
+    ) -> Result<Option<SourceStatusRow>, StoreError> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT target, env, up, consecutive_failures, last_attempt, last_success, last_error
+             FROM source_status WHERE target = ?1 AND env = ?2",
+        )?;
+        st.query_row([target, env], source_status_row)
+            .optional()?
+            .transpose()
+    }
+
+    fn set_source_status(&mut self, s: &SourceStatusRow) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO source_status (target, env, up, consecutive_failures, last_attempt, last_success, last_error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(target, env) DO UPDATE SET up = excluded.up,
+                   consecutive_failures = excluded.consecutive_failures, last_attempt = excluded.last_attempt,
+                   last_success = excluded.last_success, last_error = excluded.last_error",
+            )?
+            .execute(params![
+                s.target,
+                s.env,
+                s.up,
+                s.consecutive_failures,
+                s.last_attempt.map(ts),
+                s.last_success.map(ts),
+                s.last_error
+            ])?;
+        Ok(())
+    }
+
+    fn source_statuses(&mut self) -> Result<Vec<SourceStatusRow>, StoreError> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT target, env, up, consecutive_failures, last_attempt, last_success, last_error
+             FROM source_status ORDER BY target, env",
+        )?;
+        let rows = st.query_map([], source_status_row)?;
+        collect(rows)
+    }
+
+    fn alert(&mut self, key: &str) -> Result<Option<AlertRow>, StoreError> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT key, event, payload, fired_at, resolved_at FROM alerts WHERE key = ?1",
+        )?;
+        st.query_row([key], alert_row).optional()?.transpose()
+    }
+
+    fn put_alert(&mut self, a: &AlertRow) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO alerts (key, event, payload, fired_at, resolved_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(key) DO UPDATE SET event = excluded.event, payload = excluded.payload,
+                   fired_at = excluded.fired_at, resolved_at = excluded.resolved_at",
+            )?
+            .execute(params![
+                a.key,
+                a.event,
+                a.payload,
+                ts(a.fired_at),
+                a.resolved_at.map(ts)
+            ])?;
+        Ok(())
+    }
+
+    fn active_alerts(&mut self) -> Result<Vec<AlertRow>, StoreError> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT key, event, payload, fired_at, resolved_at FROM alerts
+             WHERE resolved_at IS NULL ORDER BY fired_at, key",
+        )?;
+        let rows = st.query_map([], alert_row)?;
+        collect(rows)
+    }
+
+    fn insert_outbox(&mut self, o: &OutboxRow) -> Result<i64, StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO outbox (receiver, event, payload, created_at, attempts, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                o.receiver,
+                o.event,
+                o.payload,
+                ts(o.created_at),
+                o.attempts,
+                ts(o.next_attempt_at)
+            ])?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn outbox_due(&mut self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut st = self.tx.prepare_cached(&format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE id IN (
+                 SELECT MIN(id) FROM outbox WHERE delivered_at IS NULL AND abandoned_at IS NULL
+                 GROUP BY receiver)
+             AND next_attempt_at <= ?1 ORDER BY id"
+        ))?;
+        let rows = st.query_map([ts(now)], outbox_row)?;
+        collect(rows)
+    }
+
+    fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut st = self.tx.prepare_cached(&format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE delivered_at IS NULL AND abandoned_at IS NULL
+             ORDER BY id LIMIT ?1"
+        ))?;
+        let rows = st.query_map([limit], outbox_row)?;
+        collect(rows)
+    }
+
+    fn outbox_pending_count(&mut self) -> Result<i64, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND abandoned_at IS NULL",
+            )?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    fn outbox_attempted(
+        &mut self,
+        id: i64,
+        at: DateTime<Utc>,
+        result: &OutboxAttempt,
+    ) -> Result<(), StoreError> {
+        let (delivered, abandoned, next, error) = match result {
+            OutboxAttempt::Delivered => (Some(ts(at)), None, None, None),
+            OutboxAttempt::Failed {
+                error,
+                next_attempt_at,
+            } => (None, None, Some(ts(*next_attempt_at)), Some(error.clone())),
+            OutboxAttempt::Abandoned { error } => (None, Some(ts(at)), None, Some(error.clone())),
+        };
+        self.tx
+            .prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, delivered_at = ?2, abandoned_at = ?3,
+                   next_attempt_at = COALESCE(?4, next_attempt_at), last_error = COALESCE(?5, last_error)
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, delivered, abandoned, next, error])?;
+        Ok(())
+    }
+
+    fn insert_verification(
+        &mut self,
+        change_id: i64,
+        target: &str,
+        env: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO verifications (change_id, target, env, verified_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![change_id, target, env, ts(at)])?;
+        Ok(())
+    }
+
+    fn verified_targets(&mut self, change_id: i64) -> Result<Vec<String>, StoreError> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT target FROM verifications WHERE change_id = ?1 ORDER BY target",
+        )?;
+        let rows = st.query_map([change_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn recent_baselines(
+        &mut self,
+        target: &str,
+        env: &str,
+        limit: u32,
+    ) -> Result<Vec<BaselineRow>, StoreError> {
+        let mut st = self.tx.prepare_cached(&format!(
+            "SELECT {BASELINE_COLS} FROM baselines
+             WHERE target = ?1 AND env = ?2 AND rolled_back_at IS NULL ORDER BY id DESC LIMIT ?3"
+        ))?;
+        let rows = st.query_map(params![target, env, limit], baseline_row)?;
+        collect(rows)
+    }
+}
+
+const DRIFT_COLS: &str = "id, target, env, kind, status, first_seen, last_seen, live_hash, live_content, format, baseline_id, baseline_hash, change_id, diff, findings, detail, flaps, in_sync_since, resolved_at, resolution, adopted_change_id";
+
+fn drift_params(d: &DriftRow) -> Vec<Box<dyn rusqlite::ToSql>> {
+    vec![
+        Box::new(d.target.clone()),
+        Box::new(d.env.clone()),
+        Box::new(d.kind.clone()),
+        Box::new(d.status.clone()),
+        Box::new(ts(d.first_seen)),
+        Box::new(ts(d.last_seen)),
+        Box::new(d.live_hash.clone()),
+        Box::new(d.live_content.clone()),
+        Box::new(d.format.clone()),
+        Box::new(d.baseline_id),
+        Box::new(d.baseline_hash.clone()),
+        Box::new(d.change_id),
+        Box::new(d.diff.clone()),
+        Box::new(d.findings.clone()),
+        Box::new(d.detail.clone()),
+        Box::new(d.flaps),
+        Box::new(d.in_sync_since.map(ts)),
+        Box::new(d.resolved_at.map(ts)),
+        Box::new(d.resolution.clone()),
+        Box::new(d.adopted_change_id),
+    ]
+}
+
+fn drift_row(r: &Row<'_>) -> rusqlite::Result<Result<DriftRow, StoreError>> {
+    let first: String = r.get(5)?;
+    let last: String = r.get(6)?;
+    let in_sync: Option<String> = r.get(17)?;
+    let resolved: Option<String> = r.get(18)?;
+    let d = DriftRow {
+        id: r.get(0)?,
+        target: r.get(1)?,
+        env: r.get(2)?,
+        kind: r.get(3)?,
+        status: r.get(4)?,
+        first_seen: DateTime::<Utc>::MIN_UTC,
+        last_seen: DateTime::<Utc>::MIN_UTC,
+        live_hash: r.get(7)?,
+        live_content: r.get(8)?,
+        format: r.get(9)?,
+        baseline_id: r.get(10)?,
+        baseline_hash: r.get(11)?,
+        change_id: r.get(12)?,
+        diff: r.get(13)?,
+        findings: r.get(14)?,
+        detail: r.get(15)?,
+        flaps: r.get(16)?,
+        in_sync_since: None,
+        resolved_at: None,
+        resolution: r.get(19)?,
+        adopted_change_id: r.get(20)?,
+    };
+    Ok((|| {
+        Ok(DriftRow {
+            first_seen: parse_ts(&first)?,
+            last_seen: parse_ts(&last)?,
+            in_sync_since: opt_ts(in_sync)?,
+            resolved_at: opt_ts(resolved)?,
+            ..d
+        })
+    })())
+}
+
+fn source_status_row(r: &Row<'_>) -> rusqlite::Result<Result<SourceStatusRow, StoreError>> {
+    let attempt: Option<String> = r.get(4)?;
+    let success: Option<String> = r.get(5)?;
+    let (target, env, up, consecutive_failures, last_error) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(6)?);
+    Ok((|| {
+        Ok(SourceStatusRow {
+            target,
+            env,
+            up,
+            consecutive_failures,
+            last_attempt: opt_ts(attempt)?,
+            last_success: opt_ts(success)?,
+            last_error,
+        })
+    })())
+}
+
+fn alert_row(r: &Row<'_>) -> rusqlite::Result<Result<AlertRow, StoreError>> {
+    let fired: String = r.get(3)?;
+    let resolved: Option<String> = r.get(4)?;
+    let (key, event, payload) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    Ok((|| {
+        Ok(AlertRow {
+            key,
+            event,
+            payload,
+            fired_at: parse_ts(&fired)?,
+            resolved_at: opt_ts(resolved)?,
+        })
+    })())
+}
+
+const OUTBOX_COLS: &str = "id, receiver, event, payload, created_at, attempts, next_attempt_at, delivered_at, abandoned_at, last_error";
+
+fn outbox_row(r: &Row<'_>) -> rusqlite::Result<Result<OutboxRow, StoreError>> {
+    let created: String = r.get(4)?;
+    let next: String = r.get(6)?;
+    let delivered: Option<String> = r.get(7)?;
+    let abandoned: Option<String> = r.get(8)?;
+    let (id, receiver, event, payload, attempts, last_error) = (
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(5)?,
+        r.get(9)?,
+    );
+    Ok((|| {
+        Ok(OutboxRow {
+            id,
+            receiver,
+            event,
+            payload,
+            created_at: parse_ts(&created)?,
+            attempts,
+            next_attempt_at: parse_ts(&next)?,
+            delivered_at: opt_ts(delivered)?,
+            abandoned_at: opt_ts(abandoned)?,
+            last_error,
+        })
+    })())
 }
 
 #[cfg(test)]
@@ -781,5 +1159,100 @@ mod tests {
         assert!(r.is_err());
         let head = read(&s, |tx| tx.audit_head()).unwrap();
         assert_eq!(head, None);
+    }
+
+    #[test]
+    fn drifts_and_the_outbox_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        let now = Utc::now();
+        let mut d = DriftRow {
+            id: 0,
+            target: "lb".into(),
+            env: "production".into(),
+            kind: "unstaged_push".into(),
+            status: "open".into(),
+            first_seen: now,
+            last_seen: now,
+            live_hash: "sha256:b".into(),
+            live_content: "x".into(),
+            format: "haproxy".into(),
+            baseline_id: Some(1),
+            baseline_hash: Some("sha256:a".into()),
+            change_id: None,
+            diff: "{}".into(),
+            findings: "[]".into(),
+            detail: "{}".into(),
+            flaps: 0,
+            in_sync_since: None,
+            resolved_at: None,
+            resolution: None,
+            adopted_change_id: None,
+        };
+        d.id = write(&s, |tx| tx.insert_drift(&d)).unwrap();
+        // Only one open drift per target and environment.
+        assert!(write(&s, |tx| tx.insert_drift(&d)).is_err());
+        d.flaps = 2;
+        d.in_sync_since = Some(now);
+        write(&s, |tx| tx.update_drift(&d)).unwrap();
+        let back = read(&s, |tx| tx.open_drift("lb", "production"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.flaps, 2);
+        assert_eq!(back.in_sync_since.map(ts), Some(ts(now)));
+
+        let row = |receiver: &str, at: DateTime<Utc>| OutboxRow {
+            id: 0,
+            receiver: receiver.into(),
+            event: "unstaged_push".into(),
+            payload: "{}".into(),
+            created_at: at,
+            attempts: 0,
+            next_attempt_at: at,
+            delivered_at: None,
+            abandoned_at: None,
+            last_error: None,
+        };
+        let later = now + chrono::Duration::seconds(60);
+        let ids = write(&s, |tx| {
+            Ok::<_, StoreError>(vec![
+                tx.insert_outbox(&row("a", now))?,
+                tx.insert_outbox(&row("a", now))?,
+                tx.insert_outbox(&row("b", later))?,
+            ])
+        })
+        .unwrap();
+        // One row per receiver, oldest first, and only when due.
+        let due = read(&s, |tx| tx.outbox_due(now)).unwrap();
+        assert_eq!(due.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[0]]);
+        write(&s, |tx| {
+            tx.outbox_attempted(
+                ids[0],
+                now,
+                &OutboxAttempt::Failed {
+                    error: "503".into(),
+                    next_attempt_at: later,
+                },
+            )
+        })
+        .unwrap();
+        // The failed head blocks the receiver's next row until it is due again.
+        assert!(read(&s, |tx| tx.outbox_due(now)).unwrap().is_empty());
+        let due = read(&s, |tx| tx.outbox_due(later)).unwrap();
+        assert_eq!(
+            due.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![ids[0], ids[2]]
+        );
+        assert_eq!(due[0].attempts, 1);
+        write(&s, |tx| {
+            tx.outbox_attempted(ids[0], later, &OutboxAttempt::Delivered)
+        })
+        .unwrap();
+        let due = read(&s, |tx| tx.outbox_due(later)).unwrap();
+        assert_eq!(
+            due.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![ids[1], ids[2]]
+        );
+        assert_eq!(read(&s, |tx| tx.outbox_pending_count()).unwrap(), 2);
     }
 }
