@@ -8,6 +8,7 @@
 mod check;
 mod daemon_cmds;
 mod diff_cmd;
+mod drift_cmd;
 pub mod input;
 mod parse_cmd;
 pub mod policies;
@@ -56,6 +57,8 @@ pub enum Command {
     Change(daemon_cmds::ChangeArgs),
     /// The daemon's audit log.
     Audit(daemon_cmds::AuditArgs),
+    /// Drift of live configs from their baselines (a client of the daemon's API).
+    Drift(drift_cmd::DriftArgs),
     /// Exit 0 when the daemon answers /healthz.
     Healthcheck(daemon_cmds::HealthArgs),
 }
@@ -116,6 +119,7 @@ fn run() -> i32 {
         Command::Token(cmd) => daemon_cmds::token(cmd),
         Command::Change(args) => daemon_cmds::change(args),
         Command::Audit(args) => daemon_cmds::audit(args),
+        Command::Drift(args) => drift_cmd::run(args),
         Command::Healthcheck(args) => daemon_cmds::healthcheck(args),
     }
 }

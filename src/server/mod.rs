@@ -4,6 +4,7 @@
 //! kept), the periodic sweep, and graceful shutdown on SIGTERM/SIGINT (in-flight requests
 //! finish). Business logic lives in `service`; this module only wires it to the network.
 
+pub mod drift_routes;
 pub mod http;
 pub mod routes;
 pub mod settings;
@@ -196,6 +197,8 @@ async fn run(p: Prepared) -> i32 {
         p.source.clone(),
         stop_rx.clone(),
     ));
+    crate::poller::spawn(p.service.clone(), stop_rx.clone());
+    crate::notify::spawn(p.service.clone(), stop_rx.clone());
 
     let app = app(state, p.settings.body_limit);
     ready.store(true, Ordering::Relaxed);

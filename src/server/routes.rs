@@ -65,6 +65,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(close_retro))
         .routes(routes!(audit_log))
         .routes(routes!(audit_verify))
+        .merge(super::drift_routes::router())
 }
 
 /// Liveness: the process serves HTTP.

@@ -422,7 +422,7 @@ impl Service {
     }
 
     /// The approval status and apply decision of a change, now.
-    fn gate_of(
+    pub(super) fn gate_of(
         &self,
         rt: &Runtime,
         tx: &mut dyn Tx,
@@ -677,7 +677,7 @@ impl Service {
     /// Moves a change to `applied`, its content to the baselines, and supersedes the other open
     /// changes of its targets (whose base has moved). Shared with drift detection.
     #[allow(clippy::too_many_arguments)]
-    fn record_applied(
+    pub(super) fn record_applied(
         &self,
         tx: &mut dyn Tx,
         fx: &mut Effects,
@@ -742,20 +742,34 @@ impl Service {
         store::write(self.store.as_ref(), |tx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
-            c.doc.verified_at = Some(now);
-            transition(
-                tx,
-                &mut fx,
-                &mut c,
-                State::Verified,
-                &who.user,
-                "change.verified",
-                serde_json::json!({"note": body.note}),
-                now,
-            )
+            self.record_verified(tx, &mut fx, &mut c, &who.user, &body.note, now)
         })?;
         self.apply(fx);
         self.show(id, false)
+    }
+
+    /// Moves an applied change to `verified`. Shared with drift detection (post-apply
+    /// verification).
+    pub(super) fn record_verified(
+        &self,
+        tx: &mut dyn Tx,
+        fx: &mut Effects,
+        c: &mut ChangeRow,
+        actor: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        c.doc.verified_at = Some(now);
+        transition(
+            tx,
+            fx,
+            c,
+            State::Verified,
+            actor,
+            "change.verified",
+            serde_json::json!({"note": note}),
+            now,
+        )
     }
 
     /// `POST /v1/changes/{id}/rolled_back`: the previous baseline is restored.
@@ -899,6 +913,7 @@ impl Service {
                 )?;
             }
             fx.break_glass += 1;
+            super::alerts::break_glass_notices(tx, &rt, &c, now)?;
             Ok(())
         })?;
         self.apply(fx);

@@ -6,8 +6,10 @@
 //! Runs on threads with a big stack (policy evaluation); the server calls it through
 //! `spawn_blocking`.
 
+mod alerts;
 pub mod api;
 mod changes;
+pub mod drift;
 mod evaluate;
 mod runtime;
 

@@ -33,6 +33,10 @@ pub struct Runtime {
     pub origin: String,
     /// How long a break-glass retro review may stay open (`server.retro_due`, default 72h).
     pub retro_due: chrono::Duration,
+    /// The live configs to poll for drift (targets' `source`, `poll_interval`, `ignore`).
+    pub watches: Vec<crate::drift::Watch>,
+    /// The notification receivers (`notifications:`).
+    pub receivers: crate::notify::Receivers,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +108,16 @@ impl Runtime {
                 }
             }
         }
+        let watches = crate::drift::watches(&config).unwrap_or_else(|e| {
+            problems.extend(e);
+            Vec::new()
+        });
+        let receivers =
+            crate::notify::Receivers::from_config(&config.notifications, &config.environments)
+                .unwrap_or_else(|e| {
+                    problems.extend(e);
+                    Default::default()
+                });
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -124,6 +138,8 @@ impl Runtime {
             root,
             origin,
             retro_due,
+            watches,
+            receivers,
         })
     }
 }
