@@ -10,6 +10,8 @@ mod alerts;
 pub mod api;
 mod changes;
 pub mod drift;
+#[cfg(test)]
+mod drift_tests;
 mod evaluate;
 mod runtime;
 
