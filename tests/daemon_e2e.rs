@@ -620,3 +620,67 @@ fn embedded_defaults_start_and_say_how_to_get_a_token() {
     assert!(v["verdict"].is_string(), "{v}");
     assert!(d.stop().success());
 }
+
+#[test]
+fn check_with_server_passes_approval_only_for_approved_content() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.cfg");
+    let new = dir.path().join("new.cfg");
+    std::fs::write(&old, LB).unwrap();
+    let drained = LB
+        .replace(
+            "server webmail2 10.10.4.12:8080 check",
+            "server webmail2 10.10.4.12:8080 check disabled",
+        )
+        .replace(
+            "server webmail3 10.10.4.13:8080 check",
+            "server webmail3 10.10.4.13:8080 check disabled",
+        );
+    std::fs::write(&new, &drained).unwrap();
+    let check = || {
+        Command::new(BIN)
+            .args([
+                "check",
+                "--kind",
+                "load_balancer",
+                "--env",
+                "production",
+                "--target",
+                "lb-mail",
+            ])
+            .arg(&old)
+            .arg(&new)
+            .args(["--server", &w.d.url, "--token", &w.carol])
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("no approved change of lb-mail in production"),
+        "{err}"
+    );
+    // Proven in staging, approved for production: the same content passes.
+    let s = submit(&w, "staging", &drained);
+    let hash = s["content_hash"].as_str().unwrap().to_string();
+    approve(&w, &w.bob, s["id"].as_i64().unwrap(), &hash);
+    let (st, v) =
+        w.d.api(&w.carol)
+            .post(&format!("/v1/changes/{}/applied", s["id"]), json!({}));
+    assert_eq!(st, 200, "{v}");
+    std::thread::sleep(Duration::from_millis(2100));
+    let p = submit(&w, "production", &drained);
+    let id = p["id"].as_i64().unwrap();
+    approve(&w, &w.bob, id, &hash);
+    let (_, v) = approve(&w, &w.carol, id, &hash);
+    assert_eq!(v["state"], "approved", "{v}");
+    let out = check();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("approved change {id} covers")),
+        "{err}"
+    );
+}
