@@ -315,6 +315,12 @@ impl Metrics {
         out
     }
 
+    /// The exposition in the classic Prometheus text format (0.0.4), for scrapers and tools
+    /// that do not ask for OpenMetrics (`promtool check metrics`, older Prometheus servers).
+    pub fn encode_text(&self) -> String {
+        openmetrics_to_text(&self.encode())
+    }
+
     /// Counts the outcome of a policy evaluation report.
     pub fn record_evaluations(&self, report: &crate::report::Report) {
         for e in &report.evaluations {
@@ -334,6 +340,39 @@ impl Metrics {
                 .inc();
         }
     }
+}
+
+/// Rewrites OpenMetrics text as Prometheus text format 0.0.4: a counter family `x` becomes
+/// `x_total` in its HELP and TYPE lines (its samples already carry `_total`), and `# UNIT` and
+/// `# EOF` lines go. Gauges and histograms read the same in both.
+pub fn openmetrics_to_text(om: &str) -> String {
+    let mut out = String::with_capacity(om.len());
+    let mut help: Option<(&str, &str)> = None;
+    for line in om.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            help = Some((name, text));
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let family = if kind == "counter" {
+                format!("{name}_total")
+            } else {
+                name.to_string()
+            };
+            if let Some((h, text)) = help.take()
+                && h == name
+            {
+                out.push_str(&format!("# HELP {family} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {family} {kind}\n"));
+        } else if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 impl Default for Metrics {

@@ -531,22 +531,31 @@ fn repo_mode_needs_a_config() {
     assert!(err.contains("guardrail.yaml"), "{err}");
 }
 
-/// The README's first command: the quick start, checked with the embedded policy library, is
-/// blocked, naming the route and the backend at their lines.
+/// The README's first command starts the daemon on embedded defaults (tests/daemon_e2e.rs runs
+/// it); its quick-start check, with the embedded policy library, is blocked, naming the route and
+/// the backend at their lines.
 #[test]
 fn readme_quick_start_blocks_and_names_objects_and_lines() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let args_of = |line: &str| -> Vec<String> {
+        line.split_whitespace()
+            .skip_while(|w| *w != "--")
+            .skip(1)
+            .map(str::to_string)
+            .collect()
+    };
     let first = readme
         .lines()
         .find(|l| l.starts_with("cargo run"))
         .expect("README starts with the run command");
-    let args: Vec<&str> = first
-        .split_whitespace()
-        .skip_while(|w| *w != "--")
-        .skip(1)
-        .collect();
-    assert_eq!(args.first(), Some(&"check"), "{first}");
+    assert_eq!(args_of(first), ["serve"], "{first}");
+    let quick = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run") && l.contains("-- check --config examples/quickstart"))
+        .expect("README shows the quick-start check");
+    let args = args_of(quick);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, out, err) = run_in(root, &args);
     assert_eq!(code, 1, "{out}{err}");
     assert!(

@@ -21,116 +21,13 @@ use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
 // The daemon's contract, in one place. Everything under deploy/ may use these names and nothing
-// else. When `guardrail serve` lands, replace these lists with what the real daemon exposes
-// (its /metrics output, `guardrail serve --help`, `guardrail healthcheck --help`).
+// else. Flags come from the real binary's `--help`; the metric list below is checked against a
+// running daemon's /metrics by tests/metrics_e2e.rs, so it cannot drift from what is exported.
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-#[derive(Debug)]
-struct Metric {
-    name: &'static str,
-    kind: Kind,
-    labels: &'static [&'static str],
-}
-
-const fn metric(name: &'static str, kind: Kind, labels: &'static [&'static str]) -> Metric {
-    Metric { name, kind, labels }
-}
-
-/// The metrics `guardrail serve` exports: name, type and labels.
-const DAEMON_METRICS: &[Metric] = &[
-    metric(
-        "guardrail_policy_evaluations_total",
-        Kind::Counter,
-        &["policy", "rule", "result"],
-    ),
-    metric("guardrail_check_duration_seconds", Kind::Histogram, &[]),
-    metric("guardrail_changes", Kind::Gauge, &["state", "env"]),
-    metric(
-        "guardrail_change_transitions_total",
-        Kind::Counter,
-        &["from", "to"],
-    ),
-    metric("guardrail_approvals_total", Kind::Counter, &["decision"]),
-    metric(
-        "guardrail_approvals_invalidated_total",
-        Kind::Counter,
-        &["reason"],
-    ),
-    metric(
-        "guardrail_approval_oldest_wait_seconds",
-        Kind::Gauge,
-        &["env"],
-    ),
-    metric(
-        "guardrail_unstaged_pushes_total",
-        Kind::Counter,
-        &["target", "env"],
-    ),
-    metric("guardrail_drift_active", Kind::Gauge, &["target", "env"]),
-    metric("guardrail_source_up", Kind::Gauge, &["target", "env"]),
-    metric(
-        "guardrail_source_last_success_timestamp_seconds",
-        Kind::Gauge,
-        &["target", "env"],
-    ),
-    metric("guardrail_break_glass_total", Kind::Counter, &[]),
-    metric("guardrail_retro_reviews_overdue", Kind::Gauge, &[]),
-    metric("guardrail_policy_reload_errors_total", Kind::Counter, &[]),
-    metric("guardrail_notifications_pending", Kind::Gauge, &[]),
-    metric(
-        "guardrail_notification_failures_total",
-        Kind::Counter,
-        &["receiver"],
-    ),
-    metric(
-        "guardrail_http_requests_total",
-        Kind::Counter,
-        &["method", "route", "status"],
-    ),
-    metric(
-        "guardrail_http_request_duration_seconds",
-        Kind::Histogram,
-        &["method", "route"],
-    ),
-    metric("guardrail_build_info", Kind::Gauge, &["version"]),
-];
-
-/// Label values the contract enumerates (a matcher on one of these labels must use them).
-const DAEMON_LABEL_VALUES: &[(&str, &[&str])] = &[
-    ("result", &["pass", "fail", "error", "waived"]),
-    ("decision", &["approve", "reject"]),
-    (
-        "state",
-        &[
-            "proposed",
-            "awaiting_approval",
-            "approved",
-            "scheduled",
-            "applied",
-            "verified",
-            "rejected",
-            "denied",
-            "cancelled",
-            "expired",
-            "superseded",
-            "rolled_back",
-        ],
-    ),
-];
-
-/// Flags of `guardrail serve`. `serve` does not exist on this branch yet; switch this to
-/// `help_flags("serve")` (the real binary's help, as `check` does below) when it does.
-const CONTRACT_SERVE_FLAGS: &[&str] = &["--config", "--listen", "--data-dir", "--log-format"];
-
-/// Flags of `guardrail healthcheck`; switch to `help_flags("healthcheck")` likewise.
-const CONTRACT_HEALTHCHECK_FLAGS: &[&str] = &["--server"];
+#[path = "common/metrics_contract.rs"]
+mod contract;
+use contract::*;
 
 /// The daemon's port, health endpoints and metrics path.
 const PORT: u16 = 8437;
@@ -266,7 +163,7 @@ fn check_serve_args(origin: &str, args: &[String]) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
     for (flag, value) in pairs {
         assert!(
-            CONTRACT_SERVE_FLAGS.contains(&flag.as_str()),
+            help_flags("serve").contains(&flag),
             "{origin}: `guardrail serve` has no flag {flag}"
         );
         assert!(
@@ -1546,7 +1443,7 @@ fn dockerfile_builds_locked_and_runs_guardrail_serve_as_contracted() {
     assert_eq!(exec[1], "healthcheck");
     for (flag, value) in flag_values(&exec[2..]) {
         assert!(
-            CONTRACT_HEALTHCHECK_FLAGS.contains(&flag.as_str()),
+            help_flags("healthcheck").contains(&flag),
             "`guardrail healthcheck` has no flag {flag}"
         );
         if flag == "--server" {

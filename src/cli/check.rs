@@ -76,6 +76,13 @@ pub struct Args {
     /// Evaluate waiver expiry at this instant (RFC 3339) instead of now.
     #[arg(long, hide = true)]
     pub now: Option<String>,
+    /// Ask this guardrail daemon whether an approved change covers content that needs approval:
+    /// exit 0 when one does for every such target, else 3.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// API token for --server.
+    #[arg(long, env = "GUARDRAIL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 struct OutputSpec {
@@ -135,7 +142,81 @@ fn check(args: &Args) -> Result<i32, BadInput> {
         check_files(args, &change, now)?
     };
     write_outputs(&report, &outputs)?;
-    Ok(report.verdict().exit_code())
+    let verdict = report.verdict();
+    match &args.server {
+        Some(server) if verdict == report::Verdict::ApprovalRequired => {
+            ask_server(args, server, &report)
+        }
+        _ => Ok(verdict.exit_code()),
+    }
+}
+
+/// `--server`: for every target whose findings need approval, asks the daemon's gate whether an
+/// approved change carries exactly this content. Exit 0 when all are covered, else 3.
+fn ask_server(args: &Args, server: &str, report: &Report) -> Result<i32, BadInput> {
+    let client = crate::client::Client::new(server, args.token.clone())
+        .map_err(|e| BadInput::one(format!("error[server]: {e}")))?;
+    let root = if args.base.is_some() || args.base_dir.is_some() {
+        load_config(args, false)?
+            .map(|(_, r)| r)
+            .unwrap_or_else(|| PathBuf::from("."))
+    } else {
+        PathBuf::new()
+    };
+    let mut covered = true;
+    for t in &report.targets {
+        let needs = report.findings.iter().any(|f| {
+            f.target == t.name
+                && f.env == t.env
+                && f.waived.is_none()
+                && f.enforcement == report::Enforcement::Approval
+        });
+        if !needs {
+            continue;
+        }
+        let Some(file) = &t.new_file else { continue };
+        let loaded = input::load(
+            &root.join(file),
+            crate::document::Format::from_name(&t.format),
+        )?;
+        let hash = loaded.doc.content_hash();
+        std::mem::forget(loaded);
+        let name = t.name.split('[').next().unwrap_or(&t.name);
+        let path = format!(
+            "/v1/gate?target={}&env={}&hash={}",
+            crate::client::encode(name),
+            crate::client::encode(&t.env),
+            crate::client::encode(&hash)
+        );
+        match client.get::<crate::service::api::GateAnswer>(&path) {
+            Ok(g) if g.allow => eprintln!(
+                "guardrail: {name} ({}): approved change {} covers {hash}",
+                t.env,
+                g.change_id
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "-".into())
+            ),
+            Ok(g) => {
+                covered = false;
+                eprintln!(
+                    "guardrail: {name} ({}): not covered by an approved change:",
+                    t.env
+                );
+                for r in g.reasons {
+                    eprintln!("  - {r}");
+                }
+            }
+            Err(e) => {
+                covered = false;
+                eprintln!("guardrail: {name} ({}): cannot ask {server}: {e}", t.env);
+            }
+        }
+    }
+    Ok(if covered {
+        0
+    } else {
+        report::Verdict::ApprovalRequired.exit_code()
+    })
 }
 
 fn write_outputs(report: &Report, outputs: &[OutputSpec]) -> Result<(), BadInput> {

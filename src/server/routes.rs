@@ -87,19 +87,34 @@ async fn readyz(State(st): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus metrics (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", security(()), responses((status = 200, description = "metrics", content_type = "application/openmetrics-text")))]
-async fn metrics(State(st): State<AppState>) -> Response {
+/// Prometheus metrics: OpenMetrics when the scraper asks for it, else the classic text format.
+#[utoipa::path(get, path = "/metrics", security(()), responses((status = 200, description = "metrics", content_type = "text/plain")))]
+async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let svc = st.service.clone();
     let _ = tokio::task::spawn_blocking(move || svc.refresh_gauges()).await;
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        st.service.metrics.encode(),
-    )
-        .into_response()
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    if openmetrics {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            st.service.metrics.encode(),
+        )
+            .into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            st.service.metrics.encode_text(),
+        )
+            .into_response()
+    }
 }
 
 /// Stateless evaluation of one change (what `guardrail check` does), any role.

@@ -1,0 +1,214 @@
+//! Starts the real `guardrail serve` binary on a loopback port with a temporary data
+//! directory, for end-to-end tests over HTTP.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_guardrail");
+
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub url: String,
+    pub dir: PathBuf,
+    pub config: Option<PathBuf>,
+    pub port: u16,
+    log: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Creates a token in the data dir (offline) and returns it.
+pub fn token(dir: &Path, user: &str, roles: &str, groups: &str) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "token",
+        "create",
+        "--user",
+        user,
+        "--roles",
+        roles,
+        "--data-dir",
+    ])
+    .arg(dir);
+    if !groups.is_empty() {
+        cmd.args(["--groups", groups]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+impl Daemon {
+    /// Starts the daemon with `config` (None: embedded defaults) in `dir`.
+    pub fn start(dir: &Path, config: Option<&Path>) -> Daemon {
+        let port = free_port();
+        let mut d = Daemon {
+            child: None,
+            url: format!("http://127.0.0.1:{port}"),
+            dir: dir.to_path_buf(),
+            config: config.map(Path::to_path_buf),
+            port,
+            log: dir.join(format!("serve-{port}.log")),
+        };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(self.dir.join("data"))
+            .current_dir(&self.dir)
+            .env_remove("GUARDRAIL_LISTEN")
+            .env_remove("GUARDRAIL_DATA_DIR")
+            .stdout(Stdio::null())
+            .stderr(log);
+        if let Some(c) = &self.config {
+            cmd.arg("--config").arg(c);
+        }
+        self.child = Some(cmd.spawn().unwrap());
+        self.wait_ready();
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub fn wait_ready(&mut self) {
+        let start = Instant::now();
+        let client = reqwest::blocking::Client::new();
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("daemon exited with {status}:\n{}", self.log_text());
+            }
+            if let Ok(r) = client.get(format!("{}/readyz", self.url)).send()
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "daemon not ready after 30 s:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, and wait for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        self.child = None;
+        status
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        let child = self.child.as_mut().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        self.child = None;
+    }
+
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the daemon first");
+        self.spawn();
+    }
+
+    pub fn api(&self, token: &str) -> Api {
+        Api {
+            url: self.url.clone(),
+            token: token.to_string(),
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A bearer-token client returning (status, JSON body).
+pub struct Api {
+    pub url: String,
+    pub token: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Api {
+    pub fn req(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        self.try_req(method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Like `req`, but a connection failure is an error, not a panic.
+    pub fn try_req(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), String> {
+        let url = format!("{}{path}", self.url);
+        let mut r = self
+            .http
+            .request(method.parse().unwrap(), &url)
+            .timeout(Duration::from_secs(30));
+        if !self.token.is_empty() {
+            r = r.bearer_auth(&self.token);
+        }
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let resp = r.send().map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        ))
+    }
+
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.req("GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.req("POST", path, Some(&body))
+    }
+}
