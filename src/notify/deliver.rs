@@ -34,6 +34,15 @@ pub const RESEND_EVERY: Duration = Duration::from_secs(60);
 /// The first retry waits about this long; each failure doubles it.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
+/// Wakes the delivery loop early (new rows were committed), so an alert leaves right after
+/// the poll that raised it instead of at the next tick.
+static WAKE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Tells the delivery loop that outbox rows were committed. Callable from any thread.
+pub fn wake() {
+    WAKE.notify_one();
+}
+
 /// Starts the delivery loop; it stops when `stop` turns true (or its sender is dropped).
 pub fn spawn(service: Arc<Service>, stop: watch::Receiver<bool>) -> JoinHandle<()> {
     for (receiver, var) in service.runtime().receivers.env_vars() {
@@ -81,6 +90,7 @@ async fn run(svc: Arc<Service>, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
+            _ = WAKE.notified() => {}
             r = stop.changed() => if r.is_err() || *stop.borrow() { return },
         }
     }

@@ -15,5 +15,5 @@ pub mod event;
 pub mod render;
 
 pub use config::{Receiver, ReceiverKind, Receivers, UrlSource};
-pub use deliver::spawn;
+pub use deliver::{spawn, wake};
 pub use event::{Event, EventKind, Severity, Status};

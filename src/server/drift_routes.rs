@@ -1,6 +1,6 @@
 //! The drift routes: `GET /v1/drift` (filter open / resolved, target, env), `GET
 //! /v1/drift/{id}` (with the redacted diff), `POST /v1/drift/{id}/adopt` (a change with the
-//! drifted content, through the normal gates) and `GET /v1/sources` (source health). Reading
+//! drifted content, through the normal gates) and `GET /v1/drift/sources` (source health). Reading
 //! needs any valid token; adopting needs the requester role.
 
 use axum::Json;
@@ -87,7 +87,7 @@ async fn adopt_drift(
 }
 
 /// Every polled source and its health. Any role.
-#[utoipa::path(get, path = "/v1/sources", responses((status = 200, body = Vec<SourceView>)))]
+#[utoipa::path(get, path = "/v1/drift/sources", responses((status = 200, body = Vec<SourceView>)))]
 async fn list_sources(State(st): State<AppState>, Auth(_who): Auth) -> ApiResult<Vec<SourceView>> {
     let svc = st.service.clone();
     blocking(move || svc.sources()).await.map(Json)

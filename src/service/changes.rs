@@ -88,6 +88,7 @@ fn load_change(tx: &mut dyn Tx, id: i64) -> Result<ChangeRow> {
 
 impl Service {
     /// Parses, diffs and evaluates the content of a revision against the baselines.
+    #[allow(clippy::too_many_arguments)]
     fn evaluate_revision(
         &self,
         rt: &Runtime,

@@ -347,6 +347,7 @@ impl Service {
         })?;
         self.apply(fx);
         self.apply_drift(watch, dx);
+        crate::notify::wake();
         Ok(report)
     }
 
@@ -665,6 +666,7 @@ impl Service {
                 ..Default::default()
             },
         );
+        crate::notify::wake();
         Ok(PollReport {
             outcome: "source_failed",
             drift_id: None,
@@ -1227,7 +1229,7 @@ impl Service {
         Ok(view)
     }
 
-    /// `GET /v1/sources`: every polled source and its health.
+    /// `GET /v1/drift/sources`: every polled source and its health.
     pub fn sources(&self) -> Result<Vec<SourceView>> {
         let rt = self.runtime();
         let statuses = store::read(self.store.as_ref(), |tx| tx.source_statuses())?;
