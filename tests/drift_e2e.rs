@@ -20,8 +20,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 const BIN: &str = env!("CARGO_BIN_EXE_guardrail");
-const POLL: Duration = Duration::from_secs(1);
-/// Two poll intervals, with the poller's ±10% jitter.
+/// Two poll intervals (the configs below poll every 1s), with the poller's ±10% jitter.
 const TWO_POLLS: Duration = Duration::from_millis(2200);
 const HOOK_SECRET: &str = "test-hook-secret-8c1f";
 const SOURCE_TOKEN: &str = "test-source-token-55aa";
