@@ -93,9 +93,7 @@ impl Service {
         rt: &Runtime,
         tx: &mut dyn Tx,
         env: &str,
-        author: &str,
-        title: &str,
-        ticket: &str,
+        change: &ChangeInfo,
         contents: &[TargetContent],
     ) -> Result<Evaluated> {
         if !rt.config.environments.iter().any(|e| e == env) {
@@ -211,11 +209,6 @@ impl Service {
                 doc: Some(&l.doc.root),
             }))
             .collect();
-        let change = ChangeInfo {
-            author: author.to_string(),
-            ticket: ticket.to_string(),
-            title: title.to_string(),
-        };
         let mut report = Report::default();
         for (info, old, new) in &news {
             pipeline::evaluate_target(
@@ -223,7 +216,7 @@ impl Service {
                 info,
                 old.as_ref(),
                 Some(new),
-                &change,
+                change,
                 &inventory,
                 &rt.params,
                 &mut report,
@@ -287,9 +280,11 @@ impl Service {
                 &rt,
                 tx,
                 &req.env,
-                &who.user,
-                &req.title,
-                &req.ticket,
+                &ChangeInfo {
+                    author: who.user.clone(),
+                    ticket: req.ticket.clone(),
+                    title: req.title.clone(),
+                },
                 &req.targets,
             )?;
             let now = self.now();
@@ -372,9 +367,11 @@ impl Service {
                 &rt,
                 tx,
                 &c.env.clone(),
-                &c.author.clone(),
-                &c.doc.title.clone(),
-                &c.doc.ticket.clone(),
+                &ChangeInfo {
+                    author: c.author.clone(),
+                    ticket: c.doc.ticket.clone(),
+                    title: c.doc.title.clone(),
+                },
                 &req.targets,
             )?;
             let now = self.now();
