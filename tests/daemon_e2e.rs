@@ -684,3 +684,56 @@ fn check_with_server_passes_approval_only_for_approved_content() {
         "{err}"
     );
 }
+
+#[test]
+fn environment_variables_override_the_config_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("guardrail.yaml");
+    std::fs::write(
+        &cfg,
+        format!("server:\n  listen: 127.0.0.1:1\n  log_format: text\n{CONFIG}"),
+    )
+    .unwrap();
+    let port = daemon::free_port();
+    let log = tmp.path().join("serve.log");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("GUARDRAIL_LISTEN", format!("127.0.0.1:{port}"))
+        .env("GUARDRAIL_LOG_FORMAT", "json")
+        .env("GUARDRAIL_DATA_DIR", tmp.path().join("envdata"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let mut ready = false;
+    for _ in 0..300 {
+        if reqwest::blocking::get(&url).is_ok_and(|r| r.status().is_success()) {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(ready, "GUARDRAIL_LISTEN was not used:\n{text}");
+    assert!(status.success(), "{text}");
+    assert!(
+        tmp.path().join("envdata/guardrail.sqlite").is_file(),
+        "GUARDRAIL_DATA_DIR was not used"
+    );
+    let first = text
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("JSON log lines");
+    let v: Value = serde_json::from_str(first).unwrap();
+    assert!(
+        v["message"].as_str().is_some_and(|m| m.contains("started")),
+        "{v}"
+    );
+}
