@@ -275,7 +275,7 @@ impl Service {
         }
         let rt = self.runtime();
         let mut fx = Effects::default();
-        let id = store::write(self.store.as_ref(), |tx| {
+        let id = self.write(|tx| {
             let ev = self.evaluate_revision(
                 &rt,
                 tx,
@@ -350,7 +350,7 @@ impl Service {
         require(who, Role::Requester)?;
         let rt = self.runtime();
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let mut c = load_change(tx, id)?;
             if c.author != who.user && !who.has(Role::Admin) {
                 return Err(ServiceError::Forbidden(
@@ -514,7 +514,7 @@ impl Service {
             DecisionBody::Approve => Decision::Approve,
             DecisionBody::Reject => Decision::Reject,
         };
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let mut c = load_change(tx, id)?;
             if body.content_hash != c.content_hash {
                 return Err(ServiceError::Conflict {
@@ -598,7 +598,7 @@ impl Service {
         require(who, Role::Requester)?;
         let rt = self.runtime();
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let mut c = load_change(tx, id)?;
             if !matches!(c.state, State::Approved | State::Scheduled) {
                 return Err(ServiceError::conflict(format!(
@@ -647,7 +647,7 @@ impl Service {
         require(who, Role::Deployer)?;
         let rt = self.runtime();
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             let (_, decision) = self.gate_of(&rt, tx, &c, now)?;
@@ -736,7 +736,7 @@ impl Service {
     pub fn verified(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Deployer)?;
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             c.doc.verified_at = Some(now);
@@ -759,7 +759,7 @@ impl Service {
     pub fn rolled_back(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Deployer)?;
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             check_transition(c.state, State::RolledBack)
@@ -806,7 +806,7 @@ impl Service {
     pub fn cancel(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Requester)?;
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             if c.author != who.user && !who.has(Role::Admin) {
@@ -846,7 +846,7 @@ impl Service {
         }
         let rt = self.runtime();
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             if !c.state.accepts_revision() {
@@ -1014,7 +1014,14 @@ impl Service {
                 format!("unknown target `{target}`"),
             ));
         }
-        store::read(self.store.as_ref(), |tx| {
+        let key = (target.to_string(), env.to_string(), hash.to_string());
+        if let Some(a) = self.cached_gate(&key) {
+            return Ok(a);
+        }
+        // The generation is read before the data: a write racing with this read makes the
+        // cached answer stale at once rather than never.
+        let generation = self.generation();
+        let result: GateAnswer = store::read(self.store.as_ref(), |tx| -> Result<GateAnswer> {
             if let Some(b) = tx.baseline(target, env)?
                 && b.content_hash == hash
             {
@@ -1065,7 +1072,9 @@ impl Service {
                 }
             }
             Ok(answer(false, candidates.first().map(|c| c.id), why))
-        })
+        })?;
+        self.cache_gate(key, generation, &result);
+        Ok(result)
     }
 
     /// `POST /v1/freezes`.
@@ -1091,7 +1100,7 @@ impl Service {
             lifted_at: None,
             lifted_by: None,
         };
-        row.freeze.id = store::write(self.store.as_ref(), |tx| {
+        row.freeze.id = self.write(|tx| {
             let id = tx.insert_freeze(&row)?;
             tx.append_audit(
                 &AuditEntry {
@@ -1112,7 +1121,7 @@ impl Service {
     pub fn lift_freeze(&self, who: &Identity, id: i64) -> Result<()> {
         require(who, Role::Admin)?;
         let now = self.now();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             if !tx.lift_freeze(id, &who.user, now)? {
                 return Err(ServiceError::NotFound(format!("no active freeze {id}")));
             }
@@ -1169,7 +1178,7 @@ impl Service {
             ));
         }
         let now = self.now();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             if !tx.close_retro(id, &who.user, &body.note, now)? {
                 return Err(ServiceError::NotFound(format!("no open retro review {id}")));
             }
@@ -1192,7 +1201,7 @@ impl Service {
     pub fn sweep(&self) -> Result<usize> {
         let rt = self.runtime();
         let mut fx = Effects::default();
-        let moved = store::write(self.store.as_ref(), |tx| {
+        let moved = self.write(|tx| {
             let now = self.now();
             let mut moved = 0;
             for state in [
