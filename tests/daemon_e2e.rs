@@ -737,3 +737,24 @@ fn environment_variables_override_the_config_file() {
         "{v}"
     );
 }
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(tmp.path(), None);
+    let tok = token(&d.data_dir(), "root", "admin", "");
+    let mut big = String::new();
+    for i in 0..30_000 {
+        big.push_str(&format!("interface GigabitEthernet1/0/{i}\n description port {i}\n switchport access vlan 10\n!\n"));
+    }
+    let api = d.api(&tok);
+    let body = json!({"kind": "switch", "format": "ios", "old": big, "new": big.replace("port 7\n", "port seven\n")});
+    let req = std::thread::spawn(move || api.try_req("POST", "/v1/evaluate", Some(&body)));
+    std::thread::sleep(Duration::from_millis(300));
+    let status = d.stop();
+    let answer = req.join().unwrap();
+    assert!(status.success(), "{}", d.log_text());
+    let (s, v) = answer.expect("the in-flight request was answered");
+    assert_eq!(s, 200, "{v}");
+    assert!(v["verdict"].is_string());
+}
