@@ -684,3 +684,77 @@ fn check_with_server_passes_approval_only_for_approved_content() {
         "{err}"
     );
 }
+
+#[test]
+fn environment_variables_override_the_config_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("guardrail.yaml");
+    std::fs::write(
+        &cfg,
+        format!("server:\n  listen: 127.0.0.1:1\n  log_format: text\n{CONFIG}"),
+    )
+    .unwrap();
+    let port = daemon::free_port();
+    let log = tmp.path().join("serve.log");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("GUARDRAIL_LISTEN", format!("127.0.0.1:{port}"))
+        .env("GUARDRAIL_LOG_FORMAT", "json")
+        .env("GUARDRAIL_DATA_DIR", tmp.path().join("envdata"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let mut ready = false;
+    for _ in 0..300 {
+        if reqwest::blocking::get(&url).is_ok_and(|r| r.status().is_success()) {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(ready, "GUARDRAIL_LISTEN was not used:\n{text}");
+    assert!(status.success(), "{text}");
+    assert!(
+        tmp.path().join("envdata/guardrail.sqlite").is_file(),
+        "GUARDRAIL_DATA_DIR was not used"
+    );
+    let first = text
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("JSON log lines");
+    let v: Value = serde_json::from_str(first).unwrap();
+    assert!(
+        v["message"].as_str().is_some_and(|m| m.contains("started")),
+        "{v}"
+    );
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(tmp.path(), None);
+    let tok = token(&d.data_dir(), "root", "admin", "");
+    let mut big = String::new();
+    for i in 0..30_000 {
+        big.push_str(&format!("interface GigabitEthernet1/0/{i}\n description port {i}\n switchport access vlan 10\n!\n"));
+    }
+    let api = d.api(&tok);
+    let body = json!({"kind": "switch", "format": "ios", "old": big, "new": big.replace("port 7\n", "port seven\n")});
+    let req = std::thread::spawn(move || api.try_req("POST", "/v1/evaluate", Some(&body)));
+    std::thread::sleep(Duration::from_millis(300));
+    let status = d.stop();
+    let answer = req.join().unwrap();
+    assert!(status.success(), "{}", d.log_text());
+    let (s, v) = answer.expect("the in-flight request was answered");
+    assert_eq!(s, 200, "{v}");
+    assert!(v["verdict"].is_string());
+}

@@ -30,6 +30,7 @@ backend be_api
 local new = old:gsub("timeout server 30s", "timeout server 45s")
 local function esc(s) return (s:gsub('\\', '\\\\'):gsub('"', '\\"'):gsub('\n', '\\n')) end
 wrk.method = "POST"
+wrk.path = "/v1/evaluate"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("GUARDRAIL_TOKEN")
 wrk.body = '{"kind":"load_balancer","env":"production","old":"' .. esc(old) .. '","new":"' .. esc(new) .. '"}'

@@ -94,9 +94,7 @@ impl Service {
         rt: &Runtime,
         tx: &mut dyn Tx,
         env: &str,
-        author: &str,
-        title: &str,
-        ticket: &str,
+        change: &ChangeInfo,
         contents: &[TargetContent],
     ) -> Result<Evaluated> {
         if !rt.config.environments.iter().any(|e| e == env) {
@@ -212,11 +210,6 @@ impl Service {
                 doc: Some(&l.doc.root),
             }))
             .collect();
-        let change = ChangeInfo {
-            author: author.to_string(),
-            ticket: ticket.to_string(),
-            title: title.to_string(),
-        };
         let mut report = Report::default();
         for (info, old, new) in &news {
             pipeline::evaluate_target(
@@ -224,7 +217,7 @@ impl Service {
                 info,
                 old.as_ref(),
                 Some(new),
-                &change,
+                change,
                 &inventory,
                 &rt.params,
                 &mut report,
@@ -283,14 +276,16 @@ impl Service {
         }
         let rt = self.runtime();
         let mut fx = Effects::default();
-        let id = store::write(self.store.as_ref(), |tx| {
+        let id = self.write(|tx| {
             let ev = self.evaluate_revision(
                 &rt,
                 tx,
                 &req.env,
-                &who.user,
-                &req.title,
-                &req.ticket,
+                &ChangeInfo {
+                    author: who.user.clone(),
+                    ticket: req.ticket.clone(),
+                    title: req.title.clone(),
+                },
                 &req.targets,
             )?;
             let now = self.now();
@@ -356,7 +351,7 @@ impl Service {
         require(who, Role::Requester)?;
         let rt = self.runtime();
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let mut c = load_change(tx, id)?;
             if c.author != who.user && !who.has(Role::Admin) {
                 return Err(ServiceError::Forbidden(
@@ -373,9 +368,11 @@ impl Service {
                 &rt,
                 tx,
                 &c.env.clone(),
-                &c.author.clone(),
-                &c.doc.title.clone(),
-                &c.doc.ticket.clone(),
+                &ChangeInfo {
+                    author: c.author.clone(),
+                    ticket: c.doc.ticket.clone(),
+                    title: c.doc.title.clone(),
+                },
                 &req.targets,
             )?;
             let now = self.now();
@@ -518,7 +515,7 @@ impl Service {
             DecisionBody::Approve => Decision::Approve,
             DecisionBody::Reject => Decision::Reject,
         };
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let mut c = load_change(tx, id)?;
             if body.content_hash != c.content_hash {
                 return Err(ServiceError::Conflict {
@@ -602,7 +599,7 @@ impl Service {
         require(who, Role::Requester)?;
         let rt = self.runtime();
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let mut c = load_change(tx, id)?;
             if !matches!(c.state, State::Approved | State::Scheduled) {
                 return Err(ServiceError::conflict(format!(
@@ -651,7 +648,7 @@ impl Service {
         require(who, Role::Deployer)?;
         let rt = self.runtime();
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             let (_, decision) = self.gate_of(&rt, tx, &c, now)?;
@@ -740,7 +737,7 @@ impl Service {
     pub fn verified(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Deployer)?;
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             self.record_verified(tx, &mut fx, &mut c, &who.user, &body.note, now)
@@ -777,7 +774,7 @@ impl Service {
     pub fn rolled_back(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Deployer)?;
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             check_transition(c.state, State::RolledBack)
@@ -824,7 +821,7 @@ impl Service {
     pub fn cancel(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Requester)?;
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             if c.author != who.user && !who.has(Role::Admin) {
@@ -864,7 +861,7 @@ impl Service {
         }
         let rt = self.runtime();
         let mut fx = Effects::default();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             if !c.state.accepts_revision() {
@@ -1033,7 +1030,14 @@ impl Service {
                 format!("unknown target `{target}`"),
             ));
         }
-        store::read(self.store.as_ref(), |tx| {
+        let key = (target.to_string(), env.to_string(), hash.to_string());
+        if let Some(a) = self.cached_gate(&key) {
+            return Ok(a);
+        }
+        // The generation is read before the data: a write racing with this read makes the
+        // cached answer stale at once rather than never.
+        let generation = self.generation();
+        let result: GateAnswer = store::read(self.store.as_ref(), |tx| -> Result<GateAnswer> {
             if let Some(b) = tx.baseline(target, env)?
                 && b.content_hash == hash
             {
@@ -1084,7 +1088,9 @@ impl Service {
                 }
             }
             Ok(answer(false, candidates.first().map(|c| c.id), why))
-        })
+        })?;
+        self.cache_gate(key, generation, &result);
+        Ok(result)
     }
 
     /// `POST /v1/freezes`.
@@ -1110,7 +1116,7 @@ impl Service {
             lifted_at: None,
             lifted_by: None,
         };
-        row.freeze.id = store::write(self.store.as_ref(), |tx| {
+        row.freeze.id = self.write(|tx| {
             let id = tx.insert_freeze(&row)?;
             tx.append_audit(
                 &AuditEntry {
@@ -1131,7 +1137,7 @@ impl Service {
     pub fn lift_freeze(&self, who: &Identity, id: i64) -> Result<()> {
         require(who, Role::Admin)?;
         let now = self.now();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             if !tx.lift_freeze(id, &who.user, now)? {
                 return Err(ServiceError::NotFound(format!("no active freeze {id}")));
             }
@@ -1188,7 +1194,7 @@ impl Service {
             ));
         }
         let now = self.now();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             if !tx.close_retro(id, &who.user, &body.note, now)? {
                 return Err(ServiceError::NotFound(format!("no open retro review {id}")));
             }
@@ -1211,7 +1217,7 @@ impl Service {
     pub fn sweep(&self) -> Result<usize> {
         let rt = self.runtime();
         let mut fx = Effects::default();
-        let moved = store::write(self.store.as_ref(), |tx| {
+        let moved = self.write(|tx| {
             let now = self.now();
             let mut moved = 0;
             for state in [

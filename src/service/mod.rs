@@ -69,6 +69,9 @@ impl ServiceError {
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
+/// How long a gate answer may be reused when nothing was written meanwhile.
+pub const GATE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Where "now" comes from (tests set it).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -79,6 +82,17 @@ pub fn system_clock() -> Clock {
 pub struct Service {
     pub store: Arc<dyn Store>,
     runtime: RwLock<Arc<Runtime>>,
+    /// Bumped after every committed write: cached answers from an older generation are stale.
+    generation: std::sync::atomic::AtomicU64,
+    /// Recent gate answers: (target, env, hash) → (generation, when, answer). An answer is reused
+    /// only while no write happened since and for at most [`GATE_CACHE_TTL`] (time-dependent
+    /// checks — soak, windows, expiry — are at most that stale).
+    gate_cache: RwLock<
+        std::collections::HashMap<
+            (String, String, String),
+            (u64, std::time::Instant, api::GateAnswer),
+        >,
+    >,
     /// Identities of tokens seen recently (token hash → identity), cleared on reload.
     token_cache: RwLock<std::collections::HashMap<String, Identity>>,
     pub metrics: Arc<Metrics>,
@@ -105,6 +119,8 @@ impl Service {
             store,
             runtime: RwLock::new(Arc::new(runtime)),
             token_cache: RwLock::new(std::collections::HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
+            gate_cache: RwLock::new(std::collections::HashMap::new()),
             metrics,
             clock,
         }
@@ -112,6 +128,36 @@ impl Service {
 
     pub fn now(&self) -> DateTime<Utc> {
         (self.clock)()
+    }
+
+    /// One write transaction (see [`store::write`]); a commit makes cached answers stale.
+    pub fn write<R, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut dyn store::Tx) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
+        let r = store::write(self.store.as_ref(), f);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        r
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A cached gate answer still valid, if any.
+    fn cached_gate(&self, key: &(String, String, String)) -> Option<api::GateAnswer> {
+        let cache = self.gate_cache.read().unwrap_or_else(|p| p.into_inner());
+        let (generation, at, answer) = cache.get(key)?;
+        (*generation == self.generation() && at.elapsed() < GATE_CACHE_TTL).then(|| answer.clone())
+    }
+
+    fn cache_gate(&self, key: (String, String, String), generation: u64, answer: &api::GateAnswer) {
+        let mut cache = self.gate_cache.write().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(key, (generation, std::time::Instant::now(), answer.clone()));
     }
 
     /// The policies, targets and settings in force.
@@ -189,7 +235,7 @@ impl Service {
         let token = format!("grd_{}", hex::encode(bytes));
         let hash = token_hash(&token);
         let now = self.now();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let tid = tx.insert_token(&hash, id, now)?;
             tx.append_audit(
                 &AuditEntry {
