@@ -176,7 +176,7 @@ impl Service {
     /// resolves it when they are closed. Run periodically by the notification loop.
     pub fn check_retro_reviews(&self) -> Result<()> {
         let rt = self.runtime();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let now = self.now();
             let open = tx.retros(true)?;
             for r in open.iter().filter(|r| r.due_at <= now) {

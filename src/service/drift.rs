@@ -338,7 +338,7 @@ impl Service {
             });
         }
         let mut fx = Effects::default();
-        let report = store::write(self.store.as_ref(), |tx| {
+        let report = self.write(|tx| {
             // Load again under the write lock: an API call may have moved things meanwhile.
             let g = self.gather(&rt, tx, watch, &live, cache, now)?;
             let outcome = drift::classify(&g.inputs(&live.hash, now, watch));
@@ -595,7 +595,7 @@ impl Service {
         f: SourceFailure,
         now: DateTime<Utc>,
     ) -> Result<PollReport> {
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let before = tx.source_status(&w.target, &w.env)?;
             let failures = before.as_ref().map_or(0, |s| s.consecutive_failures) + 1;
             let last_success = before.as_ref().and_then(|s| s.last_success);
@@ -1207,7 +1207,7 @@ impl Service {
             },
         )?;
         let now = self.now();
-        store::write(self.store.as_ref(), |tx| {
+        self.write(|tx| {
             let Some(mut d) = tx.drift(id)? else {
                 return Ok(());
             };
