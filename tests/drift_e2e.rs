@@ -25,7 +25,9 @@ const TWO_POLLS: Duration = Duration::from_millis(2200);
 const HOOK_SECRET: &str = "test-hook-secret-8c1f";
 const SOURCE_TOKEN: &str = "test-source-token-55aa";
 
-const LB: &str = "frontend www\n    bind :80\n    default_backend web\n\nbackend web\n    server web1 10.0.0.1:80 check\n    server web2 10.0.0.2:80 check\n";
+const LB: &str = "frontend www\n    bind :80\n    default_backend web\n\nbackend web\n    server web1 10.0.0.1:80 check\n    server web2 10.0.0.2:80 check\n\nlisten stats\n    bind :8404\n    stats enable\n    stats auth admin:Old-LB-Secret-1\n";
+/// The stats password in `LB`, and the one pushed with the unstaged change.
+const LB_SECRETS: [&str; 2] = ["Old-LB-Secret-1", "New-LB-Secret-2"];
 const SW: &str = "Building configuration...\n\nCurrent configuration : 211 bytes\n! Last configuration change at 09:00:00 UTC Mon Nov 21 2026 by admin\nhostname core-sw-1\nntp clock-period 17179860\ninterface Gi0/1\n description uplink\n no shutdown\n";
 
 // ---------------------------------------------------------------------------------------------
@@ -304,8 +306,12 @@ impl Drop for Daemon {
 }
 
 fn token(dir: &Path) -> String {
+    token_for(dir, "oncall", "admin")
+}
+
+fn token_for(dir: &Path, user: &str, roles: &str) -> String {
     let out = Command::new(BIN)
-        .args(["token", "create", "--user", "oncall", "--roles", "admin"])
+        .args(["token", "create", "--user", user, "--roles", roles])
         .arg("--data-dir")
         .arg(dir.join("data"))
         .output()
@@ -464,10 +470,11 @@ notifications:
     std::thread::sleep(TWO_POLLS);
     assert!(open_drift(&d, &tok, "core-sw-1").is_none());
 
-    // Someone disables a mail server by hand.
+    // Someone disables a mail server by hand (and changes the stats password while at it).
     std::fs::write(
         &lb_path,
-        LB.replace("10.0.0.2:80 check", "10.0.0.2:80 check disabled"),
+        LB.replace("10.0.0.2:80 check", "10.0.0.2:80 check disabled")
+            .replace(LB_SECRETS[0], LB_SECRETS[1]),
     )
     .unwrap();
     let (drift, took) = wait_for(TWO_POLLS, "the drift record", &d, || {
@@ -513,6 +520,23 @@ notifications:
         assert!(r.header("x-guardrail-delivery").is_some());
         let text = String::from_utf8_lossy(&r.body);
         assert!(!text.contains(HOOK_SECRET) && !text.contains(SOURCE_TOKEN));
+        for secret in LB_SECRETS {
+            assert!(
+                !text.contains(secret),
+                "a config secret in the webhook: {text}"
+            );
+        }
+    }
+    // Nor in the API or the audit log.
+    for path in [
+        format!("/v1/drift/{id}"),
+        "/v1/drift?status=open".into(),
+        "/v1/audit?limit=1000".into(),
+    ] {
+        let text = d.get(&tok, &path).to_string();
+        for secret in LB_SECRETS.iter().chain([&HOOK_SECRET, &SOURCE_TOKEN]) {
+            assert!(!text.contains(secret), "{secret} in {path}: {text}");
+        }
     }
 
     // The receiver goes down; the switch is changed by hand meanwhile.
@@ -591,6 +615,15 @@ notifications:
         "{out}"
     );
     let sw_id = sw_drift["id"].as_i64().unwrap().to_string();
+    // Adopting needs the requester role.
+    let approver = token_for(dir, "bob", "approver");
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/drift/{sw_id}/adopt", d.url))
+        .bearer_auth(&approver)
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
     let (ok, out) = d.cli(&tok, &["drift", "adopt", &sw_id, "--ticket", "NET-42"]);
     assert!(ok, "{out}");
     assert!(

@@ -87,6 +87,7 @@ pub struct Service {
     /// Recent gate answers: (target, env, hash) → (generation, when, answer). An answer is reused
     /// only while no write happened since and for at most [`GATE_CACHE_TTL`] (time-dependent
     /// checks — soak, windows, expiry — are at most that stale).
+    #[allow(clippy::type_complexity)]
     gate_cache: RwLock<
         std::collections::HashMap<
             (String, String, String),
