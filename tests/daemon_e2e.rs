@@ -461,6 +461,10 @@ fn endpoints() -> Vec<(&'static str, &'static str, Value, Option<&'static str>)>
         ),
         ("GET", "/v1/audit", Value::Null, Some("admin")),
         ("GET", "/v1/audit/verify", Value::Null, Some("admin")),
+        ("GET", "/v1/drift", Value::Null, None),
+        ("GET", "/v1/drift/{id}", Value::Null, None),
+        ("POST", "/v1/drift/{id}/adopt", json!({}), Some("requester")),
+        ("GET", "/v1/drift/sources", Value::Null, None),
     ]
 }
 
@@ -483,7 +487,7 @@ fn every_endpoint_checks_its_role() {
     let mut documented: Vec<String> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for m in item.as_object().unwrap().keys() {
-            if path.starts_with("/v1/") && path != "/v1/drift" && !path.starts_with("/v1/drift/") {
+            if path.starts_with("/v1/") {
                 documented.push(format!("{} {path}", m.to_uppercase()));
             }
         }
@@ -740,21 +744,106 @@ fn environment_variables_override_the_config_file() {
 
 #[test]
 fn sigterm_lets_an_in_flight_request_finish() {
+    use std::io::{Read, Write};
     let tmp = tempfile::tempdir().unwrap();
     let mut d = Daemon::start(tmp.path(), None);
     let tok = token(&d.data_dir(), "root", "admin", "");
-    let mut big = String::new();
-    for i in 0..30_000 {
-        big.push_str(&format!("interface GigabitEthernet1/0/{i}\n description port {i}\n switchport access vlan 10\n!\n"));
-    }
-    let api = d.api(&tok);
-    let body = json!({"kind": "switch", "format": "ios", "old": big, "new": big.replace("port 7\n", "port seven\n")});
-    let req = std::thread::spawn(move || api.try_req("POST", "/v1/evaluate", Some(&body)));
-    std::thread::sleep(Duration::from_millis(300));
-    let status = d.stop();
-    let answer = req.join().unwrap();
+    let body = json!({"kind": "load_balancer", "old": LB, "new": tweaked()}).to_string();
+    // Send the headers and half the body, so the request is surely in flight, then SIGTERM,
+    // then the rest: the daemon must still answer it.
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    write!(
+        conn,
+        "POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    conn.write_all(first.as_bytes()).unwrap();
+    conn.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = d.child.as_ref().unwrap().id();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    conn.write_all(rest.as_bytes()).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    let status = d.child.as_mut().unwrap().wait().unwrap();
+    d.child = None;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"verdict\""), "{answer}");
     assert!(status.success(), "{}", d.log_text());
-    let (s, v) = answer.expect("the in-flight request was answered");
+    // New connections are refused once the daemon stopped.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", d.port)).is_err());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_broken_policy_edit_is_refused_and_the_running_set_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+        &tmp.path().join("policies"),
+    );
+    let cfg = tmp.path().join("guardrail.yaml");
+    std::fs::write(&cfg, format!("policies: [policies/]\n{CONFIG}")).unwrap();
+    let d = Daemon::start(tmp.path(), Some(&cfg));
+    let tok = token(&d.data_dir(), "root", "admin", "");
+    let metric = |name: &str| -> f64 {
+        let text = reqwest::blocking::get(format!("{}/metrics", d.url))
+            .unwrap()
+            .text()
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    std::fs::write(
+        tmp.path().join("policies/broken.yaml"),
+        "id: broken\ndescription: x\nrules:\n  - id: r\n    enforcement: mandatory\n    message: m\n    condition: \"new.(((\"\n",
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    while metric("guardrail_policy_reload_errors_total") < 1.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no reload attempt:\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(d.log_text().contains("reload refused"), "{}", d.log_text());
+    // The running set still evaluates.
+    let (s, v) = d.api(&tok).post(
+        "/v1/evaluate",
+        json!({"kind": "load_balancer", "old": LB, "new": tweaked()}),
+    );
     assert_eq!(s, 200, "{v}");
-    assert!(v["verdict"].is_string());
+    assert!(!v.to_string().contains("broken"), "{v}");
+    // Fixed: the next reload goes through.
+    std::fs::remove_file(tmp.path().join("policies/broken.yaml")).unwrap();
+    let start = std::time::Instant::now();
+    while !d.log_text().contains("reloaded policies and targets") {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no reload:\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -270,18 +270,21 @@ async fn sweep_loop(svc: Arc<Service>, every: Duration, mut stop: watch::Receive
 async fn reload_loop(svc: Arc<Service>, source: ConfigSource, mut stop: watch::Receiver<bool>) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).ok();
-    let mut seen = settings::fingerprint(&source);
+    let mut watched = settings::watched_paths(&source);
+    let mut seen = settings::fingerprint(&watched);
     loop {
         let by_signal = tokio::select! {
             _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => true,
             _ = tokio::time::sleep(Duration::from_secs(2)) => false,
             _ = stop.changed() => return,
         };
-        let now = settings::fingerprint(&source);
+        let now = settings::fingerprint(&watched);
         if !by_signal && now == seen {
             continue;
         }
-        seen = now;
+        // The config may name other policy directories now.
+        watched = settings::watched_paths(&source);
+        seen = settings::fingerprint(&watched);
         let src = source.clone();
         let loaded = tokio::task::spawn_blocking(move || settings::load_runtime(&src)).await;
         match loaded {

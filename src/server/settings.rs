@@ -231,29 +231,46 @@ impl ConfigSource {
     }
 }
 
-/// A fingerprint of the files the runtime was loaded from (names, sizes, mtimes), to notice
-/// edits without a file-watching dependency.
-pub fn fingerprint(src: &ConfigSource) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+/// The files and directories a reload depends on: the config file, the waiver file and the
+/// policy directories. Parsing the config to find them happens only when this is called (at
+/// start and after each reload), not on every check.
+pub fn watched_paths(src: &ConfigSource) -> Vec<PathBuf> {
     let ConfigSource::File(path) = src else {
         return Vec::new();
     };
-    let mut files = vec![path.clone()];
+    let mut paths = vec![path.clone()];
     if let Ok((config, root, _)) = read_config(src) {
-        let dirs = policy_dirs(&config, root.as_deref());
-        if let Ok(list) = policies::files_under(&dirs) {
-            files.extend(list);
-        }
+        paths.extend(policy_dirs(&config, root.as_deref()));
         if let (Some(w), Some(root)) = (&config.waivers, &root) {
-            files.push(root.join(w));
+            paths.push(root.join(w));
         }
     }
-    files
-        .into_iter()
-        .map(|p| {
-            let meta = std::fs::metadata(&p).ok();
-            let len = meta.as_ref().map(|m| m.len()).unwrap_or(0);
-            let mtime = meta.and_then(|m| m.modified().ok());
-            (p, len, mtime)
-        })
-        .collect()
+    paths
+}
+
+/// A cheap fingerprint of `paths` (sizes and mtimes; directories walked, so an added, removed or
+/// edited policy file shows), to notice edits without a file-watching dependency.
+pub fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    fn walk(p: &Path, out: &mut Vec<(PathBuf, u64, Option<SystemTime>)>) {
+        let meta = std::fs::metadata(p).ok();
+        out.push((
+            p.to_path_buf(),
+            meta.as_ref().map(|m| m.len()).unwrap_or(0),
+            meta.as_ref().and_then(|m| m.modified().ok()),
+        ));
+        if meta.is_some_and(|m| m.is_dir())
+            && let Ok(rd) = std::fs::read_dir(p)
+        {
+            let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+            entries.sort();
+            for e in entries {
+                walk(&e, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        walk(p, &mut out);
+    }
+    out
 }
