@@ -291,3 +291,46 @@ fn a_real_prometheus_scrapes_the_daemon() {
     let up = up.expect("up query");
     assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
 }
+
+/// Every `path:` the Kubernetes manifests probe or scrape, collected from the parsed YAML.
+fn manifest_paths(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                if k == "path"
+                    && let Some(p) = x.as_str()
+                    && p.starts_with('/')
+                {
+                    out.push(p.to_string());
+                }
+                manifest_paths(x, out);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| manifest_paths(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_paths_kubernetes_probes_and_scrapes_are_served() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
+    let mut paths = Vec::new();
+    for f in ["deployment.yaml", "servicemonitor.yaml"] {
+        let text = std::fs::read_to_string(root.join(f)).unwrap();
+        for doc in serde_saphyr::from_multiple::<serde_json::Value>(&text).unwrap() {
+            manifest_paths(&doc, &mut paths);
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    assert!(paths.len() >= 3, "{paths:?}");
+    let (_tmp, d, _root) = started();
+    for p in &paths {
+        let r = reqwest::blocking::get(format!("{}{p}", d.url)).unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            200,
+            "{p} is referenced by deploy/kubernetes but not served"
+        );
+    }
+}
