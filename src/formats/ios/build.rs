@@ -10,7 +10,7 @@ use crate::document::{Diagnostic, Map, Node, REDACTED, Secret, Value};
 
 use super::Raw;
 use super::secrets;
-use super::words::Words;
+use super::words::{Words, split_first};
 
 /// Highest usable VLAN id (0 and 4095 are reserved).
 const VLAN_MAX: i64 = 4094;
@@ -60,7 +60,39 @@ struct Acl {
     entries: Vec<Node>,
     other: Vec<Node>,
     max_seq: i64,
-    seqs: HashSet<i64>,
+    seqs: Seqs,
+}
+
+/// The sequence numbers of an ACL, for finding duplicates. They nearly always come in
+/// increasing order, so a sorted list with pushes at its end does; the first number out of
+/// order moves them to a set (inserting into the list could cost quadratic time).
+enum Seqs {
+    Increasing(Vec<i64>),
+    Any(HashSet<i64>),
+}
+
+impl Seqs {
+    /// Records `seq`; false when it was already there.
+    fn insert(&mut self, seq: i64) -> bool {
+        match self {
+            Seqs::Increasing(v) => match v.last() {
+                Some(&last) if seq <= last => {
+                    if v.binary_search(&seq).is_ok() {
+                        return false;
+                    }
+                    let mut set: HashSet<i64> = v.drain(..).collect();
+                    set.insert(seq);
+                    *self = Seqs::Any(set);
+                    true
+                }
+                _ => {
+                    v.push(seq);
+                    true
+                }
+            },
+            Seqs::Any(set) => set.insert(seq),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -154,7 +186,7 @@ impl Builder {
             "access-list" => self.numbered_acl(&raw, &w),
             "ip" | "ipv6" | "mac" if w.get(1) == "access-list" => self.named_acl(&raw, &w),
             "router" if w.get(1) == "bgp" => self.router_bgp(&raw, &w),
-            _ => self.keep(&raw),
+            _ => self.keep(&raw, &w),
         }
     }
 
@@ -165,9 +197,9 @@ impl Builder {
         self.banners.insert(kind.to_string(), Node::str(line, text));
     }
 
-    /// Keeps a top-level block in `lines`.
-    fn keep(&mut self, raw: &Raw<'_>) {
-        let node = self.raw_node(raw, None);
+    /// Keeps a top-level block in `lines`; `w` holds the words of its first line.
+    fn keep(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
+        let node = self.raw_node_with(raw, w, None);
         self.lines.push(node);
     }
 
@@ -195,7 +227,12 @@ impl Builder {
     /// `MAX_DEPTH`, which the parser enforces.
     fn raw_node(&mut self, raw: &Raw<'_>, parent: Option<&str>) -> Node {
         let w = Words::new(raw.text);
-        let value = self.value(raw, &w, parent);
+        self.raw_node_with(raw, &w, parent)
+    }
+
+    /// [`Self::raw_node`] when the words of the line are known.
+    fn raw_node_with(&mut self, raw: &Raw<'_>, w: &Words<'_>, parent: Option<&str>) -> Node {
+        let value = self.value(raw, w, parent);
         if raw.children.is_empty() {
             return Node::new(raw.number, value);
         }
@@ -465,7 +502,7 @@ impl Builder {
                 );
             }
         }
-        self.keep(raw);
+        self.keep(raw, w);
     }
 
     fn vlan_child(&mut self, vlan: &mut Vlan, c: &Raw<'_>, parent: &str) {
@@ -484,12 +521,12 @@ impl Builder {
     fn numbered_acl(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
         let n = w.len();
         if n < 3 {
-            self.keep(raw);
+            self.keep(raw, w);
             return;
         }
         let name = w.get(1);
         let Some((seq, at)) = self.seq_and_action(raw, w, 2) else {
-            self.keep(raw);
+            self.keep(raw, w);
             return;
         };
         let ix = self.acl(name, numbered_kind(name), raw.number);
@@ -543,12 +580,12 @@ impl Builder {
             (default_kind(family).to_string(), w.get(2), true)
         } else {
             // `ip access-list logging interval 10`, `ip access-list resequence ...`
-            self.keep(raw);
+            self.keep(raw, w);
             return;
         };
         if inline {
             let Some((seq, at)) = self.seq_and_action(raw, w, 3) else {
-                self.keep(raw);
+                self.keep(raw, w);
                 return;
             };
             let ix = self.acl(name, kind, raw.number);
@@ -556,14 +593,21 @@ impl Builder {
             return;
         }
         let ix = self.acl(name, kind, raw.number);
+        // One allocation of the right size for the entries (the block's lines nearly all are).
+        self.acls[ix].entries.reserve(raw.children.len());
         for c in &raw.children {
-            let cw = Words::new(c.text);
-            let (seq, at) = match cw.get(0).parse::<i64>() {
-                Ok(s) => (Some(s), 1),
-                Err(_) => (None, 0),
+            // `[SEQ] ACTION REST`: only the first two words are needed, so the entry lines,
+            // the bulk of a large config, are not split into all their words.
+            let (w0, after0) = split_first(c.text);
+            let (seq, action, rest) = match w0.parse::<i64>() {
+                Ok(s) => {
+                    let (w1, after1) = split_first(after0);
+                    (Some(s), w1, after1)
+                }
+                Err(_) => (None, w0, after0),
             };
-            if c.children.is_empty() && is_action(cw.get(at)) {
-                self.acl_entry(ix, seq, cw.get(at), cw.rest(at + 1), c.number);
+            if c.children.is_empty() && is_action(action) {
+                self.acl_entry(ix, seq, action, rest, c.number);
             } else {
                 let node = self.raw_node(c, Some(raw.text));
                 self.acls[ix].other.push(node);
@@ -585,7 +629,7 @@ impl Builder {
             entries: Vec::new(),
             other: Vec::new(),
             max_seq: 0,
-            seqs: HashSet::new(),
+            seqs: Seqs::Increasing(Vec::new()),
         });
         ix
     }
@@ -597,10 +641,11 @@ impl Builder {
         let seq = seq.unwrap_or(acl.max_seq.saturating_add(10));
         let duplicate = !acl.seqs.insert(seq);
         acl.max_seq = acl.max_seq.max(seq);
-        let mut m = Map::with_capacity(3);
-        m.push("seq", Node::int(line, seq));
-        m.push("action", Node::str(line, action));
-        m.push("text", Node::str(line, text));
+        let m = Map::from_entries([
+            ("seq", Node::int(line, seq)),
+            ("action", Node::str(line, action)),
+            ("text", Node::str(line, text)),
+        ]);
         acl.entries.push(Node::map(line, m));
         if duplicate {
             let name = acl.name.clone();
@@ -665,7 +710,7 @@ impl Builder {
                     raw.text
                 ),
             );
-            self.keep(raw);
+            self.keep(raw, w);
         }
     }
 
@@ -905,22 +950,23 @@ fn or_null(node: Option<Node>, line: u32) -> Node {
 
 fn iface_node(i: Iface) -> Node {
     let line = i.line;
-    let mut m = Map::with_capacity(8);
-    m.push("name", Node::str(line, i.name));
-    m.push("description", or_null(i.description, line));
-    m.push(
-        "shutdown",
-        i.shutdown.unwrap_or_else(|| Node::bool(line, false)),
-    );
     let sp = match i.switchport {
         Some(sp) => switchport_node(sp),
         None => Node::null(line),
     };
-    m.push("switchport", sp);
-    m.push("ip_address", or_null(i.ip_address, line));
-    m.push("vrf", or_null(i.vrf, line));
-    m.push("channel_group", or_null(i.channel_group, line));
-    m.push("other", Node::list(line, i.other));
+    let m = Map::from_entries([
+        ("name", Node::str(line, i.name)),
+        ("description", or_null(i.description, line)),
+        (
+            "shutdown",
+            i.shutdown.unwrap_or_else(|| Node::bool(line, false)),
+        ),
+        ("switchport", sp),
+        ("ip_address", or_null(i.ip_address, line)),
+        ("vrf", or_null(i.vrf, line)),
+        ("channel_group", or_null(i.channel_group, line)),
+        ("other", Node::list(line, i.other)),
+    ]);
     Node::map(line, m)
 }
 
@@ -948,10 +994,11 @@ fn switchport_node(sp: Switchport) -> Node {
 }
 
 fn vlan_node(v: Vlan) -> Node {
-    let mut m = Map::with_capacity(3);
-    m.push("id", Node::int(v.line, v.id));
-    m.push("vlan_name", or_null(v.name, v.line));
-    m.push("other", Node::list(v.line, v.other));
+    let m = Map::from_entries([
+        ("id", Node::int(v.line, v.id)),
+        ("vlan_name", or_null(v.name, v.line)),
+        ("other", Node::list(v.line, v.other)),
+    ]);
     Node::map(v.line, m)
 }
 
@@ -971,22 +1018,23 @@ fn neighbors_node(list: Neighbors, line: u32) -> Node {
 
 fn neighbor_node(nb: Neighbor) -> Node {
     let line = nb.line;
-    let mut m = Map::with_capacity(9);
-    m.push("address", Node::str(line, nb.address));
-    m.push("remote_as", or_null(nb.remote_as, line));
-    m.push("peer_group", or_null(nb.peer_group, line));
-    m.push(
-        "is_peer_group",
-        nb.is_peer_group.unwrap_or_else(|| Node::bool(line, false)),
-    );
-    m.push("description", or_null(nb.description, line));
-    m.push(
-        "shutdown",
-        nb.shutdown.unwrap_or_else(|| Node::bool(line, false)),
-    );
-    m.push("activate", or_null(nb.activate, line));
-    m.push("password", or_null(nb.password, line));
-    m.push("other", Node::list(line, nb.other));
+    let m = Map::from_entries([
+        ("address", Node::str(line, nb.address)),
+        ("remote_as", or_null(nb.remote_as, line)),
+        ("peer_group", or_null(nb.peer_group, line)),
+        (
+            "is_peer_group",
+            nb.is_peer_group.unwrap_or_else(|| Node::bool(line, false)),
+        ),
+        ("description", or_null(nb.description, line)),
+        (
+            "shutdown",
+            nb.shutdown.unwrap_or_else(|| Node::bool(line, false)),
+        ),
+        ("activate", or_null(nb.activate, line)),
+        ("password", or_null(nb.password, line)),
+        ("other", Node::list(line, nb.other)),
+    ]);
     Node::map(line, m)
 }
 

@@ -67,9 +67,12 @@ pub fn parse(text: &str) -> Document {
     };
     let mut it = lines(text);
     while let Some(line) = it.next() {
-        let unindented = line.text.trim_start_matches([' ', '\t']);
-        let indent = line.text.len() - unindented.len();
-        let body = unindented.trim_end();
+        let indent = line
+            .text
+            .bytes()
+            .position(|b| b != b' ' && b != b'\t')
+            .unwrap_or(line.text.len());
+        let body = trim_end(&line.text[indent..]);
         let Some(&first) = body.as_bytes().first() else {
             continue;
         };
@@ -111,6 +114,29 @@ pub fn parse(text: &str) -> Document {
     p.finish()
 }
 
+/// `s.trim_end()`, with a fast path for the usual line that ends in a visible ASCII character.
+#[inline]
+fn trim_end(s: &str) -> &str {
+    match s.as_bytes().last() {
+        Some(&b) if b > b' ' && b < 0x80 => s,
+        _ => s.trim_end(),
+    }
+}
+
+/// `first_word(body[w0.len()..].trim_start()) == "="` for `w0`, the first word of `body`, with a
+/// fast path for ASCII text (the general form trims Unicode whitespace).
+fn second_word_is_equals(body: &str, w0: &str) -> bool {
+    let rest = &body.as_bytes()[w0.len()..];
+    let start = rest.iter().position(|&b| !b.is_ascii_whitespace());
+    match start.map(|i| &rest[i..]) {
+        None => false,
+        Some([b'=']) => true,
+        Some([b'=', next, ..]) if next.is_ascii_whitespace() => true,
+        Some([first, ..]) if first.is_ascii_graphic() => false,
+        Some(_) => first_word(body[w0.len()..].trim_start()) == "=",
+    }
+}
+
 struct Parser<'a> {
     stack: Vec<Frame<'a>>,
     build: Builder,
@@ -130,9 +156,7 @@ impl<'a> Parser<'a> {
             true
         } else {
             let w0 = first_word(body);
-            w0.ends_with(':')
-                || w0.contains('=')
-                || first_word(body[w0.len()..].trim_start()) == "="
+            w0.ends_with(':') || w0.bytes().any(|b| b == b'=') || second_word_is_equals(body, w0)
         };
         if implausible {
             if self.implausible == 0 {
