@@ -561,3 +561,41 @@ fn readme_quick_start_blocks_and_names_objects_and_lines() {
     assert!(out.contains("lb/mail/haproxy.cfg:21"), "{out}");
     assert!(!out.contains("s3cret-stats-password") && !out.contains("n3w-stats-password"));
 }
+
+/// Files mode hands the read bytes over as the documents' texts: a byte-order mark must still
+/// be dropped before the text is diffed and redacted with the parser's secret spans.
+#[test]
+fn files_mode_with_byte_order_marks_redacts_and_diffs_the_text() {
+    let old = "\u{feff}global\n    maxconn 100\nlisten stats\n    bind :8404\n    stats auth admin:s3cret\n";
+    let new = old.replace("maxconn 100", "maxconn 200");
+    let dir = temp_files(&[
+        ("haproxy-old.cfg", old.as_bytes()),
+        ("haproxy-new.cfg", new.as_bytes()),
+    ]);
+    let (code, out, err) = run_in(
+        dir.path(),
+        &[
+            "check",
+            "haproxy-old.cfg",
+            "haproxy-new.cfg",
+            "--kind",
+            "load_balancer",
+            "--output",
+            "json",
+        ],
+    );
+    assert!(code == 0 || code == 3, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let target = &v["targets"][0];
+    let unified = target["unified_diff"].as_str().unwrap();
+    assert!(
+        unified.contains("-    maxconn 100\n+    maxconn 200\n"),
+        "{unified}"
+    );
+    assert!(unified.contains("stats auth admin:<redacted>"), "{unified}");
+    assert!(
+        !unified.contains("s3cret") && !unified.contains('\u{feff}'),
+        "{unified}"
+    );
+    assert_eq!(target["changed_lines"], serde_json::json!([2]));
+}

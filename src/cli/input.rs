@@ -84,13 +84,25 @@ pub fn sniff(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 /// Parses bytes already read under `name` with the chosen format; errors become [`BadInput`].
 /// The input is validated as UTF-8 once, by the format layer's guards.
 pub fn parse(name: &str, bytes: &[u8], explicit: Option<Format>) -> Result<Loaded, BadInput> {
-    let format = choose_format(explicit, name, &sniff(bytes))?;
+    parse_input(name, bytes, explicit)
+}
+
+/// [`parse`] for borrowed or owned bytes. Owned bytes become the [`Loaded`] text without a
+/// copy: on a large file the copy, and the fresh pages it touches, cost more than the
+/// second (fast, ASCII) UTF-8 scan that taking them over needs.
+fn parse_input<B: AsRef<[u8]> + Into<Vec<u8>>>(
+    name: &str,
+    bytes: B,
+    explicit: Option<Format>,
+) -> Result<Loaded, BadInput> {
+    let raw = bytes.as_ref();
+    let format = choose_format(explicit, name, &sniff(raw))?;
     let suffix = if explicit.is_some() {
         format!(" (read as {format})")
     } else {
         String::new()
     };
-    let text = formats::check_input(bytes)
+    let text = formats::check_input(raw)
         .map_err(|d| BadInput::one(format!("{}{suffix}", d.render(name))))?;
     let doc = formats::parse(format, text);
     if doc.has_errors() {
@@ -103,9 +115,15 @@ pub fn parse(name: &str, bytes: &[u8], explicit: Option<Format>) -> Result<Loade
                 .collect(),
         });
     }
+    // `check_input` dropped a byte-order mark, if any, from the front.
+    let skipped = raw.len() - text.len();
+    let mut owned: Vec<u8> = bytes.into();
+    owned.drain(..skipped);
+    let text = String::from_utf8(owned)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     Ok(Loaded {
         name: name.to_string(),
-        text: text.to_string(),
+        text,
         doc,
     })
 }
@@ -154,14 +172,15 @@ pub fn choose_pair_format(
 
 /// Parses both sides of a change with one format, collecting the errors of both, and prints
 /// their warnings. A side given as `None` does not exist (a created or deleted file).
-pub fn parse_pair(
-    old: (&str, Option<&[u8]>),
-    new: (&str, Option<&[u8]>),
+/// Bytes may be borrowed (`&[u8]`) or owned (`Vec<u8>`, kept as the text without a copy).
+pub fn parse_pair<B: AsRef<[u8]> + Into<Vec<u8>>>(
+    old: (&str, Option<B>),
+    new: (&str, Option<B>),
     format: Format,
 ) -> Result<(Option<Loaded>, Option<Loaded>), BadInput> {
     let mut errors = Vec::new();
-    let mut one = |(name, bytes): (&str, Option<&[u8]>)| {
-        bytes.and_then(|b| match parse(name, b, Some(format)) {
+    let mut one = |(name, bytes): (&str, Option<B>)| {
+        bytes.and_then(|b| match parse_input(name, b, Some(format)) {
             Ok(l) => Some(l),
             Err(e) => {
                 errors.extend(e.lines);
