@@ -599,3 +599,36 @@ fn files_mode_with_byte_order_marks_redacts_and_diffs_the_text() {
     );
     assert_eq!(target["changed_lines"], serde_json::json!([2]));
 }
+
+/// Progress (`checking 2/3 app[clients/b.yaml]…`) is for people at a terminal: with stderr
+/// piped, as in CI, stderr holds no progress line, carriage return or escape sequence, even with
+/// `CI` unset and many targets to read and check.
+#[test]
+fn repo_mode_with_piped_stderr_shows_no_progress() {
+    let base = base_repo();
+    let new = base_repo();
+    write(
+        new.path(),
+        "lb/mail.yaml",
+        &LB_OK.replace("10.0.0.2", "10.0.0.3"),
+    );
+    write(new.path(), "clients/a.yaml", "pool:\n  max_size: 41\n");
+    write(new.path(), "clients/b.yaml", "pool:\n  max_size: 42\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_guardrail"))
+        .args(["check", "--base-dir", &base.path().display().to_string()])
+        .current_dir(new.path())
+        .env_remove("CI")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run guardrail");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("lb-mail") && stdout.contains("clients/b.yaml"),
+        "{stdout}"
+    );
+    for marker in ["checking", "reading", "\r", "\u{1b}", "\u{2026}"] {
+        assert!(!stderr.contains(marker), "{marker:?} in stderr: {stderr:?}");
+    }
+}
