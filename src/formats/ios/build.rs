@@ -175,7 +175,7 @@ impl Builder {
     }
 
     /// Files one finished top-level block.
-    pub(super) fn top(&mut self, raw: Raw<'_>) {
+    pub(super) fn top(&mut self, raw: Raw<'_, '_>) {
         let w = Words::new(raw.text);
         match w.get(0) {
             "hostname" if w.len() == 2 && raw.children.is_empty() => {
@@ -198,7 +198,7 @@ impl Builder {
     }
 
     /// Keeps a top-level block in `lines`; `w` holds the words of its first line.
-    fn keep(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
+    fn keep(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
         let node = self.raw_node_with(raw, w, None);
         self.lines.push(node);
     }
@@ -210,7 +210,7 @@ impl Builder {
 
     /// A line as a value: the text as written, or a [`Secret`] showing it with its secrets
     /// redacted (their byte ranges are recorded).
-    fn value(&mut self, raw: &Raw<'_>, w: &Words<'_>, parent: Option<&str>) -> Value {
+    fn value(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>, parent: Option<&str>) -> Value {
         self.scratch.clear();
         secrets::find(w, parent, &mut self.scratch);
         if self.scratch.is_empty() {
@@ -225,19 +225,20 @@ impl Builder {
 
     /// A raw line (`"text"`) or block (`{line, children}`), recursively. Depth is bounded by
     /// `MAX_DEPTH`, which the parser enforces.
-    fn raw_node(&mut self, raw: &Raw<'_>, parent: Option<&str>) -> Node {
+    fn raw_node(&mut self, raw: &Raw<'_, '_>, parent: Option<&str>) -> Node {
         let w = Words::new(raw.text);
         self.raw_node_with(raw, &w, parent)
     }
 
     /// [`Self::raw_node`] when the words of the line are known.
-    fn raw_node_with(&mut self, raw: &Raw<'_>, w: &Words<'_>, parent: Option<&str>) -> Node {
+    fn raw_node_with(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>, parent: Option<&str>) -> Node {
         let value = self.value(raw, w, parent);
         if raw.children.is_empty() {
             return Node::new(raw.number, value);
         }
-        let mut children = Vec::with_capacity(raw.children.len());
+        let mut children = Vec::with_capacity(raw.children.count());
         for c in &raw.children {
+            let c = &c;
             children.push(self.raw_node(c, Some(raw.text)));
         }
         let mut m = Map::with_capacity(2);
@@ -248,7 +249,7 @@ impl Builder {
 
     // ---- interfaces -------------------------------------------------------------------
 
-    fn interface(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
+    fn interface(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
         // FRR writes the VRF on the header: `interface eth0 vrf RED`.
         let (name, vrf) = if w.len() == 4 && w.get(2) == "vrf" {
             (w.get(1).to_string(), Some(w.get(3)))
@@ -273,12 +274,13 @@ impl Builder {
             iface.vrf = Some(Node::str(raw.number, v));
         }
         for c in &raw.children {
+            let c = &c;
             self.iface_child(&mut iface, c, raw.text);
         }
         self.interfaces[ix] = iface;
     }
 
-    fn iface_child(&mut self, ifc: &mut Iface, c: &Raw<'_>, parent: &str) {
+    fn iface_child(&mut self, ifc: &mut Iface, c: &Raw<'_, '_>, parent: &str) {
         if !c.children.is_empty() {
             let node = self.raw_node(c, Some(parent));
             ifc.other.push(node);
@@ -320,7 +322,7 @@ impl Builder {
         }
     }
 
-    fn switchport(&mut self, ifc: &mut Iface, c: &Raw<'_>, w: &Words<'_>) {
+    fn switchport(&mut self, ifc: &mut Iface, c: &Raw<'_, '_>, w: &Words<'_>) {
         let line = c.number;
         let sp = ifc.switchport.get_or_insert_with(|| Switchport {
             line,
@@ -363,7 +365,7 @@ impl Builder {
     }
 
     /// Applies `switchport trunk allowed vlan [add|remove|except] LIST | all | none`.
-    fn trunk_allowed(&mut self, sp: &mut Switchport, c: &Raw<'_>, w: &Words<'_>) -> bool {
+    fn trunk_allowed(&mut self, sp: &mut Switchport, c: &Raw<'_, '_>, w: &Words<'_>) -> bool {
         let line = c.number;
         let n = w.len();
         let (op, from) = match w.get(4) {
@@ -463,7 +465,7 @@ impl Builder {
 
     // ---- VLANs ------------------------------------------------------------------------
 
-    fn vlan(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
+    fn vlan(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
         let arg = w.get(1);
         if w.len() == 2 {
             if let Some(ranges) = parse_vlan_list(arg) {
@@ -484,6 +486,7 @@ impl Builder {
                         };
                         let mut vlan = std::mem::take(&mut self.vlans[ix]);
                         for c in &raw.children {
+                            let c = &c;
                             self.vlan_child(&mut vlan, c, raw.text);
                         }
                         self.vlans[ix] = vlan;
@@ -505,7 +508,7 @@ impl Builder {
         self.keep(raw, w);
     }
 
-    fn vlan_child(&mut self, vlan: &mut Vlan, c: &Raw<'_>, parent: &str) {
+    fn vlan_child(&mut self, vlan: &mut Vlan, c: &Raw<'_, '_>, parent: &str) {
         let w = Words::new(c.text);
         if w.get(0) == "name" && w.len() >= 2 && c.children.is_empty() {
             vlan.name = Some(Node::str(c.number, w.rest(1)));
@@ -518,7 +521,7 @@ impl Builder {
     // ---- ACLs -------------------------------------------------------------------------
 
     /// `access-list NAME [seq N] ACTION ...` (numbered IOS ACLs, FRR access lists).
-    fn numbered_acl(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
+    fn numbered_acl(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
         let n = w.len();
         if n < 3 {
             self.keep(raw, w);
@@ -532,6 +535,7 @@ impl Builder {
         let ix = self.acl(name, numbered_kind(name), raw.number);
         self.acl_entry(ix, seq, w.get(at), w.rest(at + 1), raw.number);
         for c in &raw.children {
+            let c = &c;
             let node = self.raw_node(c, Some(raw.text));
             self.acls[ix].other.push(node);
         }
@@ -541,7 +545,7 @@ impl Builder {
     /// the index of the action word. Warns and returns `None` when there is no action.
     fn seq_and_action(
         &mut self,
-        raw: &Raw<'_>,
+        raw: &Raw<'_, '_>,
         w: &Words<'_>,
         i: usize,
     ) -> Option<(Option<i64>, usize)> {
@@ -569,7 +573,7 @@ impl Builder {
 
     /// `ip|ipv6|mac access-list [TYPE] NAME` blocks, and FRR's one-line
     /// `ipv6 access-list NAME [seq N] ACTION ...`.
-    fn named_acl(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
+    fn named_acl(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
         let family = w.get(0);
         let n = w.len();
         let (kind, name, inline) = if n == 3 {
@@ -594,8 +598,13 @@ impl Builder {
         }
         let ix = self.acl(name, kind, raw.number);
         // One allocation of the right size for the entries (the block's lines nearly all are).
-        self.acls[ix].entries.reserve(raw.children.len());
+        let n = raw.children.count();
+        self.acls[ix].entries.reserve(n);
+        if let Seqs::Increasing(v) = &mut self.acls[ix].seqs {
+            v.reserve(n);
+        }
         for c in &raw.children {
+            let c = &c;
             // `[SEQ] ACTION REST`: only the first two words are needed, so the entry lines,
             // the bulk of a large config, are not split into all their words.
             let (w0, after0) = split_first(c.text);
@@ -659,7 +668,7 @@ impl Builder {
 
     // ---- BGP --------------------------------------------------------------------------
 
-    fn router_bgp(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
+    fn router_bgp(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
         let n = w.len();
         if n == 3 {
             let asn = asn_node(w.get(2), raw.number);
@@ -714,8 +723,9 @@ impl Builder {
         }
     }
 
-    fn scope_children(&mut self, s: &mut Scope, raw: &Raw<'_>, allow_vrf: bool) {
+    fn scope_children(&mut self, s: &mut Scope, raw: &Raw<'_, '_>, allow_vrf: bool) {
         for c in &raw.children {
+            let c = &c;
             let w = Words::new(c.text);
             let n = w.len();
             let leaf = c.children.is_empty();
@@ -752,10 +762,11 @@ impl Builder {
     }
 
     /// `{line, neighbors, other}` for an `address-family ...` block.
-    fn address_family(&mut self, raw: &Raw<'_>) -> Node {
+    fn address_family(&mut self, raw: &Raw<'_, '_>) -> Node {
         let mut neighbors = Neighbors::default();
         let mut other = Vec::new();
         for c in &raw.children {
+            let c = &c;
             let w = Words::new(c.text);
             let n = w.len();
             match (w.get(0), w.get(1)) {
@@ -784,7 +795,7 @@ impl Builder {
     fn neighbor(
         &mut self,
         list: &mut Neighbors,
-        c: &Raw<'_>,
+        c: &Raw<'_, '_>,
         w: &Words<'_>,
         at: usize,
         negated: bool,
@@ -804,25 +815,26 @@ impl Builder {
                 ix
             }
         };
-        let mut nb = std::mem::take(&mut list.items[ix]);
-        self.neighbor_apply(&mut nb, c, w, at + 1, negated, parent);
+        // Updated in place: `list` is not part of `self`, and a neighbor is a large struct.
+        let nb = &mut list.items[ix];
+        self.neighbor_apply(nb, c, w, at + 1, negated, parent);
         for cc in &c.children {
+            let cc = &cc;
             if cc.children.is_empty() {
                 let cw = Words::new(cc.text);
                 let neg = cw.get(0) == "no";
-                self.neighbor_apply(&mut nb, cc, &cw, usize::from(neg), neg, c.text);
+                self.neighbor_apply(nb, cc, &cw, usize::from(neg), neg, c.text);
             } else {
                 let node = self.raw_node(cc, Some(c.text));
                 nb.other.push(node);
             }
         }
-        list.items[ix] = nb;
     }
 
     fn neighbor_apply(
         &mut self,
         nb: &mut Neighbor,
-        c: &Raw<'_>,
+        c: &Raw<'_, '_>,
         w: &Words<'_>,
         i: usize,
         negated: bool,
@@ -866,7 +878,7 @@ impl Builder {
     }
 
     /// The secret from word `j` to the end of the line; a type digit before it stays visible.
-    fn password(&mut self, c: &Raw<'_>, w: &Words<'_>, j: usize) -> Value {
+    fn password(&mut self, c: &Raw<'_, '_>, w: &Words<'_>, j: usize) -> Value {
         let mut k = j;
         let kind = if secrets::is_type(w.get(j)) && j + 1 < w.len() {
             k += 1;
