@@ -88,23 +88,22 @@ pub fn parse(name: &str, bytes: &[u8], explicit: Option<Format>) -> Result<Loade
 }
 
 /// [`parse`] for borrowed or owned bytes. Owned bytes become the [`Loaded`] text without a
-/// copy: on a large file the copy, and the fresh pages it touches, cost more than the
-/// second (fast, ASCII) UTF-8 scan that taking them over needs.
+/// copy (and are validated as UTF-8 once): on a large file the copy, and the fresh pages it
+/// touches, cost more than the rest of reading it.
 fn parse_input<B: AsRef<[u8]> + Into<Vec<u8>>>(
     name: &str,
     bytes: B,
     explicit: Option<Format>,
 ) -> Result<Loaded, BadInput> {
-    let raw = bytes.as_ref();
-    let format = choose_format(explicit, name, &sniff(raw))?;
+    let format = choose_format(explicit, name, &sniff(bytes.as_ref()))?;
     let suffix = if explicit.is_some() {
         format!(" (read as {format})")
     } else {
         String::new()
     };
-    let text = formats::check_input(raw)
+    let text = formats::check_input_owned(bytes.into())
         .map_err(|d| BadInput::one(format!("{}{suffix}", d.render(name))))?;
-    let doc = formats::parse(format, text);
+    let doc = formats::parse(format, &text);
     if doc.has_errors() {
         return Err(BadInput {
             lines: doc
@@ -115,12 +114,6 @@ fn parse_input<B: AsRef<[u8]> + Into<Vec<u8>>>(
                 .collect(),
         });
     }
-    // `check_input` dropped a byte-order mark, if any, from the front.
-    let skipped = raw.len() - text.len();
-    let mut owned: Vec<u8> = bytes.into();
-    owned.drain(..skipped);
-    let text = String::from_utf8(owned)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     Ok(Loaded {
         name: name.to_string(),
         text,

@@ -88,6 +88,19 @@ fn find_newline(b: &[u8]) -> Option<usize> {
         .map(|i| at + i)
 }
 
+/// Whether `bytes` holds `needle`. Blocks of 64 bytes are tested without an early exit inside a
+/// block, which compiles to vector compares: several times faster than `memchr` on the large
+/// texts this scans whole (NUL and carriage-return checks of 4 MB inputs).
+pub fn contains_byte(bytes: &[u8], needle: u8) -> bool {
+    let mut blocks = bytes.chunks_exact(64);
+    for block in &mut blocks {
+        if block.iter().fold(false, |found, &b| found | (b == needle)) {
+            return true;
+        }
+    }
+    blocks.remainder().contains(&needle)
+}
+
 /// ASCII whitespace (`u8::is_ascii_whitespace`) as a table: one load per byte in word loops.
 pub(crate) static SPACE: [bool; 256] = {
     let mut t = [false; 256];
@@ -233,6 +246,18 @@ mod tests {
             let got: Vec<_> = lines(text).map(|l| (l.number, l.offset, l.text)).collect();
             assert_eq!(got, want, "{text:?}");
         }
+    }
+
+    #[test]
+    fn finds_bytes_anywhere() {
+        let mut text = vec![b'a'; 300];
+        assert!(!contains_byte(&text, 0));
+        for at in [0, 63, 64, 130, 299] {
+            text[at] = 0;
+            assert!(contains_byte(&text, 0), "{at}");
+            text[at] = b'a';
+        }
+        assert!(!contains_byte(b"", b'x'));
     }
 
     #[test]

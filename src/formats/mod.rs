@@ -66,6 +66,29 @@ pub fn parse(format: Format, text: &str) -> Document {
 
 /// Validates raw bytes as config text: not too large, not binary, valid UTF-8.
 pub fn check_input(bytes: &[u8]) -> Result<&str, Diagnostic> {
+    check_size_and_nul(bytes)?;
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text.strip_prefix('\u{feff}').unwrap_or(text)),
+        Err(e) => Err(utf8_error(bytes, e.valid_up_to())),
+    }
+}
+
+/// [`check_input`] for bytes the caller owns: the text (byte-order mark removed) is made from
+/// the same buffer, validated once and not copied. Same checks, same diagnostics.
+pub fn check_input_owned(bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    check_size_and_nul(&bytes)?;
+    match String::from_utf8(bytes) {
+        Ok(mut text) => {
+            if text.starts_with('\u{feff}') {
+                text.drain(..'\u{feff}'.len_utf8());
+            }
+            Ok(text)
+        }
+        Err(e) => Err(utf8_error(e.as_bytes(), e.utf8_error().valid_up_to())),
+    }
+}
+
+fn check_size_and_nul(bytes: &[u8]) -> Result<(), Diagnostic> {
     if bytes.len() > MAX_INPUT_BYTES {
         return Err(Diagnostic::error(
             "input.too-large",
@@ -77,8 +100,8 @@ pub fn check_input(bytes: &[u8]) -> Result<&str, Diagnostic> {
             ),
         ));
     }
-    // `contains` on bytes is a vectorised search; the position is only needed on failure.
-    if bytes.contains(&0) {
+    // The position is only needed on failure.
+    if lines::contains_byte(bytes, 0) {
         let pos = bytes.iter().position(|&b| b == 0).unwrap_or(0);
         return Err(Diagnostic::error(
             "input.binary",
@@ -86,17 +109,15 @@ pub fn check_input(bytes: &[u8]) -> Result<&str, Diagnostic> {
             "input contains NUL bytes: this is binary data, not a config file",
         ));
     }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(text.strip_prefix('\u{feff}').unwrap_or(text)),
-        Err(e) => {
-            let pos = e.valid_up_to();
-            Err(Diagnostic::error(
-                "input.utf8",
-                line_of_offset(bytes, pos),
-                format!("input is not valid UTF-8 (first bad byte at offset {pos})"),
-            ))
-        }
-    }
+    Ok(())
+}
+
+fn utf8_error(bytes: &[u8], pos: usize) -> Diagnostic {
+    Diagnostic::error(
+        "input.utf8",
+        line_of_offset(bytes, pos),
+        format!("input is not valid UTF-8 (first bad byte at offset {pos})"),
+    )
 }
 
 fn check_text(text: &str) -> Result<(), Diagnostic> {
@@ -323,6 +344,25 @@ mod tests {
         let long = "x".repeat(MAX_LINE_BYTES + 1);
         let doc = parse(Format::Haproxy, &long);
         assert_eq!(doc.first_error().unwrap().code, "input.line-too-long");
+    }
+
+    #[test]
+    fn owned_input_is_checked_like_borrowed_input() {
+        let cases: [&[u8]; 6] = [
+            b"a: 1\n",
+            b"\xef\xbb\xbfa: 1\n",
+            b"a\0b",
+            b"ok\n\xff\xfe",
+            b"\xef\xbb\xbf",
+            b"",
+        ];
+        for bytes in cases {
+            let owned = check_input_owned(bytes.to_vec());
+            match check_input(bytes) {
+                Ok(text) => assert_eq!(owned.as_deref(), Ok(text)),
+                Err(d) => assert_eq!(owned, Err(d)),
+            }
+        }
     }
 
     #[test]
