@@ -474,9 +474,9 @@ impl Map {
     /// build one such map per server or interface line.
     #[inline(always)]
     pub fn from_entries<const N: usize>(entries: [(&'static str, Node); N]) -> Self {
-        let mut out = Vec::with_capacity(N);
-        out.extend(entries.into_iter().map(|(k, v)| (Key::Borrowed(k), v)));
-        Map { entries: out }
+        Map {
+            entries: Vec::from(entries.map(|(k, v)| (Key::Borrowed(k), v))),
+        }
     }
 
     #[inline]
