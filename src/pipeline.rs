@@ -70,15 +70,26 @@ pub fn sniff(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 /// Parses bytes already read under `name` with the chosen format; errors become [`BadInput`].
 /// The input is validated as UTF-8 once, by the format layer's guards.
 pub fn parse(name: &str, bytes: &[u8], explicit: Option<Format>) -> Result<Loaded, BadInput> {
-    let format = choose_format(explicit, name, &sniff(bytes))?;
+    parse_input(name, bytes, explicit)
+}
+
+/// [`parse`] for borrowed or owned bytes. Owned bytes become the [`Loaded`] text without a
+/// copy (and are validated as UTF-8 once): on a large file the copy, and the fresh pages it
+/// touches, cost more than the rest of reading it.
+pub fn parse_input<B: AsRef<[u8]> + Into<Vec<u8>>>(
+    name: &str,
+    bytes: B,
+    explicit: Option<Format>,
+) -> Result<Loaded, BadInput> {
+    let format = choose_format(explicit, name, &sniff(bytes.as_ref()))?;
     let suffix = if explicit.is_some() {
         format!(" (read as {format})")
     } else {
         String::new()
     };
-    let text = formats::check_input(bytes)
+    let text = formats::check_input_owned(bytes.into())
         .map_err(|d| BadInput::one(format!("{}{suffix}", d.render(name))))?;
-    let doc = formats::parse(format, text);
+    let doc = formats::parse(format, &text);
     if doc.has_errors() {
         return Err(BadInput {
             lines: doc
@@ -91,7 +102,7 @@ pub fn parse(name: &str, bytes: &[u8], explicit: Option<Format>) -> Result<Loade
     }
     Ok(Loaded {
         name: name.to_string(),
-        text: text.to_string(),
+        text,
         doc,
     })
 }

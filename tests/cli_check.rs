@@ -570,3 +570,74 @@ fn readme_quick_start_blocks_and_names_objects_and_lines() {
     assert!(out.contains("lb/mail/haproxy.cfg:21"), "{out}");
     assert!(!out.contains("s3cret-stats-password") && !out.contains("n3w-stats-password"));
 }
+
+/// Files mode hands the read bytes over as the documents' texts: a byte-order mark must still
+/// be dropped before the text is diffed and redacted with the parser's secret spans.
+#[test]
+fn files_mode_with_byte_order_marks_redacts_and_diffs_the_text() {
+    let old = "\u{feff}global\n    maxconn 100\nlisten stats\n    bind :8404\n    stats auth admin:s3cret\n";
+    let new = old.replace("maxconn 100", "maxconn 200");
+    let dir = temp_files(&[
+        ("haproxy-old.cfg", old.as_bytes()),
+        ("haproxy-new.cfg", new.as_bytes()),
+    ]);
+    let (code, out, err) = run_in(
+        dir.path(),
+        &[
+            "check",
+            "haproxy-old.cfg",
+            "haproxy-new.cfg",
+            "--kind",
+            "load_balancer",
+            "--output",
+            "json",
+        ],
+    );
+    assert!(code == 0 || code == 3, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let target = &v["targets"][0];
+    let unified = target["unified_diff"].as_str().unwrap();
+    assert!(
+        unified.contains("-    maxconn 100\n+    maxconn 200\n"),
+        "{unified}"
+    );
+    assert!(unified.contains("stats auth admin:<redacted>"), "{unified}");
+    assert!(
+        !unified.contains("s3cret") && !unified.contains('\u{feff}'),
+        "{unified}"
+    );
+    assert_eq!(target["changed_lines"], serde_json::json!([2]));
+}
+
+/// Progress (`checking 2/3 app[clients/b.yaml]…`) is for people at a terminal: with stderr
+/// piped, as in CI, stderr holds no progress line, carriage return or escape sequence, even with
+/// `CI` unset and many targets to read and check.
+#[test]
+fn repo_mode_with_piped_stderr_shows_no_progress() {
+    let base = base_repo();
+    let new = base_repo();
+    write(
+        new.path(),
+        "lb/mail.yaml",
+        &LB_OK.replace("10.0.0.2", "10.0.0.3"),
+    );
+    write(new.path(), "clients/a.yaml", "pool:\n  max_size: 41\n");
+    write(new.path(), "clients/b.yaml", "pool:\n  max_size: 42\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_guardrail"))
+        .args(["check", "--base-dir", &base.path().display().to_string()])
+        .current_dir(new.path())
+        .env_remove("CI")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run guardrail");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("lb-mail") && stdout.contains("clients/b.yaml"),
+        "{stdout}"
+    );
+    for marker in ["checking", "reading", "\r", "\u{1b}", "\u{2026}"] {
+        assert!(!stderr.contains(marker), "{marker:?} in stderr: {stderr:?}");
+    }
+}

@@ -144,6 +144,123 @@ pub fn haproxy(target_lines: usize) -> String {
     s
 }
 
+/// An nginx config of about `target_lines` lines: an `http` block with upstreams of servers
+/// and virtual servers with locations, plus a `stream` block.
+pub fn nginx(target_lines: usize) -> String {
+    let mut s = String::with_capacity(target_lines * 40);
+    s.push_str("user www-data;\nworker_processes auto;\npid /run/nginx.pid;\n\n");
+    s.push_str("events {\n    worker_connections 4096;\n    multi_accept on;\n}\n\n");
+    s.push_str("http {\n    include       /etc/nginx/mime.types;\n    default_type  application/octet-stream;\n");
+    s.push_str("    sendfile on;\n    keepalive_timeout 65;\n    access_log /var/log/nginx/access.log main;\n\n");
+    // Each service: an upstream of 8 servers (12 lines) and a virtual server with 3 locations
+    // (22 lines), so about 36 lines per service.
+    let services = target_lines.saturating_sub(40) / 36;
+    for u in 0..services {
+        let _ = writeln!(s, "    upstream app_{u} {{\n        least_conn;");
+        for n in 0..8 {
+            let _ = writeln!(
+                s,
+                "        server 10.{}.{}.{}:8080 weight={} max_fails=3 fail_timeout=30s;",
+                20 + u / 256 % 200,
+                u % 256,
+                n + 1,
+                1 + n % 5
+            );
+        }
+        s.push_str("        keepalive 32;\n    }\n\n");
+        let _ = writeln!(
+            s,
+            "    server {{\n        listen 443 ssl http2;\n        server_name app{u}.example.net;\n        ssl_certificate /etc/nginx/tls/app{u}.crt;\n        ssl_certificate_key /etc/nginx/tls/app{u}.key;\n"
+        );
+        let _ = writeln!(
+            s,
+            "        location / {{\n            proxy_pass http://app_{u};\n            proxy_set_header Host $host;\n            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        }}\n"
+        );
+        let _ = writeln!(
+            s,
+            "        location /api/ {{\n            proxy_pass http://app_{u}/api/;\n            proxy_read_timeout 60s;\n        }}\n"
+        );
+        s.push_str("        location = /healthz {\n            access_log off;\n            return 200 \"ok\\n\";\n        }\n    }\n\n");
+    }
+    s.push_str("}\n\nstream {\n    upstream imap {\n        server 10.9.0.1:143;\n        server 10.9.0.2:143 backup;\n    }\n    server {\n        listen 143;\n        proxy_pass imap;\n    }\n}\n");
+    s
+}
+
+/// A fetchmail rc file of about `target_lines` lines: global `set` lines, a `defaults` entry and
+/// polls of one to three users each.
+pub fn fetchmail(target_lines: usize) -> String {
+    let mut s = String::with_capacity(target_lines * 48);
+    s.push_str("# generated fetchmailrc\nset daemon 300\nset logfile \"/var/log/fetchmail/fetchmail.log\"\nset postmaster \"mailadmin\"\nset no bouncemail\n\n");
+    s.push_str("defaults\n  proto imap\n  timeout 60\n  user \"svc-default\" with ssl sslcertck\n    keep\n    smtphost localhost/2525\n\n");
+    let mut lines = 13usize;
+    let mut p = 0usize;
+    while lines < target_lines {
+        let _ = writeln!(
+            s,
+            "# connector {p}\npoll imap{p}.example.net with proto imap port 993 auth password\n  via 10.{}.{}.{}",
+            p / 65536 % 256,
+            p / 256 % 256,
+            p % 256
+        );
+        lines += 3;
+        for u in 0..1 + p % 3 {
+            let _ = writeln!(
+                s,
+                "  user \"box{u}@tenant{p}.example.net\" there with password \"pw-{p}-{u}\" is mbox{p}_{u} here\n    options keep ssl sslcertck\n    folders INBOX, \"Archive\", \"Orders {u}\"\n    mda \"/usr/bin/procmail -d %T\""
+            );
+            lines += 4;
+        }
+        s.push('\n');
+        lines += 1;
+        p += 1;
+    }
+    s
+}
+
+/// An INI file of about `target_lines` lines: many sections (a pgbouncer-like database list
+/// plus php.ini-like settings) with comments.
+pub fn ini(target_lines: usize) -> String {
+    let mut s = String::with_capacity(target_lines * 36);
+    s.push_str(";; generated settings\n\n[databases]\n");
+    let dbs = target_lines / 10;
+    for d in 0..dbs {
+        let _ = writeln!(
+            s,
+            "db_{d} = host=db-{}.internal port=5432 dbname=app_{d} pool_size={}",
+            d % 16,
+            10 + d % 20
+        );
+    }
+    s.push('\n');
+    let mut lines = dbs + 4;
+    let mut sec = 0usize;
+    while lines < target_lines {
+        let _ = writeln!(s, "[service_{sec}]\n; settings of service {sec}");
+        lines += 2;
+        for k in 0..16 {
+            match k % 4 {
+                0 => {
+                    let _ = writeln!(s, "max_connections_{k} = {}", 100 + sec % 900);
+                }
+                1 => {
+                    let _ = writeln!(s, "enable_feature_{k} = true");
+                }
+                2 => {
+                    let _ = writeln!(s, "log_path_{k} = /var/log/service_{sec}/k{k}.log");
+                }
+                _ => {
+                    let _ = writeln!(s, "description_{k} = \"service {sec} setting {k}\"");
+                }
+            }
+            lines += 1;
+        }
+        s.push('\n');
+        lines += 1;
+        sec += 1;
+    }
+    s
+}
+
 /// Changes exactly one line: the first line containing `needle` gets `replacement` instead.
 pub fn change_one_line(text: &str, needle: &str, replacement: &str) -> String {
     let pos = text.find(needle).expect("needle present");

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use globset::{Glob, GlobMatcher};
 
 use super::input::{self, BadInput, Loaded};
-use super::{FormatArg, bad_input, policies, repo};
+use super::{FormatArg, Progress, bad_input, policies, repo};
 use crate::config::{Config, Target};
 use crate::document::Format;
 use crate::pipeline::evaluate_target;
@@ -366,11 +366,8 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
             (&old_name, old_bytes.as_deref()),
         ],
     )?;
-    let (old, new) = input::parse_pair(
-        (&old_name, old_bytes.as_deref()),
-        (&new_name, new_bytes.as_deref()),
-        format,
-    )?;
+    // The bytes are handed over: they become the documents' texts without a copy.
+    let (old, new) = input::parse_pair((&old_name, old_bytes), (&new_name, new_bytes), format)?;
     let env = args.env.clone().unwrap_or_else(|| "production".to_string());
     let name = args.target.clone().unwrap_or_else(|| {
         new_path
@@ -563,12 +560,22 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
         work.iter()
             .any(|(c, _, _, new)| c.name == claim.name && c.env == claim.env && new.is_some())
     };
+    let mut progress = Progress::new();
     if uses_inventory {
-        for path in &repo::all_files(root) {
-            for claim in claims(&matchers, path) {
-                if already_parsed(&claim) {
-                    continue;
-                }
+        let files = repo::all_files(root);
+        let to_read: Vec<(&String, Vec<Claim<'_>>)> = files
+            .iter()
+            .map(|path| {
+                let mut claimed = claims(&matchers, path);
+                claimed.retain(|c| !already_parsed(c));
+                (path, claimed)
+            })
+            .filter(|(_, claimed)| !claimed.is_empty())
+            .collect();
+        let total = to_read.len();
+        for (i, (path, claimed)) in to_read.into_iter().enumerate() {
+            progress.show("reading", i + 1, total, path);
+            for claim in claimed {
                 let loaded = input::read(&root.join(path))
                     .and_then(|bytes| input::parse(path, &bytes, claim.target.format));
                 match loaded {
@@ -603,7 +610,8 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
             .or_default()
             .push(e.clone());
     }
-    for (claim, format, old, new) in &work {
+    for (i, (claim, format, old, new)) in work.iter().enumerate() {
+        progress.show("checking", i + 1, work.len(), &claim.name);
         let info = target_info(claim, *format);
         let env_inventory = by_env
             .get(claim.env.as_str())
@@ -620,6 +628,7 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
             &mut report,
         );
     }
+    progress.clear();
     waivers.apply(&set, &mut report, now);
     drop(by_env);
     drop(inventory);

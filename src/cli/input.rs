@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use crate::document::{Format, Severity};
-pub use crate::pipeline::{BadInput, Loaded, choose_format, format_names, parse, sniff};
+pub use crate::pipeline::{
+    BadInput, Loaded, choose_format, format_names, parse, parse_input, sniff,
+};
 
 /// Reads a file from disk; a missing or unreadable file is bad input.
 pub fn read(path: &Path) -> Result<Vec<u8>, BadInput> {
@@ -70,14 +72,15 @@ pub fn choose_pair_format(
 
 /// Parses both sides of a change with one format, collecting the errors of both, and prints
 /// their warnings. A side given as `None` does not exist (a created or deleted file).
-pub fn parse_pair(
-    old: (&str, Option<&[u8]>),
-    new: (&str, Option<&[u8]>),
+/// Bytes may be borrowed (`&[u8]`) or owned (`Vec<u8>`, kept as the text without a copy).
+pub fn parse_pair<B: AsRef<[u8]> + Into<Vec<u8>>>(
+    old: (&str, Option<B>),
+    new: (&str, Option<B>),
     format: Format,
 ) -> Result<(Option<Loaded>, Option<Loaded>), BadInput> {
     let mut errors = Vec::new();
-    let mut one = |(name, bytes): (&str, Option<&[u8]>)| {
-        bytes.and_then(|b| match parse(name, b, Some(format)) {
+    let mut one = |(name, bytes): (&str, Option<B>)| {
+        bytes.and_then(|b| match parse_input(name, b, Some(format)) {
             Ok(l) => Some(l),
             Err(e) => {
                 errors.extend(e.lines);

@@ -15,6 +15,8 @@ pub mod policies;
 mod policy_cmd;
 pub mod repo;
 
+use std::io::{IsTerminal, Write};
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::document::Format;
@@ -130,4 +132,70 @@ pub(crate) fn bad_input(err: input::BadInput) -> i32 {
         eprintln!("guardrail: {line}");
     }
     EXIT_BAD_INPUT
+}
+
+/// Progress of a long run (`checking 12/40 lb-mail…`): one line on stderr, rewritten in place
+/// and cleared when the run ends. Shown only when stderr is a terminal and `CI` is not set, so
+/// piped output and CI logs never contain it.
+pub(crate) struct Progress {
+    enabled: bool,
+    shown: bool,
+}
+
+impl Progress {
+    pub(crate) fn new() -> Self {
+        Progress {
+            enabled: progress_wanted(
+                std::io::stderr().is_terminal(),
+                std::env::var_os("CI").is_some(),
+            ),
+            shown: false,
+        }
+    }
+
+    /// Shows `{verb} {done}/{total} {what}…` in place of the previous line.
+    pub(crate) fn show(&mut self, verb: &str, done: usize, total: usize, what: &str) {
+        if !self.enabled {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        // `\r` goes back to the start of the line, `ESC [ 2 K` erases it.
+        let _ = write!(err, "\r\x1b[2K{verb} {done}/{total} {what}\u{2026}");
+        let _ = err.flush();
+        self.shown = true;
+    }
+
+    /// Erases the progress line, if one is shown.
+    pub(crate) fn clear(&mut self) {
+        if self.shown {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+            self.shown = false;
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Progress is for people watching a terminal: not for pipes, files or CI logs.
+fn progress_wanted(stderr_is_terminal: bool, ci_set: bool) -> bool {
+    stderr_is_terminal && !ci_set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_wanted;
+
+    #[test]
+    fn progress_only_on_a_terminal_outside_ci() {
+        assert!(progress_wanted(true, false));
+        assert!(!progress_wanted(true, true));
+        assert!(!progress_wanted(false, false));
+        assert!(!progress_wanted(false, true));
+    }
 }

@@ -81,7 +81,7 @@ pub fn parse(text: &str) -> Document {
     for s in p.sections {
         let mut map = Map::with_capacity(s.entries.len() + 1);
         for (k, v) in s.entries {
-            map.push(k, v);
+            map.push(k.to_string(), v);
         }
         if !s.unparsed.is_empty() {
             let line = s.unparsed[0].line;
@@ -98,9 +98,40 @@ pub fn parse(text: &str) -> Document {
 struct Section<'a> {
     name: String,
     line: u32,
-    entries: Vec<(String, Node)>,
+    entries: Vec<(&'a str, Node)>,
+    /// Position of each key in `entries`, built once the section has more than
+    /// [`SMALL_SECTION`] keys; smaller sections (most) are searched in place.
     index: HashMap<&'a str, usize>,
     unparsed: Vec<Node>,
+}
+
+/// Sections with at most this many keys find a key by scanning them, not by hashing.
+const SMALL_SECTION: usize = 16;
+
+impl<'a> Section<'a> {
+    fn find(&self, key: &str) -> Option<usize> {
+        if self.entries.len() <= SMALL_SECTION {
+            self.entries.iter().position(|(k, _)| *k == key)
+        } else {
+            self.index.get(key).copied()
+        }
+    }
+
+    /// Appends a key not in the section yet.
+    fn push(&mut self, key: &'a str, node: Node) {
+        self.entries.push((key, node));
+        let n = self.entries.len();
+        if n == SMALL_SECTION + 1 {
+            self.index = self
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (*k, i))
+                .collect();
+        } else if n > SMALL_SECTION + 1 {
+            self.index.insert(key, n - 1);
+        }
+    }
 }
 
 struct Parser<'a> {
@@ -213,8 +244,8 @@ impl<'a> Parser<'a> {
     /// Sets `key` in the current section, warning when it was already set (last wins).
     fn set(&mut self, key: &'a str, node: Node, number: u32) {
         let section = self.section_mut(number);
-        match section.index.get(key) {
-            Some(&i) => {
+        match section.find(key) {
+            Some(i) => {
                 let first = section.entries[i].1.line;
                 let name = section.name.clone();
                 section.entries[i].1 = node;
@@ -226,10 +257,7 @@ impl<'a> Parser<'a> {
                     ),
                 ));
             }
-            None => {
-                section.index.insert(key, section.entries.len());
-                section.entries.push((key.to_string(), node));
-            }
+            None => section.push(key, node),
         }
     }
 
@@ -255,18 +283,13 @@ impl<'a> Parser<'a> {
     fn directive(&mut self, key: &'a str, path: &str, number: u32) {
         let section = self.section_mut(number);
         let item = Node::str(number, path);
-        match section.index.get(key) {
-            Some(&i) => {
+        match section.find(key) {
+            Some(i) => {
                 if let Value::List(items) = &mut section.entries[i].1.value {
                     items.push(item);
                 }
             }
-            None => {
-                section.index.insert(key, section.entries.len());
-                section
-                    .entries
-                    .push((key.to_string(), Node::list(number, vec![item])));
-            }
+            None => section.push(key, Node::list(number, vec![item])),
         }
     }
 
@@ -453,6 +476,36 @@ mod tests {
             panic!()
         };
         assert_eq!(root.keys().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    /// Sections past `SMALL_SECTION` keys find keys through an index: duplicates are still
+    /// found on both sides of that size, and includes still collect.
+    #[test]
+    fn duplicates_are_found_in_large_sections() {
+        let mut text = String::from("[big]\n");
+        for i in 0..40 {
+            text.push_str(&format!("k{i} = {i}\n"));
+            if i == 10 {
+                text.push_str("k3 = again\n!include /a\n");
+            }
+            if i == 30 {
+                text.push_str("k20 = again\n!include /b\n");
+            }
+        }
+        let doc = ok(&text);
+        assert_eq!(
+            codes(&doc),
+            vec![("ini.duplicate-key", 13), ("ini.duplicate-key", 35)]
+        );
+        let big = doc.root.get("big").unwrap();
+        assert_eq!(big.get("k3").unwrap().as_str(), Some("again"));
+        assert_eq!(big.get("k20").unwrap().as_str(), Some("again"));
+        let Value::List(inc) = &big.get("!include").unwrap().value else {
+            panic!()
+        };
+        assert_eq!(inc.len(), 2);
+        let Value::Map(m) = &big.value else { panic!() };
+        assert_eq!(m.len(), 41);
     }
 
     #[test]

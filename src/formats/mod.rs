@@ -66,6 +66,29 @@ pub fn parse(format: Format, text: &str) -> Document {
 
 /// Validates raw bytes as config text: not too large, not binary, valid UTF-8.
 pub fn check_input(bytes: &[u8]) -> Result<&str, Diagnostic> {
+    check_size_and_nul(bytes)?;
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text.strip_prefix('\u{feff}').unwrap_or(text)),
+        Err(e) => Err(utf8_error(bytes, e.valid_up_to())),
+    }
+}
+
+/// [`check_input`] for bytes the caller owns: the text (byte-order mark removed) is made from
+/// the same buffer, validated once and not copied. Same checks, same diagnostics.
+pub fn check_input_owned(bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    check_size_and_nul(&bytes)?;
+    match String::from_utf8(bytes) {
+        Ok(mut text) => {
+            if text.starts_with('\u{feff}') {
+                text.drain(..'\u{feff}'.len_utf8());
+            }
+            Ok(text)
+        }
+        Err(e) => Err(utf8_error(e.as_bytes(), e.utf8_error().valid_up_to())),
+    }
+}
+
+fn check_size_and_nul(bytes: &[u8]) -> Result<(), Diagnostic> {
     if bytes.len() > MAX_INPUT_BYTES {
         return Err(Diagnostic::error(
             "input.too-large",
@@ -77,24 +100,24 @@ pub fn check_input(bytes: &[u8]) -> Result<&str, Diagnostic> {
             ),
         ));
     }
-    if let Some(pos) = bytes.iter().position(|&b| b == 0) {
+    // The position is only needed on failure.
+    if lines::contains_byte(bytes, 0) {
+        let pos = bytes.iter().position(|&b| b == 0).unwrap_or(0);
         return Err(Diagnostic::error(
             "input.binary",
             line_of_offset(bytes, pos),
             "input contains NUL bytes: this is binary data, not a config file",
         ));
     }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(text.strip_prefix('\u{feff}').unwrap_or(text)),
-        Err(e) => {
-            let pos = e.valid_up_to();
-            Err(Diagnostic::error(
-                "input.utf8",
-                line_of_offset(bytes, pos),
-                format!("input is not valid UTF-8 (first bad byte at offset {pos})"),
-            ))
-        }
-    }
+    Ok(())
+}
+
+fn utf8_error(bytes: &[u8], pos: usize) -> Diagnostic {
+    Diagnostic::error(
+        "input.utf8",
+        line_of_offset(bytes, pos),
+        format!("input is not valid UTF-8 (first bad byte at offset {pos})"),
+    )
 }
 
 fn check_text(text: &str) -> Result<(), Diagnostic> {
@@ -105,22 +128,40 @@ fn check_text(text: &str) -> Result<(), Diagnostic> {
             "input is empty; an empty config is refused because it is almost always a truncated or missing file",
         ));
     }
-    let mut line_no = 0u32;
-    for line in text.split('\n') {
-        line_no += 1;
-        if line.len() > MAX_LINE_BYTES {
-            return Err(Diagnostic::error(
+    match long_line(text.as_bytes()) {
+        None => Ok(()),
+        Some(start) => {
+            let len = text.as_bytes()[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .unwrap_or(text.len() - start);
+            Err(Diagnostic::error(
                 "input.line-too-long",
-                line_no,
+                line_of_offset(text.as_bytes(), start),
                 format!(
-                    "line is {} bytes long; the limit is {} bytes",
-                    line.len(),
+                    "line is {len} bytes long; the limit is {} bytes",
                     MAX_LINE_BYTES
                 ),
-            ));
+            ))
         }
     }
-    Ok(())
+}
+
+/// The start of the first line longer than [`MAX_LINE_BYTES`] (lines end at `\n`), if any.
+/// Looks only at the last newline of each window of `MAX_LINE_BYTES + 1` bytes, so it costs
+/// next to nothing instead of a pass over every line.
+fn long_line(bytes: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    while bytes.len() - start > MAX_LINE_BYTES {
+        let window = &bytes[start..=start + MAX_LINE_BYTES];
+        match window.iter().rposition(|&b| b == b'\n') {
+            // Every line that starts before the window's last newline ends inside the window.
+            Some(last) => start += last + 1,
+            // The line at `start` runs past the window: it is too long.
+            None => return Some(start),
+        }
+    }
+    None
 }
 
 fn line_of_offset(bytes: &[u8], pos: usize) -> u32 {
@@ -303,5 +344,44 @@ mod tests {
         let long = "x".repeat(MAX_LINE_BYTES + 1);
         let doc = parse(Format::Haproxy, &long);
         assert_eq!(doc.first_error().unwrap().code, "input.line-too-long");
+    }
+
+    #[test]
+    fn owned_input_is_checked_like_borrowed_input() {
+        let cases: [&[u8]; 6] = [
+            b"a: 1\n",
+            b"\xef\xbb\xbfa: 1\n",
+            b"a\0b",
+            b"ok\n\xff\xfe",
+            b"\xef\xbb\xbf",
+            b"",
+        ];
+        for bytes in cases {
+            let owned = check_input_owned(bytes.to_vec());
+            match check_input(bytes) {
+                Ok(text) => assert_eq!(owned.as_deref(), Ok(text)),
+                Err(d) => assert_eq!(owned, Err(d)),
+            }
+        }
+    }
+
+    #[test]
+    fn finds_the_first_long_line() {
+        let short = "a\n".repeat(MAX_LINE_BYTES);
+        let exact = "y".repeat(MAX_LINE_BYTES);
+        let long = "x".repeat(MAX_LINE_BYTES + 1);
+        // Many short lines, then a line of exactly the limit: accepted.
+        assert!(check_text(&format!("{short}{exact}\n{short}")).is_ok());
+        // The long line after many short ones is found with its line and length.
+        let err = check_text(&format!("{short}{exact}\n{long}\r\nz\n")).unwrap_err();
+        assert_eq!(err.code, "input.line-too-long");
+        assert_eq!(err.line, MAX_LINE_BYTES as u32 + 2);
+        assert!(
+            err.message
+                .starts_with(&format!("line is {} bytes", MAX_LINE_BYTES + 2))
+        );
+        // A long last line without a newline.
+        let err = check_text(&format!("a\n{long}")).unwrap_err();
+        assert_eq!(err.line, 2);
     }
 }

@@ -62,22 +62,26 @@ impl ProxyKind {
     }
 }
 
-/// Section keywords other than the proxies and `global`: kept generically.
-const OTHER_SECTIONS: &[&str] = &[
-    "userlist",
-    "resolvers",
-    "peers",
-    "mailers",
-    "cache",
-    "program",
-    "http-errors",
-    "ring",
-    "log-forward",
-    "fcgi-app",
-    "crt-store",
-    "traces",
-    "acme",
-];
+/// Section keywords other than the proxies and `global`, kept generically: the keyword as a
+/// `&'static str`. (A `match` rather than a table search: this runs for every line.)
+fn other_section(kw: &str) -> Option<&'static str> {
+    Some(match kw {
+        "userlist" => "userlist",
+        "resolvers" => "resolvers",
+        "peers" => "peers",
+        "mailers" => "mailers",
+        "cache" => "cache",
+        "program" => "program",
+        "http-errors" => "http-errors",
+        "ring" => "ring",
+        "log-forward" => "log-forward",
+        "fcgi-app" => "fcgi-app",
+        "crt-store" => "crt-store",
+        "traces" => "traces",
+        "acme" => "acme",
+        _ => return None,
+    })
+}
 
 /// A proxy section (`defaults`, `frontend`, `backend`, `listen`) being read.
 struct Proxy {
@@ -266,7 +270,7 @@ impl Parser {
             "listen" => return self.open_proxy(ProxyKind::Listen, line, toks),
             _ => {}
         }
-        if let Some(&kind) = OTHER_SECTIONS.iter().find(|&&k| k == kw) {
+        if let Some(kind) = other_section(kw) {
             return self.open_other(kind, line, toks);
         }
         let in_userlist = matches!(&self.section, Some(Section::Other(o)) if o.kind == "userlist");
@@ -473,16 +477,17 @@ impl Parser {
                 p.use_backend.push(Node::map(n, r));
             }
             "server" | "server-template" => {
-                match server::parse_server(t, n, toks, kw == "server-template") {
-                    Ok(s) => {
-                        for w in s.warnings {
+                let mut warnings = Vec::new();
+                let template = kw == "server-template";
+                match server::parse_server(t, n, toks, template, &mut p.servers, &mut warnings) {
+                    Ok(()) => {
+                        for w in warnings {
                             self.diagnostics.push(Diagnostic::warning(
                                 "haproxy.server-syntax",
                                 n,
                                 w,
                             ));
                         }
-                        p.servers.push(s.node);
                     }
                     Err(why) => {
                         self.diagnostics.push(Diagnostic::warning(

@@ -1,6 +1,6 @@
 //! `server`, `server-template` and `default-server` lines: address splitting and keywords.
 
-use crate::document::{Map, Node, Value};
+use crate::document::{Key, Map, Node, Value};
 
 use super::text::{Tok, unquote};
 
@@ -15,67 +15,57 @@ enum Kw {
     Unknown,
 }
 
-// A `match` compiles to a length switch and inline byte compares: much cheaper than searching
-// a table, and this runs for every word of every server line.
+/// Declares the server keywords once: [`known`] gives a word's kind and the keyword as a
+/// `&'static str`, so that option keys need no allocation.
+macro_rules! server_keywords {
+    (flags: [$($flag:literal),* $(,)?], args: [$($arg:literal),* $(,)?] $(,)?) => {
+        // A `match` compiles to a length switch and inline byte compares: much cheaper than
+        // searching a table, and this runs for every word of every server line.
+        fn known(k: &str) -> Option<(&'static str, Kw)> {
+            match k {
+                $($flag => Some(($flag, Kw::Flag)),)*
+                $($arg => Some(($arg, Kw::Arg)),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+server_keywords! {
+    flags: [
+        "agent-check", "allow-0rtt", "backup", "check", "check-pool-conn-name",
+        "check-reuse-pool", "check-send-proxy", "check-ssl", "check-via-socks4", "disabled",
+        "enabled", "force-sslv3", "force-tlsv10", "force-tlsv11", "force-tlsv12", "force-tlsv13",
+        "no-agent-check", "no-backup", "no-check", "no-check-reuse-pool", "no-check-ssl",
+        "no-send-proxy", "no-send-proxy-v2", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn",
+        "no-ssl", "no-ssl-reuse", "no-sslv3", "no-tfo", "no-tls-tickets", "no-tlsv10",
+        "no-tlsv11", "no-tlsv12", "no-tlsv13", "no-verifyhost", "non-stick", "send-proxy",
+        "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn", "ssl", "ssl-reuse", "stick",
+        "tfo", "tls-tickets",
+    ],
+    args: [
+        "addr", "agent-addr", "agent-inter", "agent-port", "agent-send", "alpn", "ca-file",
+        "check-alpn", "check-proto", "check-sni", "ciphers", "ciphersuites", "client-sigalgs",
+        "cookie", "crl-file", "crt", "curves", "downinter", "error-limit", "fall", "fastinter",
+        "guid", "hash-key", "id", "idle-ping", "init-addr", "init-state", "inter", "interface",
+        "log-bufsize", "log-proto", "max-reuse", "maxconn", "maxqueue", "minconn", "namespace",
+        "npn", "observe", "on-error", "on-marked-down", "on-marked-up", "pool-conn-name",
+        "pool-low-conn", "pool-max-conn", "pool-purge-delay", "port", "proto", "redir",
+        "resolve-net", "resolve-opts", "resolve-prefer", "resolvers", "rise", "shard", "sigalgs",
+        "slowstart", "sni", "socks4", "source", "ssl-max-ver", "ssl-min-ver", "tcp-ut", "track",
+        "usesrc", "verify", "verifyhost", "weight", "ws",
+    ],
+}
+
 fn kw(k: &str) -> Kw {
-    match k {
-        "agent-check"
-        | "allow-0rtt"
-        | "backup"
-        | "check"
-        | "check-pool-conn-name"
-        | "check-reuse-pool"
-        | "check-send-proxy"
-        | "check-ssl"
-        | "check-via-socks4"
-        | "disabled"
-        | "enabled"
-        | "force-sslv3"
-        | "force-tlsv10"
-        | "force-tlsv11"
-        | "force-tlsv12"
-        | "force-tlsv13"
-        | "no-agent-check"
-        | "no-backup"
-        | "no-check"
-        | "no-check-reuse-pool"
-        | "no-check-ssl"
-        | "no-send-proxy"
-        | "no-send-proxy-v2"
-        | "no-send-proxy-v2-ssl"
-        | "no-send-proxy-v2-ssl-cn"
-        | "no-ssl"
-        | "no-ssl-reuse"
-        | "no-sslv3"
-        | "no-tfo"
-        | "no-tls-tickets"
-        | "no-tlsv10"
-        | "no-tlsv11"
-        | "no-tlsv12"
-        | "no-tlsv13"
-        | "no-verifyhost"
-        | "non-stick"
-        | "send-proxy"
-        | "send-proxy-v2"
-        | "send-proxy-v2-ssl"
-        | "send-proxy-v2-ssl-cn"
-        | "ssl"
-        | "ssl-reuse"
-        | "stick"
-        | "tfo"
-        | "tls-tickets" => Kw::Flag,
-        "addr" | "agent-addr" | "agent-inter" | "agent-port" | "agent-send" | "alpn"
-        | "ca-file" | "check-alpn" | "check-proto" | "check-sni" | "ciphers" | "ciphersuites"
-        | "client-sigalgs" | "cookie" | "crl-file" | "crt" | "curves" | "downinter"
-        | "error-limit" | "fall" | "fastinter" | "guid" | "hash-key" | "id" | "idle-ping"
-        | "init-addr" | "init-state" | "inter" | "interface" | "log-bufsize" | "log-proto"
-        | "max-reuse" | "maxconn" | "maxqueue" | "minconn" | "namespace" | "npn" | "observe"
-        | "on-error" | "on-marked-down" | "on-marked-up" | "pool-conn-name" | "pool-low-conn"
-        | "pool-max-conn" | "pool-purge-delay" | "port" | "proto" | "redir" | "resolve-net"
-        | "resolve-opts" | "resolve-prefer" | "resolvers" | "rise" | "shard" | "sigalgs"
-        | "slowstart" | "sni" | "socks4" | "source" | "ssl-max-ver" | "ssl-min-ver" | "tcp-ut"
-        | "track" | "usesrc" | "verify" | "verifyhost" | "weight" | "ws" => Kw::Arg,
-        _ => Kw::Unknown,
+    known(k).map_or(Kw::Unknown, |(_, kind)| kind)
+}
+
+/// A map key for keyword `k`: the static name of a known keyword, else a copy.
+fn key(k: &str) -> Key {
+    match known(k) {
+        Some((name, _)) => Key::Borrowed(name),
+        None => Key::Owned(k.to_string()),
     }
 }
 
@@ -108,12 +98,18 @@ fn is_int_arg(k: &str) -> bool {
 /// `host:port` (the port after the last colon), `ipv4@`/`ipv6@` prefixes kept on the host.
 /// Sockets (`/path`, `unix@`, `abns@`, `fd@`, `sockpair@`) and non-numeric ports (`:+1`,
 /// `${PORT}`) have no port: the whole text is the address.
+///
+/// Addresses are short, so the searches are plain byte loops (`str::find` sets up a vectorised
+/// search that costs more than it saves here).
 pub(super) fn split_address(addr: &str) -> (&str, Option<i64>) {
     let whole = (addr, None);
+    let b = addr.as_bytes();
     if addr.starts_with('/') {
         return whole;
     }
-    if let Some((prefix, rest)) = addr.split_once('@') {
+    let last_colon = || b.iter().rposition(|&c| c == b':');
+    if let Some(at) = b.iter().position(|&c| c == b'@') {
+        let (prefix, rest) = (&addr[..at], &addr[at + 1..]);
         let inet = matches!(
             prefix,
             "ipv4" | "ipv6" | "tcp" | "tcp4" | "tcp6" | "udp" | "udp4" | "udp6" | "quic4" | "quic6"
@@ -121,13 +117,13 @@ pub(super) fn split_address(addr: &str) -> (&str, Option<i64>) {
         if !inet {
             return whole;
         }
-        return match (split_address(rest).1, addr.rfind(':')) {
+        return match (split_address(rest).1, last_colon()) {
             (Some(p), Some(colon)) => (&addr[..colon], Some(p)),
             _ => whole,
         };
     }
     if let Some(rest) = addr.strip_prefix('[') {
-        let Some(close) = rest.find(']') else {
+        let Some(close) = rest.bytes().position(|c| c == b']') else {
             return whole;
         };
         let host = &rest[..close];
@@ -140,7 +136,7 @@ pub(super) fn split_address(addr: &str) -> (&str, Option<i64>) {
             None => whole,
         };
     }
-    match addr.rfind(':') {
+    match last_colon() {
         Some(colon) if colon + 1 == addr.len() => (&addr[..colon], None),
         Some(colon) => match parse_port(&addr[colon + 1..]) {
             Some(p) => (&addr[..colon], Some(p)),
@@ -151,10 +147,16 @@ pub(super) fn split_address(addr: &str) -> (&str, Option<i64>) {
 }
 
 fn parse_port(s: &str) -> Option<i64> {
-    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 5 {
         return None;
     }
-    let p: i64 = s.parse().ok()?;
+    let mut p = 0i64;
+    for c in s.bytes() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        p = p * 10 + i64::from(c - b'0');
+    }
     (p <= 65535).then_some(p)
 }
 
@@ -201,21 +203,20 @@ impl<'l> Keywords<'l, '_> {
     }
 }
 
-/// A parsed `server` or `server-template` line, plus warnings about it.
-pub(super) struct ServerLine {
-    pub node: Node,
-    pub warnings: Vec<String>,
-}
-
 /// Parses `server NAME ADDRESS [keywords]` or `server-template PREFIX NUM ADDRESS [keywords]`
-/// (`toks[0]` is the keyword). `Err` holds the reason a line is malformed; the caller keeps it
-/// opaque.
+/// (`toks[0]` is the keyword) into a node pushed on `servers`, with warnings about it pushed on
+/// `warnings`. `Err` holds the reason a line is malformed; the caller keeps it opaque.
+///
+/// The node is pushed here rather than returned: returning it made the caller copy it out of
+/// a freshly written stack slot, a store-forwarding stall that cost a tenth of a parse.
 pub(super) fn parse_server(
     line: &str,
     number: u32,
     toks: &[Tok],
     template: bool,
-) -> Result<ServerLine, String> {
+    servers: &mut Vec<Node>,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
     let what = if template {
         "server-template"
     } else {
@@ -257,7 +258,6 @@ pub(super) fn parse_server(
     let mut weight = 1i64;
     let (mut check, mut backup, mut disabled) = (false, false, false);
     let mut options = Map::new();
-    let mut warnings = Vec::new();
     while let Some(pair) = pairs.next_pair() {
         match pair? {
             ("check", None) => check = true,
@@ -276,10 +276,7 @@ pub(super) fn parse_server(
                     Some(v) => arg_value(k, v),
                     None => Value::Bool(true),
                 };
-                if options
-                    .insert(k.to_string(), Node::new(number, value))
-                    .is_some()
-                {
+                if options.insert(key(k), Node::new(number, value)).is_some() {
                     warnings.push(format!(
                         "server `{name}` gives `{k}` twice; HAProxy uses the last one"
                     ));
@@ -287,29 +284,23 @@ pub(super) fn parse_server(
             }
         }
     }
-    let mut m = Map::with_capacity(9);
-    m.push("name", Node::str(number, name.into_owned()));
-    m.push("address", Node::str(number, host));
-    m.push(
-        "port",
-        Node::new(number, port.map_or(Value::Null, Value::Int)),
-    );
-    m.push("weight", Node::int(number, weight));
-    m.push("check", Node::bool(number, check));
-    m.push("backup", Node::bool(number, backup));
-    m.push("disabled", Node::bool(number, disabled));
-    m.push(
-        "template",
-        Node::new(
-            number,
-            template_spec.map_or(Value::Null, |s| Value::Str(s.to_string())),
+    let template = template_spec.map_or(Value::Null, |s| Value::Str(s.to_string()));
+    let m = Map::from_entries([
+        ("name", Node::str(number, name.into_owned())),
+        ("address", Node::str(number, host)),
+        (
+            "port",
+            Node::new(number, port.map_or(Value::Null, Value::Int)),
         ),
-    );
-    m.push("options", Node::map(number, options));
-    Ok(ServerLine {
-        node: Node::map(number, m),
-        warnings,
-    })
+        ("weight", Node::int(number, weight)),
+        ("check", Node::bool(number, check)),
+        ("backup", Node::bool(number, backup)),
+        ("disabled", Node::bool(number, disabled)),
+        ("template", Node::new(number, template)),
+        ("options", Node::map(number, options)),
+    ]);
+    servers.push(Node::map(number, m));
+    Ok(())
 }
 
 fn is_count(s: &str) -> bool {
@@ -336,10 +327,7 @@ pub(super) fn merge_default_server(
             Some(v) => arg_value(k, v),
             None => Value::Bool(true),
         };
-        if into
-            .insert(k.to_string(), Node::new(number, value))
-            .is_some()
-        {
+        if into.insert(key(k), Node::new(number, value)).is_some() {
             again.push(k.to_string());
         }
     }
@@ -390,7 +378,9 @@ mod tests {
         let mut toks = Vec::new();
         tokenize(line, &mut toks);
         let template = toks[0].text(line) == "server-template";
-        parse_server(line, 1, &toks, template).map(|s| s.node)
+        let mut servers = Vec::new();
+        parse_server(line, 1, &toks, template, &mut servers, &mut Vec::new())?;
+        Ok(servers.remove(0))
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub(super) struct Tok {
 }
 
 impl Tok {
+    #[inline]
     pub fn text(self, line: &str) -> &str {
         &line[self.start..self.end]
     }
@@ -33,22 +34,42 @@ pub(super) fn tokenize(line: &str, out: &mut Vec<Tok>) -> bool {
     // Fast path for the usual line: plain words. A quote, escape or `#` hands the rest of the
     // line, from the start of its word, to the full tokenizer.
     loop {
-        while i < n && b[i].is_ascii_whitespace() {
+        while i < n && CLASS[b[i] as usize] == SPACE {
             i += 1;
         }
         if i >= n {
             return true;
         }
         let start = i;
-        while i < n && !b[i].is_ascii_whitespace() {
-            if matches!(b[i], b'#' | b'"' | b'\'' | b'\\') {
-                return tokenize_quoted(line, start, out);
-            }
+        while i < n && CLASS[b[i] as usize] == WORD {
             i += 1;
+        }
+        if i < n && CLASS[b[i] as usize] == SPECIAL {
+            return tokenize_quoted(line, start, out);
         }
         out.push(Tok { start, end: i });
     }
 }
+
+/// Byte classes of the fast tokenizer: one table lookup per byte instead of two tests.
+const WORD: u8 = 0;
+const SPACE: u8 = 1;
+const SPECIAL: u8 = 2;
+static CLASS: [u8; 256] = {
+    let mut t = [WORD; 256];
+    let mut c = 0;
+    while c < 256 {
+        if (c as u8).is_ascii_whitespace() {
+            t[c] = SPACE;
+        }
+        c += 1;
+    }
+    t[b'#' as usize] = SPECIAL;
+    t[b'"' as usize] = SPECIAL;
+    t[b'\'' as usize] = SPECIAL;
+    t[b'\\' as usize] = SPECIAL;
+    t
+};
 
 fn tokenize_quoted(line: &str, from: usize, out: &mut Vec<Tok>) -> bool {
     let b = line.as_bytes();
@@ -96,10 +117,15 @@ fn tokenize_quoted(line: &str, from: usize, out: &mut Vec<Tok>) -> bool {
 }
 
 /// The value of a word as HAProxy reads it: quotes removed, backslash escapes resolved.
+#[inline]
 pub(super) fn unquote(word: &str) -> Cow<'_, str> {
     if !word.bytes().any(|b| matches!(b, b'"' | b'\'' | b'\\')) {
         return Cow::Borrowed(word);
     }
+    unquote_escaped(word)
+}
+
+fn unquote_escaped(word: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(word.len());
     let mut chars = word.chars();
     let (mut dq, mut sq) = (false, false);
@@ -209,6 +235,10 @@ pub(super) fn find_secrets(
 
 /// Secrets announced by a colon inside a word (URL credentials, `Authorization:` text).
 fn colon_secrets(line: &str, t: Tok, out: &mut Vec<Range<usize>>) {
+    // Words are short: a byte loop beats setting up a vectorised search.
+    if !t.text(line).bytes().any(|b| b == b':') {
+        return;
+    }
     let value_end = inner(line, t).map_or(t.end, |r| r.end) - t.start;
     for r in colon_secret_ranges(t.text(line), value_end) {
         out.push(t.start + r.start..t.start + r.end);

@@ -10,7 +10,7 @@ use crate::document::{Diagnostic, Map, Node, REDACTED, Secret, Value};
 
 use super::Raw;
 use super::secrets;
-use super::words::Words;
+use super::words::{Words, split_first};
 
 /// Highest usable VLAN id (0 and 4095 are reserved).
 const VLAN_MAX: i64 = 4094;
@@ -60,7 +60,39 @@ struct Acl {
     entries: Vec<Node>,
     other: Vec<Node>,
     max_seq: i64,
-    seqs: HashSet<i64>,
+    seqs: Seqs,
+}
+
+/// The sequence numbers of an ACL, for finding duplicates. They nearly always come in
+/// increasing order, so a sorted list with pushes at its end does; the first number out of
+/// order moves them to a set (inserting into the list could cost quadratic time).
+enum Seqs {
+    Increasing(Vec<i64>),
+    Any(HashSet<i64>),
+}
+
+impl Seqs {
+    /// Records `seq`; false when it was already there.
+    fn insert(&mut self, seq: i64) -> bool {
+        match self {
+            Seqs::Increasing(v) => match v.last() {
+                Some(&last) if seq <= last => {
+                    if v.binary_search(&seq).is_ok() {
+                        return false;
+                    }
+                    let mut set: HashSet<i64> = v.drain(..).collect();
+                    set.insert(seq);
+                    *self = Seqs::Any(set);
+                    true
+                }
+                _ => {
+                    v.push(seq);
+                    true
+                }
+            },
+            Seqs::Any(set) => set.insert(seq),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -143,7 +175,7 @@ impl Builder {
     }
 
     /// Files one finished top-level block.
-    pub(super) fn top(&mut self, raw: Raw<'_>) {
+    pub(super) fn top(&mut self, raw: Raw<'_, '_>) {
         let w = Words::new(raw.text);
         match w.get(0) {
             "hostname" if w.len() == 2 && raw.children.is_empty() => {
@@ -154,7 +186,7 @@ impl Builder {
             "access-list" => self.numbered_acl(&raw, &w),
             "ip" | "ipv6" | "mac" if w.get(1) == "access-list" => self.named_acl(&raw, &w),
             "router" if w.get(1) == "bgp" => self.router_bgp(&raw, &w),
-            _ => self.keep(&raw),
+            _ => self.keep(&raw, &w),
         }
     }
 
@@ -165,9 +197,9 @@ impl Builder {
         self.banners.insert(kind.to_string(), Node::str(line, text));
     }
 
-    /// Keeps a top-level block in `lines`.
-    fn keep(&mut self, raw: &Raw<'_>) {
-        let node = self.raw_node(raw, None);
+    /// Keeps a top-level block in `lines`; `w` holds the words of its first line.
+    fn keep(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
+        let node = self.raw_node_with(raw, w, None);
         self.lines.push(node);
     }
 
@@ -178,7 +210,7 @@ impl Builder {
 
     /// A line as a value: the text as written, or a [`Secret`] showing it with its secrets
     /// redacted (their byte ranges are recorded).
-    fn value(&mut self, raw: &Raw<'_>, w: &Words<'_>, parent: Option<&str>) -> Value {
+    fn value(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>, parent: Option<&str>) -> Value {
         self.scratch.clear();
         secrets::find(w, parent, &mut self.scratch);
         if self.scratch.is_empty() {
@@ -193,14 +225,20 @@ impl Builder {
 
     /// A raw line (`"text"`) or block (`{line, children}`), recursively. Depth is bounded by
     /// `MAX_DEPTH`, which the parser enforces.
-    fn raw_node(&mut self, raw: &Raw<'_>, parent: Option<&str>) -> Node {
+    fn raw_node(&mut self, raw: &Raw<'_, '_>, parent: Option<&str>) -> Node {
         let w = Words::new(raw.text);
-        let value = self.value(raw, &w, parent);
+        self.raw_node_with(raw, &w, parent)
+    }
+
+    /// [`Self::raw_node`] when the words of the line are known.
+    fn raw_node_with(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>, parent: Option<&str>) -> Node {
+        let value = self.value(raw, w, parent);
         if raw.children.is_empty() {
             return Node::new(raw.number, value);
         }
-        let mut children = Vec::with_capacity(raw.children.len());
+        let mut children = Vec::with_capacity(raw.children.count());
         for c in &raw.children {
+            let c = &c;
             children.push(self.raw_node(c, Some(raw.text)));
         }
         let mut m = Map::with_capacity(2);
@@ -211,7 +249,7 @@ impl Builder {
 
     // ---- interfaces -------------------------------------------------------------------
 
-    fn interface(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
+    fn interface(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
         // FRR writes the VRF on the header: `interface eth0 vrf RED`.
         let (name, vrf) = if w.len() == 4 && w.get(2) == "vrf" {
             (w.get(1).to_string(), Some(w.get(3)))
@@ -236,12 +274,13 @@ impl Builder {
             iface.vrf = Some(Node::str(raw.number, v));
         }
         for c in &raw.children {
+            let c = &c;
             self.iface_child(&mut iface, c, raw.text);
         }
         self.interfaces[ix] = iface;
     }
 
-    fn iface_child(&mut self, ifc: &mut Iface, c: &Raw<'_>, parent: &str) {
+    fn iface_child(&mut self, ifc: &mut Iface, c: &Raw<'_, '_>, parent: &str) {
         if !c.children.is_empty() {
             let node = self.raw_node(c, Some(parent));
             ifc.other.push(node);
@@ -283,7 +322,7 @@ impl Builder {
         }
     }
 
-    fn switchport(&mut self, ifc: &mut Iface, c: &Raw<'_>, w: &Words<'_>) {
+    fn switchport(&mut self, ifc: &mut Iface, c: &Raw<'_, '_>, w: &Words<'_>) {
         let line = c.number;
         let sp = ifc.switchport.get_or_insert_with(|| Switchport {
             line,
@@ -326,7 +365,7 @@ impl Builder {
     }
 
     /// Applies `switchport trunk allowed vlan [add|remove|except] LIST | all | none`.
-    fn trunk_allowed(&mut self, sp: &mut Switchport, c: &Raw<'_>, w: &Words<'_>) -> bool {
+    fn trunk_allowed(&mut self, sp: &mut Switchport, c: &Raw<'_, '_>, w: &Words<'_>) -> bool {
         let line = c.number;
         let n = w.len();
         let (op, from) = match w.get(4) {
@@ -426,7 +465,7 @@ impl Builder {
 
     // ---- VLANs ------------------------------------------------------------------------
 
-    fn vlan(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
+    fn vlan(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
         let arg = w.get(1);
         if w.len() == 2 {
             if let Some(ranges) = parse_vlan_list(arg) {
@@ -447,6 +486,7 @@ impl Builder {
                         };
                         let mut vlan = std::mem::take(&mut self.vlans[ix]);
                         for c in &raw.children {
+                            let c = &c;
                             self.vlan_child(&mut vlan, c, raw.text);
                         }
                         self.vlans[ix] = vlan;
@@ -465,10 +505,10 @@ impl Builder {
                 );
             }
         }
-        self.keep(raw);
+        self.keep(raw, w);
     }
 
-    fn vlan_child(&mut self, vlan: &mut Vlan, c: &Raw<'_>, parent: &str) {
+    fn vlan_child(&mut self, vlan: &mut Vlan, c: &Raw<'_, '_>, parent: &str) {
         let w = Words::new(c.text);
         if w.get(0) == "name" && w.len() >= 2 && c.children.is_empty() {
             vlan.name = Some(Node::str(c.number, w.rest(1)));
@@ -481,20 +521,21 @@ impl Builder {
     // ---- ACLs -------------------------------------------------------------------------
 
     /// `access-list NAME [seq N] ACTION ...` (numbered IOS ACLs, FRR access lists).
-    fn numbered_acl(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
+    fn numbered_acl(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
         let n = w.len();
         if n < 3 {
-            self.keep(raw);
+            self.keep(raw, w);
             return;
         }
         let name = w.get(1);
         let Some((seq, at)) = self.seq_and_action(raw, w, 2) else {
-            self.keep(raw);
+            self.keep(raw, w);
             return;
         };
         let ix = self.acl(name, numbered_kind(name), raw.number);
         self.acl_entry(ix, seq, w.get(at), w.rest(at + 1), raw.number);
         for c in &raw.children {
+            let c = &c;
             let node = self.raw_node(c, Some(raw.text));
             self.acls[ix].other.push(node);
         }
@@ -504,7 +545,7 @@ impl Builder {
     /// the index of the action word. Warns and returns `None` when there is no action.
     fn seq_and_action(
         &mut self,
-        raw: &Raw<'_>,
+        raw: &Raw<'_, '_>,
         w: &Words<'_>,
         i: usize,
     ) -> Option<(Option<i64>, usize)> {
@@ -532,7 +573,7 @@ impl Builder {
 
     /// `ip|ipv6|mac access-list [TYPE] NAME` blocks, and FRR's one-line
     /// `ipv6 access-list NAME [seq N] ACTION ...`.
-    fn named_acl(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
+    fn named_acl(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
         let family = w.get(0);
         let n = w.len();
         let (kind, name, inline) = if n == 3 {
@@ -543,12 +584,12 @@ impl Builder {
             (default_kind(family).to_string(), w.get(2), true)
         } else {
             // `ip access-list logging interval 10`, `ip access-list resequence ...`
-            self.keep(raw);
+            self.keep(raw, w);
             return;
         };
         if inline {
             let Some((seq, at)) = self.seq_and_action(raw, w, 3) else {
-                self.keep(raw);
+                self.keep(raw, w);
                 return;
             };
             let ix = self.acl(name, kind, raw.number);
@@ -556,14 +597,26 @@ impl Builder {
             return;
         }
         let ix = self.acl(name, kind, raw.number);
+        // One allocation of the right size for the entries (the block's lines nearly all are).
+        let n = raw.children.count();
+        self.acls[ix].entries.reserve(n);
+        if let Seqs::Increasing(v) = &mut self.acls[ix].seqs {
+            v.reserve(n);
+        }
         for c in &raw.children {
-            let cw = Words::new(c.text);
-            let (seq, at) = match cw.get(0).parse::<i64>() {
-                Ok(s) => (Some(s), 1),
-                Err(_) => (None, 0),
+            let c = &c;
+            // `[SEQ] ACTION REST`: only the first two words are needed, so the entry lines,
+            // the bulk of a large config, are not split into all their words.
+            let (w0, after0) = split_first(c.text);
+            let (seq, action, rest) = match w0.parse::<i64>() {
+                Ok(s) => {
+                    let (w1, after1) = split_first(after0);
+                    (Some(s), w1, after1)
+                }
+                Err(_) => (None, w0, after0),
             };
-            if c.children.is_empty() && is_action(cw.get(at)) {
-                self.acl_entry(ix, seq, cw.get(at), cw.rest(at + 1), c.number);
+            if c.children.is_empty() && is_action(action) {
+                self.acl_entry(ix, seq, action, rest, c.number);
             } else {
                 let node = self.raw_node(c, Some(raw.text));
                 self.acls[ix].other.push(node);
@@ -585,7 +638,7 @@ impl Builder {
             entries: Vec::new(),
             other: Vec::new(),
             max_seq: 0,
-            seqs: HashSet::new(),
+            seqs: Seqs::Increasing(Vec::new()),
         });
         ix
     }
@@ -597,10 +650,11 @@ impl Builder {
         let seq = seq.unwrap_or(acl.max_seq.saturating_add(10));
         let duplicate = !acl.seqs.insert(seq);
         acl.max_seq = acl.max_seq.max(seq);
-        let mut m = Map::with_capacity(3);
-        m.push("seq", Node::int(line, seq));
-        m.push("action", Node::str(line, action));
-        m.push("text", Node::str(line, text));
+        let m = Map::from_entries([
+            ("seq", Node::int(line, seq)),
+            ("action", Node::str(line, action)),
+            ("text", Node::str(line, text)),
+        ]);
         acl.entries.push(Node::map(line, m));
         if duplicate {
             let name = acl.name.clone();
@@ -614,7 +668,7 @@ impl Builder {
 
     // ---- BGP --------------------------------------------------------------------------
 
-    fn router_bgp(&mut self, raw: &Raw<'_>, w: &Words<'_>) {
+    fn router_bgp(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
         let n = w.len();
         if n == 3 {
             let asn = asn_node(w.get(2), raw.number);
@@ -665,12 +719,13 @@ impl Builder {
                     raw.text
                 ),
             );
-            self.keep(raw);
+            self.keep(raw, w);
         }
     }
 
-    fn scope_children(&mut self, s: &mut Scope, raw: &Raw<'_>, allow_vrf: bool) {
+    fn scope_children(&mut self, s: &mut Scope, raw: &Raw<'_, '_>, allow_vrf: bool) {
         for c in &raw.children {
+            let c = &c;
             let w = Words::new(c.text);
             let n = w.len();
             let leaf = c.children.is_empty();
@@ -707,10 +762,11 @@ impl Builder {
     }
 
     /// `{line, neighbors, other}` for an `address-family ...` block.
-    fn address_family(&mut self, raw: &Raw<'_>) -> Node {
+    fn address_family(&mut self, raw: &Raw<'_, '_>) -> Node {
         let mut neighbors = Neighbors::default();
         let mut other = Vec::new();
         for c in &raw.children {
+            let c = &c;
             let w = Words::new(c.text);
             let n = w.len();
             match (w.get(0), w.get(1)) {
@@ -739,7 +795,7 @@ impl Builder {
     fn neighbor(
         &mut self,
         list: &mut Neighbors,
-        c: &Raw<'_>,
+        c: &Raw<'_, '_>,
         w: &Words<'_>,
         at: usize,
         negated: bool,
@@ -759,25 +815,26 @@ impl Builder {
                 ix
             }
         };
-        let mut nb = std::mem::take(&mut list.items[ix]);
-        self.neighbor_apply(&mut nb, c, w, at + 1, negated, parent);
+        // Updated in place: `list` is not part of `self`, and a neighbor is a large struct.
+        let nb = &mut list.items[ix];
+        self.neighbor_apply(nb, c, w, at + 1, negated, parent);
         for cc in &c.children {
+            let cc = &cc;
             if cc.children.is_empty() {
                 let cw = Words::new(cc.text);
                 let neg = cw.get(0) == "no";
-                self.neighbor_apply(&mut nb, cc, &cw, usize::from(neg), neg, c.text);
+                self.neighbor_apply(nb, cc, &cw, usize::from(neg), neg, c.text);
             } else {
                 let node = self.raw_node(cc, Some(c.text));
                 nb.other.push(node);
             }
         }
-        list.items[ix] = nb;
     }
 
     fn neighbor_apply(
         &mut self,
         nb: &mut Neighbor,
-        c: &Raw<'_>,
+        c: &Raw<'_, '_>,
         w: &Words<'_>,
         i: usize,
         negated: bool,
@@ -821,7 +878,7 @@ impl Builder {
     }
 
     /// The secret from word `j` to the end of the line; a type digit before it stays visible.
-    fn password(&mut self, c: &Raw<'_>, w: &Words<'_>, j: usize) -> Value {
+    fn password(&mut self, c: &Raw<'_, '_>, w: &Words<'_>, j: usize) -> Value {
         let mut k = j;
         let kind = if secrets::is_type(w.get(j)) && j + 1 < w.len() {
             k += 1;
@@ -905,22 +962,23 @@ fn or_null(node: Option<Node>, line: u32) -> Node {
 
 fn iface_node(i: Iface) -> Node {
     let line = i.line;
-    let mut m = Map::with_capacity(8);
-    m.push("name", Node::str(line, i.name));
-    m.push("description", or_null(i.description, line));
-    m.push(
-        "shutdown",
-        i.shutdown.unwrap_or_else(|| Node::bool(line, false)),
-    );
     let sp = match i.switchport {
         Some(sp) => switchport_node(sp),
         None => Node::null(line),
     };
-    m.push("switchport", sp);
-    m.push("ip_address", or_null(i.ip_address, line));
-    m.push("vrf", or_null(i.vrf, line));
-    m.push("channel_group", or_null(i.channel_group, line));
-    m.push("other", Node::list(line, i.other));
+    let m = Map::from_entries([
+        ("name", Node::str(line, i.name)),
+        ("description", or_null(i.description, line)),
+        (
+            "shutdown",
+            i.shutdown.unwrap_or_else(|| Node::bool(line, false)),
+        ),
+        ("switchport", sp),
+        ("ip_address", or_null(i.ip_address, line)),
+        ("vrf", or_null(i.vrf, line)),
+        ("channel_group", or_null(i.channel_group, line)),
+        ("other", Node::list(line, i.other)),
+    ]);
     Node::map(line, m)
 }
 
@@ -948,10 +1006,11 @@ fn switchport_node(sp: Switchport) -> Node {
 }
 
 fn vlan_node(v: Vlan) -> Node {
-    let mut m = Map::with_capacity(3);
-    m.push("id", Node::int(v.line, v.id));
-    m.push("vlan_name", or_null(v.name, v.line));
-    m.push("other", Node::list(v.line, v.other));
+    let m = Map::from_entries([
+        ("id", Node::int(v.line, v.id)),
+        ("vlan_name", or_null(v.name, v.line)),
+        ("other", Node::list(v.line, v.other)),
+    ]);
     Node::map(v.line, m)
 }
 
@@ -971,22 +1030,23 @@ fn neighbors_node(list: Neighbors, line: u32) -> Node {
 
 fn neighbor_node(nb: Neighbor) -> Node {
     let line = nb.line;
-    let mut m = Map::with_capacity(9);
-    m.push("address", Node::str(line, nb.address));
-    m.push("remote_as", or_null(nb.remote_as, line));
-    m.push("peer_group", or_null(nb.peer_group, line));
-    m.push(
-        "is_peer_group",
-        nb.is_peer_group.unwrap_or_else(|| Node::bool(line, false)),
-    );
-    m.push("description", or_null(nb.description, line));
-    m.push(
-        "shutdown",
-        nb.shutdown.unwrap_or_else(|| Node::bool(line, false)),
-    );
-    m.push("activate", or_null(nb.activate, line));
-    m.push("password", or_null(nb.password, line));
-    m.push("other", Node::list(line, nb.other));
+    let m = Map::from_entries([
+        ("address", Node::str(line, nb.address)),
+        ("remote_as", or_null(nb.remote_as, line)),
+        ("peer_group", or_null(nb.peer_group, line)),
+        (
+            "is_peer_group",
+            nb.is_peer_group.unwrap_or_else(|| Node::bool(line, false)),
+        ),
+        ("description", or_null(nb.description, line)),
+        (
+            "shutdown",
+            nb.shutdown.unwrap_or_else(|| Node::bool(line, false)),
+        ),
+        ("activate", or_null(nb.activate, line)),
+        ("password", or_null(nb.password, line)),
+        ("other", Node::list(line, nb.other)),
+    ]);
     Node::map(line, m)
 }
 

@@ -34,19 +34,113 @@ use crate::formats::lines::{Line, lines};
 use build::Builder;
 use words::first_word;
 
-/// One config line and the lines nested under it, borrowing the source text.
-pub(super) struct Raw<'a> {
+/// One config line of the block being read. A block's lines are kept in source order, which
+/// is the pre-order of its tree; `end` is the index past the last line nested under this one.
+/// One list, reused for every block, instead of a vector of children per line.
+struct Flat<'a> {
     /// The line without indentation and trailing whitespace.
     text: &'a str,
     number: u32,
     /// Byte offset of `text` in the whole input (for secret spans).
     offset: usize,
-    children: Vec<Raw<'a>>,
+    end: usize,
+}
+
+/// One config line and the lines nested under it: a view of a block's [`Flat`] lines.
+#[derive(Clone, Copy)]
+pub(super) struct Raw<'r, 'a> {
+    pub(super) text: &'a str,
+    pub(super) number: u32,
+    pub(super) offset: usize,
+    pub(super) children: Children<'r, 'a>,
+}
+
+impl<'r, 'a> Raw<'r, 'a> {
+    fn at(lines: &'r [Flat<'a>], i: usize) -> Self {
+        let l = &lines[i];
+        Raw {
+            text: l.text,
+            number: l.number,
+            offset: l.offset,
+            children: Children {
+                lines,
+                start: i + 1,
+                end: l.end,
+            },
+        }
+    }
+
+    /// A line with nothing nested under it.
+    fn leaf(text: &'a str, number: u32, offset: usize) -> Self {
+        Raw {
+            text,
+            number,
+            offset,
+            children: Children {
+                lines: &[],
+                start: 0,
+                end: 0,
+            },
+        }
+    }
+}
+
+/// The lines directly nested under a line.
+#[derive(Clone, Copy)]
+pub(super) struct Children<'r, 'a> {
+    lines: &'r [Flat<'a>],
+    start: usize,
+    end: usize,
+}
+
+impl<'r, 'a> Children<'r, 'a> {
+    pub(super) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// The number of children.
+    pub(super) fn count(&self) -> usize {
+        self.into_iter().count()
+    }
+}
+
+impl<'r, 'a> IntoIterator for &Children<'r, 'a> {
+    type Item = Raw<'r, 'a>;
+    type IntoIter = ChildIter<'r, 'a>;
+
+    fn into_iter(self) -> ChildIter<'r, 'a> {
+        ChildIter {
+            lines: self.lines,
+            next: self.start,
+            end: self.end,
+        }
+    }
+}
+
+pub(super) struct ChildIter<'r, 'a> {
+    lines: &'r [Flat<'a>],
+    next: usize,
+    end: usize,
+}
+
+impl<'r, 'a> Iterator for ChildIter<'r, 'a> {
+    type Item = Raw<'r, 'a>;
+
+    fn next(&mut self) -> Option<Raw<'r, 'a>> {
+        if self.next >= self.end {
+            return None;
+        }
+        let raw = Raw::at(self.lines, self.next);
+        // The next child follows this one's nested lines.
+        self.next = raw.children.end;
+        Some(raw)
+    }
 }
 
 /// An open block on the stack.
-struct Frame<'a> {
-    raw: Raw<'a>,
+struct Frame {
+    /// Index of the block's line in [`Parser::lines`].
+    at: usize,
     indent: usize,
     /// Opened by `address-family`: may be closed by `exit-address-family`.
     af: bool,
@@ -57,6 +151,7 @@ struct Frame<'a> {
 /// Parses IOS-style text into a document. Never panics.
 pub fn parse(text: &str) -> Document {
     let mut p = Parser {
+        lines: Vec::new(),
         stack: Vec::with_capacity(16),
         build: Builder::new(),
         too_deep_reported: false,
@@ -67,19 +162,23 @@ pub fn parse(text: &str) -> Document {
     };
     let mut it = lines(text);
     while let Some(line) = it.next() {
-        let unindented = line.text.trim_start_matches([' ', '\t']);
-        let indent = line.text.len() - unindented.len();
-        let body = unindented.trim_end();
+        let indent = line
+            .text
+            .bytes()
+            .position(|b| b != b' ' && b != b'\t')
+            .unwrap_or(line.text.len());
+        let body = trim_end(&line.text[indent..]);
         let Some(&first) = body.as_bytes().first() else {
             continue;
         };
         if first == b'!' || first == b'#' {
             continue;
         }
-        p.observe(body, line.number);
+        let w0 = first_word(body);
+        p.observe(body, w0, line.number);
         let offset = line.offset + indent;
         if indent == 0 {
-            match first_word(body) {
+            match w0 {
                 "end" if body == "end" => {
                     p.close_all();
                     p.after_end(&mut it);
@@ -105,14 +204,39 @@ pub fn parse(text: &str) -> Document {
             p.exit(body, indent);
             continue;
         }
-        p.line(body, indent, line.number, offset);
+        p.line(body, w0, indent, line.number, offset);
     }
     p.close_all();
     p.finish()
 }
 
+/// `s.trim_end()`, with a fast path for the usual line that ends in a visible ASCII character.
+#[inline]
+fn trim_end(s: &str) -> &str {
+    match s.as_bytes().last() {
+        Some(&b) if b > b' ' && b < 0x80 => s,
+        _ => s.trim_end(),
+    }
+}
+
+/// `first_word(body[w0.len()..].trim_start()) == "="` for `w0`, the first word of `body`, with a
+/// fast path for ASCII text (the general form trims Unicode whitespace).
+fn second_word_is_equals(body: &str, w0: &str) -> bool {
+    let rest = &body.as_bytes()[w0.len()..];
+    let start = rest.iter().position(|&b| !b.is_ascii_whitespace());
+    match start.map(|i| &rest[i..]) {
+        None => false,
+        Some([b'=']) => true,
+        Some([b'=', next, ..]) if next.is_ascii_whitespace() => true,
+        Some([first, ..]) if first.is_ascii_graphic() => false,
+        Some(_) => first_word(body[w0.len()..].trim_start()) == "=",
+    }
+}
+
 struct Parser<'a> {
-    stack: Vec<Frame<'a>>,
+    /// The lines of the top-level block being read (see [`Flat`]).
+    lines: Vec<Flat<'a>>,
+    stack: Vec<Frame>,
     build: Builder,
     too_deep_reported: bool,
     lines_seen: u32,
@@ -123,16 +247,14 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     /// Counts lines that no IOS-style config would contain (JSON, YAML, INI, binary junk).
-    fn observe(&mut self, body: &str, number: u32) {
+    /// `w0` is the first word of `body`.
+    fn observe(&mut self, body: &str, w0: &str, number: u32) {
         self.lines_seen += 1;
         let first = body.as_bytes()[0];
         let implausible = if !first.is_ascii_alphanumeric() {
             true
         } else {
-            let w0 = first_word(body);
-            w0.ends_with(':')
-                || w0.contains('=')
-                || first_word(body[w0.len()..].trim_start()) == "="
+            w0.ends_with(':') || w0.bytes().any(|b| b == b'=') || second_word_is_equals(body, w0)
         };
         if implausible {
             if self.implausible == 0 {
@@ -142,8 +264,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Places one ordinary line in the hierarchy.
-    fn line(&mut self, body: &'a str, indent: usize, number: u32, offset: usize) {
+    /// Places one ordinary line in the hierarchy; `w0` is its first word.
+    fn line(&mut self, body: &'a str, w0: &str, indent: usize, number: u32, offset: usize) {
         while let Some(top) = self.stack.last_mut() {
             if top.indent > indent {
                 self.pop();
@@ -151,8 +273,9 @@ impl<'a> Parser<'a> {
             }
             if top.indent == indent {
                 if top.af {
-                    let is_af = first_word(body) == "address-family";
-                    if !top.sticky && top.raw.children.is_empty() && !is_af {
+                    let is_af = w0 == "address-family";
+                    let no_children = self.lines.len() == top.at + 1;
+                    if !top.sticky && no_children && !is_af {
                         top.sticky = true;
                     }
                     if top.sticky && !is_af {
@@ -164,13 +287,15 @@ impl<'a> Parser<'a> {
             }
             break;
         }
-        let raw = Raw {
+        let at = self.lines.len();
+        self.lines.push(Flat {
             text: body,
             number,
             offset,
-            children: Vec::new(),
-        };
+            end: at + 1,
+        });
         if self.stack.len() >= MAX_DEPTH {
+            // Kept as a line with nothing nested under it, inside the block on top.
             if !self.too_deep_reported {
                 self.too_deep_reported = true;
                 self.diagnostics.push(Diagnostic::error(
@@ -181,15 +306,12 @@ impl<'a> Parser<'a> {
                     ),
                 ));
             }
-            if let Some(top) = self.stack.last_mut() {
-                top.raw.children.push(raw);
-            }
             return;
         }
         self.stack.push(Frame {
-            raw,
+            at,
             indent,
-            af: first_word(body) == "address-family",
+            af: w0 == "address-family",
             sticky: false,
         });
     }
@@ -201,7 +323,7 @@ impl<'a> Parser<'a> {
             && let Some(pos) = self
                 .stack
                 .iter()
-                .rposition(|f| first_word(f.raw.text) == kind)
+                .rposition(|f| first_word(self.lines[f.at].text) == kind)
         {
             while self.stack.len() > pos {
                 self.pop();
@@ -217,9 +339,10 @@ impl<'a> Parser<'a> {
         let Some(frame) = self.stack.pop() else {
             return;
         };
-        match self.stack.last_mut() {
-            Some(parent) => parent.raw.children.push(frame.raw),
-            None => self.build.top(frame.raw),
+        self.lines[frame.at].end = self.lines.len();
+        if self.stack.is_empty() {
+            self.build.top(Raw::at(&self.lines, frame.at));
+            self.lines.clear();
         }
     }
 
@@ -268,12 +391,7 @@ impl<'a> Parser<'a> {
         let kind = w.get(1);
         let rest = w.rest(2);
         if kind.is_empty() || rest == "default" || rest.starts_with("file ") {
-            self.build.top(Raw {
-                text: body,
-                number,
-                offset,
-                children: Vec::new(),
-            });
+            self.build.top(Raw::leaf(body, number, offset));
             return;
         }
         if let Some(text) = rest.strip_prefix("line ") {
@@ -349,7 +467,14 @@ impl<'a> Parser<'a> {
         offset: usize,
         it: &mut impl Iterator<Item = Line<'a>>,
     ) {
-        let mut children = Vec::new();
+        // The stack is empty here (`close_all`), so is `lines`: the macro is one block.
+        debug_assert!(self.lines.is_empty());
+        self.lines.push(Flat {
+            text: body,
+            number,
+            offset,
+            end: 0,
+        });
         let mut closed = false;
         for line in it.by_ref() {
             let unindented = line.text.trim_start();
@@ -361,11 +486,12 @@ impl<'a> Parser<'a> {
             if t.is_empty() {
                 continue;
             }
-            children.push(Raw {
+            let at = self.lines.len();
+            self.lines.push(Flat {
                 text: t,
                 number: line.number,
                 offset: line.offset + (line.text.len() - unindented.len()),
-                children: Vec::new(),
+                end: at + 1,
             });
         }
         if !closed {
@@ -375,12 +501,9 @@ impl<'a> Parser<'a> {
                 "macro is never closed by a line `@`; everything after this line was read as the macro body",
             ));
         }
-        self.build.top(Raw {
-            text: body,
-            number,
-            offset,
-            children,
-        });
+        self.lines[0].end = self.lines.len();
+        self.build.top(Raw::at(&self.lines, 0));
+        self.lines.clear();
     }
 
     fn finish(mut self) -> Document {

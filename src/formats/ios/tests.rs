@@ -550,3 +550,25 @@ fn never_panics_on_odd_input() {
         let _ = parse(text);
     }
 }
+
+#[test]
+fn duplicate_acl_seqs_are_found_in_any_order() {
+    let doc = parse(concat!(
+        "ip access-list extended X\n",
+        " 30 permit tcp any any\n",
+        " 10 permit udp any any\n",
+        " 20 deny ip any any\n",
+        " 10 deny icmp any any\n",
+        " permit ip any host 10.0.0.1\n",
+        " 40 permit ip any any\n",
+    ));
+    let dups: Vec<u32> = doc
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "ios.acl-duplicate-seq")
+        .map(|d| d.line)
+        .collect();
+    // Line 5 repeats 10; line 7 repeats 40, the number IOS gave line 6 (highest so far + 10).
+    assert_eq!(dups, [5, 7]);
+    assert_eq!(at(&doc.root, "acls.0.entries.4.seq").value, Value::Int(40));
+}
