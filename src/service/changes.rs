@@ -87,6 +87,19 @@ fn load_change(tx: &mut dyn Tx, id: i64) -> Result<ChangeRow> {
 }
 
 impl Service {
+    /// Runs one write transaction on change `id` with the effects to apply after the commit,
+    /// then shows the change as it is now.
+    fn change_op(
+        &self,
+        id: i64,
+        f: impl FnOnce(&mut dyn Tx, &mut Effects) -> Result<()>,
+    ) -> Result<ChangeView> {
+        let mut fx = Effects::default();
+        self.write(|tx| f(tx, &mut fx))?;
+        self.apply(fx);
+        self.show(id, false)
+    }
+
     /// Parses, diffs and evaluates the content of a revision against the baselines.
     #[allow(clippy::too_many_arguments)]
     fn evaluate_revision(
@@ -350,8 +363,7 @@ impl Service {
     pub fn revise(&self, who: &Identity, id: i64, req: ReviseChange) -> Result<ChangeView> {
         require(who, Role::Requester)?;
         let rt = self.runtime();
-        let mut fx = Effects::default();
-        self.write(|tx| {
+        self.change_op(id, |tx, fx| {
             let mut c = load_change(tx, id)?;
             if c.author != who.user && !who.has(Role::Admin) {
                 return Err(ServiceError::Forbidden(
@@ -395,7 +407,7 @@ impl Service {
             let detail = serde_json::json!({"revision": c.revision, "approvals_voided": voided});
             transition(
                 tx,
-                &mut fx,
+                fx,
                 &mut c,
                 State::Proposed,
                 &who.user,
@@ -405,7 +417,7 @@ impl Service {
             )?;
             transition(
                 tx,
-                &mut fx,
+                fx,
                 &mut c,
                 ev.state,
                 &who.user,
@@ -414,9 +426,7 @@ impl Service {
                 now,
             )?;
             Ok(())
-        })?;
-        self.apply(fx);
-        self.show(id, false)
+        })
     }
 
     /// The approval status and apply decision of a change, now.
@@ -598,8 +608,7 @@ impl Service {
     pub fn schedule(&self, who: &Identity, id: i64, body: ScheduleBody) -> Result<ChangeView> {
         require(who, Role::Requester)?;
         let rt = self.runtime();
-        let mut fx = Effects::default();
-        self.write(|tx| {
+        self.change_op(id, |tx, fx| {
             let mut c = load_change(tx, id)?;
             if !matches!(c.state, State::Approved | State::Scheduled) {
                 return Err(ServiceError::conflict(format!(
@@ -628,7 +637,7 @@ impl Service {
             c.doc.scheduled_at = Some(body.at);
             transition(
                 tx,
-                &mut fx,
+                fx,
                 &mut c,
                 State::Scheduled,
                 &who.user,
@@ -637,9 +646,7 @@ impl Service {
                 now,
             )?;
             Ok(())
-        })?;
-        self.apply(fx);
-        self.show(id, false)
+        })
     }
 
     /// `POST /v1/changes/{id}/applied`: the deploy happened; the baselines move. Refused (409)
@@ -647,8 +654,7 @@ impl Service {
     pub fn applied(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Deployer)?;
         let rt = self.runtime();
-        let mut fx = Effects::default();
-        self.write(|tx| {
+        self.change_op(id, |tx, fx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             let (_, decision) = self.gate_of(&rt, tx, &c, now)?;
@@ -660,16 +666,14 @@ impl Service {
             }
             self.record_applied(
                 tx,
-                &mut fx,
+                fx,
                 &mut c,
                 &who.user,
                 &body.note,
                 &decision.overridden,
                 now,
             )
-        })?;
-        self.apply(fx);
-        self.show(id, false)
+        })
     }
 
     /// Moves a change to `applied`, its content to the baselines, and supersedes the other open
@@ -736,14 +740,11 @@ impl Service {
     /// `POST /v1/changes/{id}/verified`.
     pub fn verified(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Deployer)?;
-        let mut fx = Effects::default();
-        self.write(|tx| {
+        self.change_op(id, |tx, fx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
-            self.record_verified(tx, &mut fx, &mut c, &who.user, &body.note, now)
-        })?;
-        self.apply(fx);
-        self.show(id, false)
+            self.record_verified(tx, fx, &mut c, &who.user, &body.note, now)
+        })
     }
 
     /// Moves an applied change to `verified`. Shared with drift detection (post-apply
@@ -773,8 +774,7 @@ impl Service {
     /// `POST /v1/changes/{id}/rolled_back`: the previous baseline is restored.
     pub fn rolled_back(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Deployer)?;
-        let mut fx = Effects::default();
-        self.write(|tx| {
+        self.change_op(id, |tx, fx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             check_transition(c.state, State::RolledBack)
@@ -804,7 +804,7 @@ impl Service {
             c.doc.rolled_back_at = Some(now);
             transition(
                 tx,
-                &mut fx,
+                fx,
                 &mut c,
                 State::RolledBack,
                 &who.user,
@@ -812,16 +812,13 @@ impl Service {
                 serde_json::json!({"note": body.note, "restored": restored}),
                 now,
             )
-        })?;
-        self.apply(fx);
-        self.show(id, false)
+        })
     }
 
     /// `POST /v1/changes/{id}/cancel`: by the author or an admin.
     pub fn cancel(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Requester)?;
-        let mut fx = Effects::default();
-        self.write(|tx| {
+        self.change_op(id, |tx, fx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             if c.author != who.user && !who.has(Role::Admin) {
@@ -831,7 +828,7 @@ impl Service {
             }
             transition(
                 tx,
-                &mut fx,
+                fx,
                 &mut c,
                 State::Cancelled,
                 &who.user,
@@ -839,9 +836,7 @@ impl Service {
                 serde_json::json!({"note": body.note}),
                 now,
             )
-        })?;
-        self.apply(fx);
-        self.show(id, false)
+        })
     }
 
     /// `POST /v1/changes/{id}/break-glass`: passes every gate, opens a retro review.
@@ -860,8 +855,7 @@ impl Service {
             ));
         }
         let rt = self.runtime();
-        let mut fx = Effects::default();
-        self.write(|tx| {
+        self.change_op(id, |tx, fx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
             if !c.state.accepts_revision() {
@@ -901,7 +895,7 @@ impl Service {
             } else {
                 transition(
                     tx,
-                    &mut fx,
+                    fx,
                     &mut c,
                     State::Approved,
                     &who.user,
@@ -913,9 +907,7 @@ impl Service {
             fx.break_glass += 1;
             super::alerts::break_glass_notices(tx, &rt, &c, now)?;
             Ok(())
-        })?;
-        self.apply(fx);
-        self.show(id, false)
+        })
     }
 
     /// `GET /v1/changes/{id}`.
