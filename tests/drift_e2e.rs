@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,8 +20,9 @@ use serde_json::Value;
 use sha2::Sha256;
 
 const BIN: &str = env!("CARGO_BIN_EXE_guardrail");
-/// Two poll intervals (the configs below poll every 1s), with the poller's ±10% jitter.
-const TWO_POLLS: Duration = Duration::from_millis(2200);
+/// How long any wait may last before the test gives up (a deadline, not a measurement: the
+/// "within two poll intervals" requirement is checked by counting polls, see `within_polls`).
+const PATIENCE: Duration = Duration::from_secs(15);
 const HOOK_SECRET: &str = "test-hook-secret-8c1f";
 const SOURCE_TOKEN: &str = "test-source-token-55aa";
 
@@ -332,17 +333,46 @@ fn wait_for<T>(
     mut f: impl FnMut() -> Option<T>,
 ) -> (T, Duration) {
     let start = Instant::now();
+    let deadline = start + limit;
     loop {
         if let Some(v) = f() {
             return (v, start.elapsed());
         }
         assert!(
-            start.elapsed() < limit,
+            Instant::now() < deadline,
             "{what}: not within {limit:?}\n--- daemon log ---\n{}",
             d.log_text()
         );
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// Waits for `f` and asserts it held by the `polls`-th fetch of a source after the call, where
+/// `fetches` counts the requests the test's source server answered: the issue's "within two
+/// poll intervals", counted in polls rather than measured in seconds.
+fn within_polls<T>(
+    polls: usize,
+    what: &str,
+    d: &Daemon,
+    fetches: &AtomicUsize,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
+    let before = fetches.load(Ordering::SeqCst);
+    let (v, _) = wait_for(PATIENCE, what, d, &mut f);
+    let taken = fetches.load(Ordering::SeqCst) - before;
+    assert!(
+        taken <= polls,
+        "{what}: appeared only after {taken} polls (at most {polls})"
+    );
+    v
+}
+
+/// Waits until the source has been fetched `polls` more times.
+fn wait_polls(polls: usize, d: &Daemon, fetches: &AtomicUsize) {
+    let before = fetches.load(Ordering::SeqCst);
+    wait_for(PATIENCE, "polls", d, || {
+        (fetches.load(Ordering::SeqCst) >= before + polls).then_some(())
+    });
 }
 
 fn open_drift(d: &Daemon, tok: &str, target: &str) -> Option<Value> {
@@ -397,6 +427,9 @@ fn unstaged_pushes_are_alerted_with_signed_webhooks_that_survive_a_restart() {
     // The switch's running config, served over HTTP behind a bearer token.
     let sw = Arc::new(Mutex::new(SW.to_string()));
     let served = sw.clone();
+    // Fetches of the switch's config: the poll count the timing requirement is checked with.
+    let sw_polls = Arc::new(AtomicUsize::new(0));
+    let counted = sw_polls.clone();
     let source = MiniServer::start(
         0,
         Arc::new(move |r: &Request| {
@@ -407,6 +440,7 @@ fn unstaged_pushes_are_alerted_with_signed_webhooks_that_survive_a_restart() {
                 (r.method.as_str(), r.path.as_str()),
                 ("GET", "/running-config")
             );
+            counted.fetch_add(1, Ordering::SeqCst);
             (200, served.lock().unwrap().clone())
         }),
     );
@@ -467,7 +501,7 @@ notifications:
         .replace("211 bytes", "214 bytes")
         .replace("09:00:00", "10:42:17")
         .replace("17179860", "17179873");
-    std::thread::sleep(TWO_POLLS);
+    wait_polls(2, &d, &sw_polls);
     assert!(open_drift(&d, &tok, "core-sw-1").is_none());
 
     // Someone disables a mail server by hand (and changes the stats password while at it).
@@ -477,10 +511,10 @@ notifications:
             .replace(LB_SECRETS[0], LB_SECRETS[1]),
     )
     .unwrap();
-    let (drift, took) = wait_for(TWO_POLLS, "the drift record", &d, || {
+    // (A file source: the poll count is checked on the HTTP source below.)
+    let (drift, _) = wait_for(PATIENCE, "the drift record", &d, || {
         open_drift(&d, &tok, "lb-mail")
     });
-    eprintln!("drift recorded {took:?} after the edit");
     assert_eq!(drift["kind"], "unstaged_push");
     let id = drift["id"].as_i64().unwrap();
     let full = d.get(&tok, &format!("/v1/drift/{id}"));
@@ -499,7 +533,7 @@ notifications:
     let l = "target=\"lb-mail\",env=\"production\"";
     assert_eq!(metric(&m, "guardrail_drift_active", l), Some(1.0));
     assert_eq!(metric(&m, "guardrail_unstaged_pushes_total", l), Some(1.0));
-    let (alert, took) = wait_for(TWO_POLLS, "the signed webhook", &d, || {
+    let (alert, took) = wait_for(PATIENCE, "the signed webhook", &d, || {
         alerts_for(&got, "lb-mail", "firing").into_iter().next()
     });
     eprintln!("webhook received {took:?} after the drift record");
@@ -542,7 +576,7 @@ notifications:
     // The receiver goes down; the switch is changed by hand meanwhile.
     hook.shutdown();
     *sw.lock().unwrap() = format!("{SW}interface Gi0/2\n description to-dc2\n shutdown\n");
-    let (sw_drift, _) = wait_for(TWO_POLLS, "the second drift", &d, || {
+    let sw_drift = within_polls(2, "the second drift", &d, &sw_polls, || {
         open_drift(&d, &tok, "core-sw-1")
     });
     assert!(

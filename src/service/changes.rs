@@ -520,12 +520,11 @@ impl Service {
     pub fn approve(&self, who: &Identity, id: i64, body: ApprovalBody) -> Result<ChangeView> {
         require(who, Role::Approver)?;
         let rt = self.runtime();
-        let mut fx = Effects::default();
         let decision = match body.decision {
             DecisionBody::Approve => Decision::Approve,
             DecisionBody::Reject => Decision::Reject,
         };
-        self.write(|tx| {
+        self.change_op(id, |tx, fx| {
             let mut c = load_change(tx, id)?;
             if body.content_hash != c.content_hash {
                 return Err(ServiceError::Conflict {
@@ -578,7 +577,7 @@ impl Service {
             if status.rejected_by.is_some() {
                 transition(
                     tx,
-                    &mut fx,
+                    fx,
                     &mut c,
                     State::Rejected,
                     &who.user,
@@ -589,7 +588,7 @@ impl Service {
             } else if status.satisfied && c.state == State::AwaitingApproval {
                 transition(
                     tx,
-                    &mut fx,
+                    fx,
                     &mut c,
                     State::Approved,
                     &who.user,
@@ -599,9 +598,7 @@ impl Service {
                 )?;
             }
             Ok(())
-        })?;
-        self.apply(fx);
-        self.show(id, false)
+        })
     }
 
     /// `POST /v1/changes/{id}/schedule`.
