@@ -675,6 +675,26 @@ notifications:
     );
     let (ok, out) = d.cli(&tok, &["audit", "verify"]);
     assert!(ok && out.contains("intact"), "{out}");
+
+    // The switch leaves guardrail.yaml: after the reload its series are gone (a stale
+    // `drift_active` or `source_up` would keep alerts firing for a target nobody watches), and
+    // the load balancer's stay.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let start = text.find("  - name: core-sw-1").unwrap();
+    let end = text.find("notifications:").unwrap();
+    std::fs::write(&config, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let (m, _) = wait_for(
+        Duration::from_secs(15),
+        "the removed target's series go",
+        &d,
+        || {
+            let m = d.metrics();
+            (!m.contains("target=\"core-sw-1\"")).then_some(m)
+        },
+    );
+    let lb = "target=\"lb-mail\",env=\"production\"";
+    assert_eq!(metric(&m, "guardrail_drift_active", lb), Some(0.0), "{m}");
+    assert_eq!(metric(&m, "guardrail_source_up", lb), Some(1.0), "{m}");
     drop(hook);
     drop(source);
 }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::input::BadInput;
-use crate::policy::{self, PolicyDiagnostic, PolicySet, Waivers};
+use crate::policy::{self, Compile, PolicyDiagnostic, PolicySet, Waivers};
 
 /// The policy library shipped in `policies/`, embedded at build time: (path, text).
 pub static EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_policies.rs"));
@@ -119,7 +119,13 @@ pub fn load_set(dirs: &[PathBuf]) -> Result<(PolicySet, Origin), BadInput> {
             origin.describe()
         )));
     }
-    let (set, diags) = PolicySet::load(&files);
+    // The embedded library is compiled whole by its own tests; here each expression is compiled
+    // when first run, so a check of one switch does not pay for the load-balancer pack.
+    let mode = match origin {
+        Origin::Embedded => Compile::Deferred,
+        Origin::Dirs(_) => Compile::Eager,
+    };
+    let (set, diags) = PolicySet::load_with(&files, mode);
     if policy::has_errors(&diags) {
         return Err(diagnostics_to_bad_input(&diags));
     }
@@ -149,4 +155,28 @@ pub fn load_waivers(path: &Path) -> Result<Waivers, BadInput> {
         return Err(diagnostics_to_bad_input(&diags));
     }
     Ok(waivers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded library is loaded with deferred compilation; this compiles all of it, as
+    /// `guardrail policy test policies/` does in CI, so that no rule can fail closed for a
+    /// syntax error or an unknown variable in a released binary.
+    #[test]
+    fn the_embedded_library_compiles_whole() {
+        let (files, origin) = read_policy_files(&[]).unwrap();
+        assert!(matches!(origin, Origin::Embedded));
+        assert!(files.len() >= 5, "{} files", files.len());
+        let (set, diags) = PolicySet::load_with(&files, Compile::Eager);
+        let errors: Vec<String> = diags
+            .iter()
+            .filter(|d| d.is_error())
+            .map(PolicyDiagnostic::render)
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        let (deferred, _) = load_set(&[]).unwrap();
+        assert_eq!(deferred.rule_count(), set.rule_count());
+    }
 }

@@ -396,11 +396,10 @@ impl VariableResolver for Vars<'_, '_> {
 }
 
 /// Evaluates an expression to a CEL value (borrowed from the context where possible).
-fn run<'e, 'v>(
-    e: &'e Expression,
-    ctx: &'e Context<'_, 'v>,
-) -> Result<CowVal<'e, 'v>, ExecutionError> {
-    CelValue::resolve_val(e.program.expression(), ctx)
+/// The error is a sentence: why the expression could not be run or evaluated.
+fn run<'e, 'v>(e: &'e Expression, ctx: &'e Context<'_, 'v>) -> Result<CowVal<'e, 'v>, String> {
+    let program = e.program()?;
+    CelValue::resolve_val(program.expression(), ctx).map_err(|err: ExecutionError| err.to_string())
 }
 
 /// Why a rule could not be decided.
@@ -418,7 +417,7 @@ fn run_bool(e: &Expression, what: &str, ctx: &Context<'_, '_>) -> Result<bool, R
         }),
         Err(err) => Err(RuleError(format!(
             "{what} could not be evaluated: {}",
-            shorten_error(&err.to_string())
+            shorten_error(&err)
         ))),
     }
 }
@@ -674,7 +673,7 @@ impl RuleRun<'_, '_> {
                 self.errored(
                     RuleError(format!(
                         "for_each could not be evaluated: {}",
-                        shorten_error(&err.to_string())
+                        shorten_error(&err)
                     )),
                     at,
                 );

@@ -4,6 +4,7 @@
 //! type checker, so a misspelled variable would only fail, closed, at run time).
 
 use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 
 use cel::common::ast::{EntryExpr, Expr, IdedExpr};
 use cel::{Env, Program};
@@ -47,13 +48,79 @@ pub const VARIABLES: [&str; 7] = [
     "params",
 ];
 
-/// A compiled expression with its source and where it was written.
+/// An expression with its source and where it was written: compiled at load, or (for the
+/// embedded policy library, see [`Compile::Deferred`]) on first use.
 #[derive(Debug)]
 pub struct Expression {
     pub source: String,
     /// 1-based line of the expression (its first line) in the policy file.
     pub line: u32,
-    pub(crate) program: Program,
+    program: Compiled,
+}
+
+enum Compiled {
+    Ready(Program),
+    /// Not compiled yet: compiled, with every load-time check, the first time it is run.
+    Deferred {
+        env: Arc<Env>,
+        what: &'static str,
+        item: bool,
+        program: OnceLock<Result<Program, String>>,
+    },
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Compiled::Ready(_) => f.write_str("Ready"),
+            Compiled::Deferred { program, .. } => match program.get() {
+                None => f.write_str("Deferred"),
+                Some(Ok(_)) => f.write_str("Deferred(compiled)"),
+                Some(Err(e)) => write!(f, "Deferred(error: {e})"),
+            },
+        }
+    }
+}
+
+impl Expression {
+    /// The compiled program. A deferred expression is compiled here, once; when it does not
+    /// compile the error says why, with the file line (the caller fails closed).
+    pub(crate) fn program(&self) -> Result<&Program, String> {
+        match &self.program {
+            Compiled::Ready(p) => Ok(p),
+            Compiled::Deferred {
+                env,
+                what,
+                item,
+                program,
+            } => program
+                .get_or_init(|| {
+                    parse_checked(env, &self.source, self.line, what, *item).map_err(|errors| {
+                        errors
+                            .iter()
+                            .map(|e| format!("line {}: {}", e.line, e.message))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                })
+                .as_ref()
+                .map_err(|e| format!("it does not compile ({e})")),
+        }
+    }
+}
+
+/// When expressions are compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compile {
+    /// At load, so that every syntax error and unknown variable is a load-time diagnostic with
+    /// its file and line. Used for every policy file read from disk.
+    Eager,
+    /// On first use. Used only for the policy library embedded in the binary, which cannot change
+    /// after the build and is compiled whole by its own tests and by `guardrail policy test
+    /// policies/` in CI; a check of one switch then compiles only the rules it runs, not the
+    /// load-balancer pack's. The cheap checks (length, empty) still run at load; should a
+    /// deferred expression not compile, the rule fails closed and says why.
+    Deferred,
 }
 
 /// Why an expression was refused.
@@ -66,14 +133,35 @@ pub struct ExprError {
 }
 
 /// Compiles `source`, written at `line` of the file, as the expression called `what` (for
-/// messages). `item` says whether the `item` variable is bound.
+/// messages), now or on first use as `mode` says. `item` says whether the `item` variable is
+/// bound.
 pub fn compile(
-    env: &Env,
+    env: &Arc<Env>,
+    mode: Compile,
     source: &str,
     line: u32,
-    what: &str,
+    what: &'static str,
     item: bool,
 ) -> Result<Expression, Vec<ExprError>> {
+    check_size(source, line, what)?;
+    let program = match mode {
+        Compile::Eager => Compiled::Ready(parse_checked(env, source, line, what, item)?),
+        Compile::Deferred => Compiled::Deferred {
+            env: Arc::clone(env),
+            what,
+            item,
+            program: OnceLock::new(),
+        },
+    };
+    Ok(Expression {
+        source: source.to_string(),
+        line,
+        program,
+    })
+}
+
+/// The checks that need no parsing: length and emptiness.
+fn check_size(source: &str, line: u32, what: &str) -> Result<(), Vec<ExprError>> {
     let chars = source.chars().count();
     if chars > MAX_EXPR_CHARS {
         return Err(vec![ExprError {
@@ -91,6 +179,18 @@ pub fn compile(
             message: format!("{what} is empty"),
         }]);
     }
+    Ok(())
+}
+
+/// Parses `source` and makes the checks the interpreter does not: nesting depth and unknown
+/// variables.
+fn parse_checked(
+    env: &Env,
+    source: &str,
+    line: u32,
+    what: &str,
+    item: bool,
+) -> Result<Program, Vec<ExprError>> {
     let program = match env.compile(source) {
         Ok(p) => p,
         Err(errors) => {
@@ -154,11 +254,7 @@ pub fn compile(
         });
     }
     if errors.is_empty() {
-        Ok(Expression {
-            source: source.to_string(),
-            line,
-            program,
-        })
+        Ok(program)
     } else {
         Err(errors)
     }
@@ -261,7 +357,8 @@ pub(crate) enum Part {
 /// Compiles a message template written at `line`. Placeholders are `{{ expr }}`; the expression
 /// cannot contain `}}`.
 pub fn compile_template(
-    env: &Env,
+    env: &Arc<Env>,
+    mode: Compile,
     source: &str,
     line: u32,
     item: bool,
@@ -286,7 +383,7 @@ pub fn compile_template(
             break;
         };
         let expr_src = after[..close].trim();
-        match compile(env, expr_src, at_line, "message placeholder", item) {
+        match compile(env, mode, expr_src, at_line, "message placeholder", item) {
             Ok(e) => parts.push(Part::Expr(e)),
             Err(errs) => errors.extend(errs.into_iter().map(|mut e| {
                 if e.code == "policy.cel-syntax" {
@@ -323,10 +420,11 @@ mod tests {
 
     #[test]
     fn loop_variables_are_not_unknown() {
-        let env = build_env();
+        let env = Arc::new(build_env());
         assert!(
             compile(
                 &env,
+                Compile::Eager,
                 "new.backends.all(b, b.servers.exists(s, !s.disabled))",
                 1,
                 "condition",
@@ -337,6 +435,7 @@ mod tests {
         assert!(
             compile(
                 &env,
+                Compile::Eager,
                 "math.greatest([1, 2]) == 2 && type(1) == int",
                 1,
                 "condition",
@@ -344,47 +443,69 @@ mod tests {
             )
             .is_ok()
         );
-        let err = compile(&env, "neww.x == 1", 7, "condition", false).unwrap_err();
+        let err = compile(&env, Compile::Eager, "neww.x == 1", 7, "condition", false).unwrap_err();
         assert_eq!(err[0].code, "policy.unknown-variable");
         assert_eq!(err[0].line, 7);
-        let err = compile(&env, "item.x", 3, "condition", false).unwrap_err();
+        let err = compile(&env, Compile::Eager, "item.x", 3, "condition", false).unwrap_err();
         assert!(err[0].message.contains("for_each"), "{}", err[0].message);
     }
 
     #[test]
     fn syntax_errors_point_at_the_file_line() {
-        let env = build_env();
-        let err = compile(&env, "new.x ==\n  && true", 10, "condition", false).unwrap_err();
+        let env = Arc::new(build_env());
+        let err = compile(&env, Compile::Eager, "new.x ==\n  && true", 10, "condition", false).unwrap_err();
         assert_eq!(err[0].code, "policy.cel-syntax");
         assert_eq!(err[0].line, 11);
     }
 
     #[test]
     fn long_chains_are_refused() {
-        let env = build_env();
+        let env = Arc::new(build_env());
         let chain = vec!["1"; 300].join(" + ");
-        let err = compile(&env, &chain, 1, "condition", false).unwrap_err();
+        let err = compile(&env, Compile::Eager, &chain, 1, "condition", false).unwrap_err();
         assert_eq!(err[0].code, "policy.expr-too-deep");
         let huge = vec!["1"; 3000].join(" + ");
-        let err = compile(&env, &huge, 1, "condition", false).unwrap_err();
+        let err = compile(&env, Compile::Eager, &huge, 1, "condition", false).unwrap_err();
         assert_eq!(err[0].code, "policy.expr-too-long");
     }
 
     #[test]
     fn templates_split_text_and_placeholders() {
-        let env = build_env();
+        let env = Arc::new(build_env());
         let t = compile_template(
             &env,
+            Compile::Eager,
             "server {{ item.name }} has weight {{item.weight}}.",
             1,
             true,
         )
         .unwrap();
         assert_eq!(t.parts.len(), 5);
-        let err = compile_template(&env, "a\n{{ item.( }}", 4, true).unwrap_err();
+        let err = compile_template(&env, Compile::Eager, "a\n{{ item.( }}", 4, true).unwrap_err();
         assert_eq!(err[0].code, "policy.bad-placeholder");
         assert_eq!(err[0].line, 5);
-        let err = compile_template(&env, "x {{ new.a", 4, false).unwrap_err();
+        let err = compile_template(&env, Compile::Eager, "x {{ new.a", 4, false).unwrap_err();
         assert_eq!(err[0].code, "policy.bad-placeholder");
+    }
+
+    #[test]
+    fn deferred_expressions_compile_on_first_use_and_fail_closed() {
+        let env = Arc::new(build_env());
+        // Size checks still run at load.
+        let huge = vec!["1"; 3000].join(" + ");
+        let err = compile(&env, Compile::Deferred, &huge, 1, "condition", false).unwrap_err();
+        assert_eq!(err[0].code, "policy.expr-too-long");
+        let ok = compile(&env, Compile::Deferred, "new.x == 1", 3, "condition", false).unwrap();
+        assert_eq!(format!("{:?}", ok.program), "Deferred");
+        assert!(ok.program().is_ok());
+        assert_eq!(format!("{:?}", ok.program), "Deferred(compiled)");
+        // Errors the eager mode reports at load come out on first use, with the line.
+        let bad = compile(&env, Compile::Deferred, "neww.x == 1", 7, "condition", false).unwrap();
+        let msg = bad.program().unwrap_err();
+        assert!(msg.starts_with("it does not compile (line 7:"), "{msg}");
+        assert!(msg.contains("unknown variable `neww`"), "{msg}");
+        let syntax = compile(&env, Compile::Deferred, "new.x ==\n  && true", 10, "when", false).unwrap();
+        let msg = syntax.program().unwrap_err();
+        assert!(msg.starts_with("it does not compile (line 11:"), "{msg}");
     }
 }

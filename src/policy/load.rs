@@ -10,7 +10,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::expr::{self, ExprError, Expression, Template};
+use super::expr::{self, Compile, ExprError, Expression, Template};
 use super::functions::build_env;
 use super::stack::with_big_stack;
 use super::value::json_value;
@@ -179,8 +179,15 @@ impl PolicySet {
     /// Loads policy files given as `(path, text)` pairs, in path order. Returns the policies that
     /// loaded cleanly and every diagnostic of every file; a file with an error contributes no
     /// policy, so callers must refuse the set when any diagnostic is an error
-    /// ([`super::has_errors`]).
+    /// ([`super::has_errors`]). Every expression is compiled now ([`Compile::Eager`]).
     pub fn load(files: &[(String, String)]) -> (PolicySet, Vec<PolicyDiagnostic>) {
+        Self::load_with(files, Compile::Eager)
+    }
+
+    /// [`PolicySet::load`], compiling expressions as `mode` says. [`Compile::Deferred`] is only
+    /// for the embedded library: its syntax errors and unknown variables would not be
+    /// diagnostics at load.
+    pub fn load_with(files: &[(String, String)], mode: Compile) -> (PolicySet, Vec<PolicyDiagnostic>) {
         let env = Arc::new(build_env());
         let mut sorted: Vec<&(String, String)> = files.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
@@ -190,7 +197,7 @@ impl PolicySet {
             let mut seen: HashMap<String, (String, u32)> = HashMap::new();
             for (path, text) in sorted {
                 let mut diags = Vec::new();
-                let loaded = load_file(&env, path, text, &mut diags);
+                let loaded = load_file(&env, mode, path, text, &mut diags);
                 let has_error = diags
                     .iter()
                     .any(|d: &Diagnostic| d.severity == crate::document::Severity::Error);
@@ -292,7 +299,8 @@ fn push_expr_errors(diags: &mut Vec<Diagnostic>, errors: Vec<ExprError>) {
 /// Loads one file. Returns the policy (and the line of its id) when the YAML could be read, even
 /// if validation found errors (the caller still checks duplicate ids), plus diagnostics.
 fn load_file(
-    env: &Env,
+    env: &Arc<Env>,
+    mode: Compile,
     path: &str,
     text: &str,
     diags: &mut Vec<Diagnostic>,
@@ -407,7 +415,7 @@ fn load_file(
         } else {
             rule_lines.insert(rule_id, rule_line);
         }
-        if let Some(rule) = load_rule(env, raw_rule.value, rule_line, diags) {
+        if let Some(rule) = load_rule(env, mode, raw_rule.value, rule_line, diags) {
             rules.push(rule);
         }
     }
@@ -441,7 +449,13 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
-fn load_rule(env: &Env, raw: RawRule, rule_line: u32, diags: &mut Vec<Diagnostic>) -> Option<Rule> {
+fn load_rule(
+    env: &Arc<Env>,
+    mode: Compile,
+    raw: RawRule,
+    rule_line: u32,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Rule> {
     let id = raw.id.value.trim().to_string();
     if !valid_id(&id) {
         diags.push(Diagnostic::error(
@@ -464,9 +478,9 @@ fn load_rule(env: &Env, raw: RawRule, rule_line: u32, diags: &mut Vec<Diagnostic
         ));
     }
     let has_item = raw.for_each.is_some();
-    let mut compile = |src: &Option<Spanned<String>>, what: &str, item: bool| {
+    let mut compile = |src: &Option<Spanned<String>>, what: &'static str, item: bool| {
         let s = src.as_ref()?;
-        match expr::compile(env, &s.value, line_of(s), what, item) {
+        match expr::compile(env, mode, &s.value, line_of(s), what, item) {
             Ok(e) => Some(e),
             Err(errs) => {
                 push_expr_errors(diags, errs);
@@ -486,7 +500,13 @@ fn load_rule(env: &Env, raw: RawRule, rule_line: u32, diags: &mut Vec<Diagnostic
         ));
     }
     let message =
-        match expr::compile_template(env, &raw.message.value, line_of(&raw.message), has_item) {
+        match expr::compile_template(
+            env,
+            mode,
+            &raw.message.value,
+            line_of(&raw.message),
+            has_item,
+        ) {
             Ok(t) => Some(t),
             Err(errs) => {
                 push_expr_errors(diags, errs);

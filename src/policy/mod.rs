@@ -23,6 +23,7 @@ pub use eval::{
     ChangeInfo, InventoryEntry, MAX_FINDINGS_PER_RULE, OWNERS_GROUP, ParamOverrides, TargetInfo,
     TargetInput, TargetOutcome, target_diff,
 };
+pub use expr::Compile;
 pub use load::{Policy, PolicySet, Rule};
 pub use stack::{STACK_BYTES, mark_big_stack_thread};
 pub use testcase::{CaseResult, Mismatch, TestCase, TestFile, is_test_file, run_case, run_file};

@@ -10,7 +10,8 @@
 //! A reload that changes the watches restarts the tasks whose settings changed. Owns
 //! `guardrail_source_up`, `guardrail_source_last_success_timestamp_seconds`,
 //! `guardrail_unstaged_pushes_total` and `guardrail_drift_active` (set by the service after
-//! each commit; initialised per target and environment at start).
+//! each commit; initialised per target and environment at start and after a reload, removed
+//! for a watch a reload removed).
 
 pub mod fetch;
 
@@ -113,13 +114,25 @@ async fn supervise(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
                 ));
                 tasks.insert(key, (fp, h));
             }
+            let mut removed = Vec::new();
             tasks.retain(|k, (_, h)| {
                 let kept = keep.contains(k);
                 if !kept {
                     h.abort();
+                    removed.push(k.clone());
                 }
                 kept
             });
+            for (target, env) in &removed {
+                service.forget_drift_metrics(target, env);
+            }
+            if seen.is_some() {
+                // A reload: watches it added get their series now, not at their first poll.
+                let s = service.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.init_drift_metrics()).await {
+                    tracing::warn!(error = %e, "cannot read drift state for the metrics");
+                }
+            }
             if skipped > 0 {
                 tracing::info!(
                     skipped,

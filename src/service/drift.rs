@@ -408,6 +408,20 @@ impl Service {
         Ok(())
     }
 
+    /// Removes the drift series of a watch that a reload removed, so that dashboards and alerts
+    /// do not keep reading its last values (a stale `guardrail_drift_active 1` would page forever).
+    pub fn forget_drift_metrics(&self, target: &str, env: &str) {
+        let l = TargetEnv {
+            target: target.to_string(),
+            env: env.to_string(),
+        };
+        let m = &self.metrics.drift;
+        m.drift_active.remove(&l);
+        m.source_up.remove(&l);
+        m.source_last_success.remove(&l);
+        m.unstaged_pushes.remove(&l);
+    }
+
     fn read_live(&self, w: &Watch, bytes: Vec<u8>) -> std::result::Result<Live, SourceFailure> {
         let unparsable = |message: String| SourceFailure {
             kind: FailureKind::Unparsable,
