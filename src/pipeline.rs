@@ -142,14 +142,24 @@ pub fn evaluate_target(
     input.params = overrides;
     input.old_file = old.map(|l| l.name.as_str());
     input.new_file = new.map(|l| l.name.as_str());
-    let outcome = set.evaluate(&input);
+    let mut outcome = set.evaluate(&input);
+    let text = diff::text::compare(&old_label, &new_label, &old_text, &new_text);
+    if let (Some(_), Some(new)) = (old, new) {
+        // Something removed from a target that still exists was at a line of the old file; a
+        // pull request (annotations, SARIF) shows the new one, so point where it was removed.
+        for f in &mut outcome.findings {
+            if let Some((_, line)) = f.removed_from {
+                f.file = Some(new.name.clone());
+                f.line = Some(text.old_line_in_new(line, &new_text));
+            }
+        }
+    }
     outcome.append_to(report);
     let semantic: Vec<serde_json::Value> = if old.is_some() && new.is_some() {
         entries.iter().map(DiffEntry::to_json).collect()
     } else {
         Vec::new()
     };
-    let text = diff::text::compare(&old_label, &new_label, &old_text, &new_text);
     report.targets.push(TargetReport {
         name: info.name.clone(),
         kind: info.kind.clone(),

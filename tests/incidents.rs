@@ -56,6 +56,8 @@ struct Shown {
     rule: String,
     /// `file:line`.
     at: String,
+    /// `file:line` in the old version, for something removed: `(removed from a/x.cfg:16)`.
+    removed_from: Option<String>,
     message: String,
     /// The approval gate line without its `needs ` prefix: `1 approval from web-team`.
     gate: Option<String>,
@@ -89,6 +91,12 @@ fn shown(out: &str) -> Vec<Shown> {
                     enforcement: words[0].to_string(),
                     rule: words[1].to_string(),
                     at: words[2].to_string(),
+                    removed_from: match words.get(3..6) {
+                        Some(["(removed", "from", place]) => {
+                            Some(place.trim_end_matches(')').to_string())
+                        }
+                        _ => None,
+                    },
                     message: String::new(),
                     gate: None,
                 });
@@ -102,7 +110,13 @@ fn shown(out: &str) -> Vec<Shown> {
 fn summary(found: &[Shown]) -> Vec<String> {
     let mut v: Vec<String> = found
         .iter()
-        .map(|f| format!("{} {} {} {}", f.env, f.enforcement, f.rule, f.at))
+        .map(|f| {
+            let mut s = format!("{} {} {} {}", f.env, f.enforcement, f.rule, f.at);
+            if let Some(was) = &f.removed_from {
+                s.push_str(&format!(" (removed from {was})"));
+            }
+            s
+        })
         .collect();
     v.sort();
     v
@@ -138,7 +152,7 @@ fn incident_1_a_connector_that_deletes_mail_is_blocked_in_production() {
         summary(&found),
         strings(&[
             "production mandatory email-connectors/no-server-side-delete mail/helpdesk.fetchmailrc:18",
-            "production approval destructive-deletions/object-deleted a/mail/helpdesk.fetchmailrc:16",
+            "production approval destructive-deletions/object-deleted mail/helpdesk.fetchmailrc:16 (removed from a/mail/helpdesk.fetchmailrc:16)",
             "production approval email-connectors/binding-change mail/helpdesk.fetchmailrc:18",
             "production approval email-connectors/switched-on mail/helpdesk.fetchmailrc:17",
         ]),
@@ -190,10 +204,14 @@ fn incident_1_a_connector_that_deletes_mail_is_blocked_in_production() {
         at("email-connectors/no-server-side-delete"),
         format!("examples/changes/{INCIDENT_1}/mail/helpdesk.fetchmailrc:18")
     );
+    let deleted = the(&found, "production", "destructive-deletions/object-deleted");
     assert_eq!(
-        at("destructive-deletions/object-deleted"),
-        "examples/infra/mail/helpdesk.fetchmailrc:16",
-        "a deleted object points at its line in the old file"
+        (deleted.at.as_str(), deleted.removed_from.as_deref()),
+        (
+            format!("examples/changes/{INCIDENT_1}/mail/helpdesk.fetchmailrc:16").as_str(),
+            Some("examples/infra/mail/helpdesk.fetchmailrc:16")
+        ),
+        "a deleted object points where it was removed in the new file, and at its old line"
     );
     for secret in CONNECTOR_PASSWORDS {
         assert!(!out.contains(secret), "{secret}");
@@ -213,7 +231,7 @@ fn incident_2_a_route_to_a_renamed_backend_is_blocked_everywhere() {
         summary(&found),
         strings(&[
             "production mandatory lb-invariants/route-target-exists lb/mail/haproxy.cfg:42",
-            "production approval destructive-deletions/object-deleted a/lb/mail/haproxy.cfg:72",
+            "production approval destructive-deletions/object-deleted lb/mail/haproxy.cfg:72 (removed from a/lb/mail/haproxy.cfg:72)",
             "staging mandatory lb-invariants/route-target-exists lb/mail/haproxy.cfg:42",
         ]),
         "{out}"
@@ -266,20 +284,23 @@ fn incident_3_removing_the_calendar_service_needs_its_owners_approval() {
     assert_eq!(
         summary(&found),
         strings(&[
-            "production approval destructive-deletions/object-deleted a/lb/web/nginx.conf:31",
-            "production approval destructive-deletions/object-deleted a/lb/web/nginx.conf:64",
+            // Where each was removed in the new file (a pull request shows that one), and
+            // where it was: the upstream's lines went at 31; the virtual server's block (old
+            // 61-72, the text diff aligning the repeated closing braces) ended before line 56.
+            "production approval destructive-deletions/object-deleted lb/web/nginx.conf:31 (removed from a/lb/web/nginx.conf:31)",
+            "production approval destructive-deletions/object-deleted lb/web/nginx.conf:56 (removed from a/lb/web/nginx.conf:64)",
         ]),
         "{out}"
     );
     let by_line = |at: &str| found.iter().find(|f| f.at == at).unwrap();
     assert!(
-        by_line("a/lb/web/nginx.conf:31")
+        by_line("lb/web/nginx.conf:31")
             .message
             .starts_with("upstream `calendar` of lb-web is deleted in production: an owner of lb-web (web-team) must approve"),
         "{out}"
     );
     assert!(
-        by_line("a/lb/web/nginx.conf:64")
+        by_line("lb/web/nginx.conf:56")
             .message
             .starts_with("virtual server `calendar.example.net 443` of lb-web is deleted"),
         "{out}"
@@ -297,6 +318,20 @@ fn incident_3_removing_the_calendar_service_needs_its_owners_approval() {
             f["approvals"],
             serde_json::json!({"count": 1, "groups": ["web-team"]})
         );
+        assert_eq!(f["file"], "lb/web/nginx.conf");
+        assert_eq!(f["removed_from"]["file"], "a/lb/web/nginx.conf");
+    }
+    // GitHub annotations and SARIF name the file the pull request has, not `a/...`.
+    let (_, gh, _) = scenario(INCIDENT_3, &["--output", "github"]);
+    assert!(gh.contains("::warning file=lb/web/nginx.conf,line=31,"), "{gh}");
+    assert!(gh.contains("::warning file=lb/web/nginx.conf,line=56,"), "{gh}");
+    assert!(!gh.contains("file=a/"), "{gh}");
+    let (_, sarif, _) = scenario(INCIDENT_3, &["--output", "sarif"]);
+    let sarif: serde_json::Value = serde_json::from_str(&sarif).unwrap();
+    for r in sarif["runs"][0]["results"].as_array().unwrap() {
+        let uri = &r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"];
+        assert_eq!(uri, "lb/web/nginx.conf", "{r}");
+        assert_eq!(r["properties"]["removedFrom"]["file"], "a/lb/web/nginx.conf");
     }
 
     // Files mode takes the owners from guardrail.yaml when --target names a target there.
@@ -317,8 +352,8 @@ fn incident_3_removing_the_calendar_service_needs_its_owners_approval() {
     assert_eq!(
         summary(&found),
         strings(&[
-            "production approval destructive-deletions/object-deleted examples/infra/lb/web/nginx.conf:31",
-            "production approval destructive-deletions/object-deleted examples/infra/lb/web/nginx.conf:64",
+            "production approval destructive-deletions/object-deleted examples/changes/incident-3-calendar-removed/lb/web/nginx.conf:31 (removed from examples/infra/lb/web/nginx.conf:31)",
+            "production approval destructive-deletions/object-deleted examples/changes/incident-3-calendar-removed/lb/web/nginx.conf:56 (removed from examples/infra/lb/web/nginx.conf:64)",
         ]),
         "{out}"
     );

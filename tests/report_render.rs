@@ -29,6 +29,7 @@ fn finding(policy: &str, rule: &str, e: Enforcement, target: &str, message: &str
         message: message.into(),
         file: None,
         line: None,
+        removed_from: None,
         docs: None,
         approvals: None,
         error: false,

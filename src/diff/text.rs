@@ -25,6 +25,45 @@ pub struct TextComparison {
     /// 1-based lines of the new text that were inserted or changed; when lines were only
     /// deleted, the new line right after the first deletion, so the change has a location.
     pub changed_new_lines: Vec<u32>,
+    /// The differing runs, in order: (old lines, new lines), 0-based over the whole texts.
+    /// Lines outside them are common to both texts.
+    changes: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+}
+
+impl TextComparison {
+    /// Where a line of the old text is in the new text (1-based both): the same line when it is
+    /// common to both; for a deleted or replaced line, the first new line at the place it was
+    /// removed from (the last line when it was removed from the end). `new` is the new text.
+    /// Findings about a removed object point there, since a pull request shows the new file.
+    pub fn old_line_in_new(&self, old_line: u32, new: &str) -> u32 {
+        let l = old_line.saturating_sub(1) as usize;
+        let mut delta: isize = 0;
+        for (o, n) in &self.changes {
+            if l < o.start {
+                break;
+            }
+            if l < o.end {
+                let last = count_lines(new).max(1);
+                return (n.start + 1).min(last) as u32;
+            }
+            delta = n.end as isize - o.end as isize;
+        }
+        u32::try_from((l as isize + delta).max(0) + 1).unwrap_or(u32::MAX)
+    }
+}
+
+/// The non-equal runs of `ops`, shifted by `shift` lines.
+fn changed_runs(
+    ops: &[DiffOp],
+    shift: usize,
+) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+    ops.iter()
+        .filter(|op| op.tag() != DiffTag::Equal)
+        .map(|op| {
+            let (o, n) = (op.old_range(), op.new_range());
+            (o.start + shift..o.end + shift, n.start + shift..n.end + shift)
+        })
+        .collect()
 }
 
 /// Compares two redacted texts once and returns both views.
@@ -60,6 +99,7 @@ fn compare_whole(old_name: &str, new_name: &str, old: &str, new: &str) -> TextCo
     TextComparison {
         unified,
         changed_new_lines: changed_lines(diff.ops(), 0, || new_count),
+        changes: changed_runs(diff.ops(), 0),
     }
 }
 
@@ -173,6 +213,7 @@ fn compare_window(
     Some(TextComparison {
         unified,
         changed_new_lines: changed_lines(ops, shift, new_count),
+        changes: changed_runs(ops, shift),
     })
 }
 
@@ -315,6 +356,30 @@ mod tests {
         assert_eq!(changed("a\nb\nc\n", "a\nB\nc\nd\n"), vec![2, 4]);
         assert_eq!(changed("a\nb\nc\n", "a\nc\n"), vec![2]);
         assert!(changed("a\n", "a\n").is_empty());
+    }
+
+    #[test]
+    fn old_lines_map_into_the_new_text() {
+        let old = "a\nb\nc\nd\ne\n";
+        // `b` and `c` deleted, `x` inserted before `e`.
+        let new = "a\nd\nx\ne\n";
+        let c = compare("a", "b", old, new);
+        let map: Vec<u32> = (1..=5).map(|l| c.old_line_in_new(l, new)).collect();
+        // a→1; b, c were removed where `d` now is (2); d→2; e→4.
+        assert_eq!(map, vec![1, 2, 2, 2, 4]);
+        // Removed from the end: the last line.
+        let c = compare("a", "b", "a\nb\nc\n", "a\n");
+        assert_eq!(c.old_line_in_new(3, "a\n"), 1);
+        // Equal texts: every line is where it was.
+        let c = compare("a", "b", old, old);
+        assert_eq!(c.old_line_in_new(4, old), 4);
+        // A large file diffed in a window maps lines after the change by the shift.
+        let big_old: String = (0..500).map(|i| format!("line {i}\n")).collect();
+        let big_new = big_old.replacen("line 200\nline 201\n", "", 1);
+        let c = compare("a", "b", &big_old, &big_new);
+        assert_eq!(c.old_line_in_new(201, &big_new), 201);
+        assert_eq!(c.old_line_in_new(400, &big_new), 398);
+        assert_eq!(c.old_line_in_new(100, &big_new), 100);
     }
 
     /// The window diff must print exactly what a diff of the whole texts prints, including

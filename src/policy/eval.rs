@@ -458,6 +458,12 @@ fn base_finding(
         Some(Side::Old) => input.old_file.or(input.new_file),
         _ => input.new_file.or(input.old_file),
     };
+    // A line of the old version while the target still exists: something removed. The caller
+    // that has the text diff (`pipeline::evaluate_target`) moves `file`/`line` to the new file.
+    let removed_from = match (at, input.old_file, input.new) {
+        (Some((l, Side::Old)), Some(old_file), Some(_)) => Some((old_file.to_string(), l)),
+        _ => None,
+    };
     Finding {
         policy: policy.id.clone(),
         rule: rule.id.clone(),
@@ -467,6 +473,7 @@ fn base_finding(
         message,
         file: file.map(str::to_string),
         line: at.map(|(l, _)| l),
+        removed_from,
         docs: policy.docs.clone(),
         approvals: rule
             .approvals

@@ -39,10 +39,17 @@ struct JsonFinding<'a> {
     message: &'a str,
     file: Option<&'a str>,
     line: Option<u32>,
+    removed_from: Option<JsonPlace<'a>>,
     docs: Option<&'a str>,
     approvals: Option<JsonGate<'a>>,
     error: bool,
     waived: Option<JsonWaiver<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonPlace<'a> {
+    file: &'a str,
+    line: u32,
 }
 
 #[derive(Serialize)]
@@ -145,6 +152,10 @@ fn finding(f: &Finding) -> JsonFinding<'_> {
         message: &f.message,
         file: f.file.as_deref(),
         line: f.line,
+        removed_from: f
+            .removed_from
+            .as_ref()
+            .map(|(file, line)| JsonPlace { file, line: *line }),
         docs: f.docs.as_deref(),
         approvals: f.approvals.as_ref().map(gate),
         error: f.error,

@@ -127,11 +127,14 @@ fn finding_row(f: &Finding) -> String {
     if f.waived.is_some() {
         level.push_str(", waived");
     }
-    let location = match (&f.file, f.line) {
+    let mut location = match (&f.file, f.line) {
         (Some(file), Some(line)) => code(&format!("{file}:{line}")),
         (Some(file), None) => code(file),
         (None, _) => String::new(),
     };
+    if let Some((file, line)) = &f.removed_from {
+        let _ = write!(location, "<br>removed from {}", code(&format!("{file}:{line}")));
+    }
     let mut message = inline(&f.message, "<br>");
     if let Some(gate) = &f.approvals {
         let _ = write!(

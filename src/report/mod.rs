@@ -156,6 +156,11 @@ pub struct Finding {
     pub file: Option<String>,
     /// 1-based line in `file`.
     pub line: Option<u32>,
+    /// For a finding about something removed from a target that still exists: where it was in
+    /// the old version (file and line). `pipeline::evaluate_target` then points `file`/`line`
+    /// at the place in the new file it was removed from, where a pull request can show the
+    /// finding (the policy engine alone, without the text diff, leaves them at the old place).
+    pub removed_from: Option<(String, u32)>,
     /// The rule's docs link (from the policy file).
     pub docs: Option<String>,
     pub approvals: Option<ApprovalGate>,
@@ -491,6 +496,7 @@ mod tests {
             message: "m".into(),
             file: None,
             line: None,
+            removed_from: None,
             docs: None,
             approvals: None,
             error: false,

@@ -235,6 +235,12 @@ fn result(report: &Report, f: &Finding, id: String, index: usize, opts: &Options
         ("enforcement".to_string(), json!(f.enforcement.name())),
         ("error".to_string(), json!(f.error)),
     ]);
+    if let Some((file, line)) = &f.removed_from {
+        props.insert(
+            "removedFrom".to_string(),
+            json!({"file": file, "line": line}),
+        );
+    }
     if let Some(gate) = &f.approvals {
         props.insert(
             "approvals".to_string(),

@@ -216,6 +216,10 @@ fn finding(out: &mut String, pal: &Palette, f: &Finding) {
     if let Some(loc) = location(f.file.as_deref(), f.line) {
         let _ = write!(out, "  {loc}");
     }
+    if let Some((file, line)) = &f.removed_from {
+        let was = format!("(removed from {}:{line})", clean(file));
+        let _ = write!(out, " {}", paint(pal.dim, &was));
+    }
     if f.error {
         let _ = write!(out, "  {}", paint(style, "[rule error]"));
     }

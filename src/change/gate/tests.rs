@@ -32,6 +32,7 @@ fn finding(enf: Enforcement, gate: Option<(u32, &[&str])>) -> Finding {
         message: "backend webmail loses 3 of 4 servers".into(),
         file: Some("haproxy.cfg".into()),
         line: Some(42),
+        removed_from: None,
         docs: None,
         approvals: gate.map(|(count, groups)| ApprovalGate {
             count,
