@@ -107,8 +107,10 @@ fn full_report() -> Report {
         "lb-mail",
         "Backend mail loses 100% of its capacity (2 of 2 servers); the limit is 50%.",
     );
+    // About the removed server mail2 (old line 42): shown where it was removed in the new file.
     approval.file = Some("lb/mail/haproxy.cfg".into());
-    approval.line = Some(40);
+    approval.line = Some(41);
+    approval.removed_from = Some(("a/lb/mail/haproxy.cfg".into(), 42));
     approval.approvals = Some(ApprovalGate {
         count: 2,
         groups: vec!["netops".into(), "mail-admins".into()],

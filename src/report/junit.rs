@@ -156,6 +156,9 @@ fn description(e: &Evaluation, finding: Option<&Finding>) -> String {
         }
         _ => {}
     }
+    if let Some((file, line)) = &f.removed_from {
+        let _ = writeln!(out, "removed from {file}:{line}");
+    }
     if let Some(gate) = &f.approvals {
         let _ = write!(out, "needs {} approval(s)", gate.count);
         if !gate.groups.is_empty() {
