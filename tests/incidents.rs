@@ -483,8 +483,34 @@ fn incident_5_pools_beyond_the_database_and_no_jitter_are_blocked() {
     );
     assert!(!out.contains("Ord3rs-api-pw"), "{out}");
 
-    // Files mode: the missing backoff blocks it. The fan-in rule needs the other targets, which
-    // files mode does not have (its inventory is the target alone), so it passes there.
+    // Files mode with guardrail.yaml and --target: the other targets of the environment are
+    // read from the repository, so the fan-in rule sees the same sum as in repo mode.
+    let (code, out, err) = files(
+        INCIDENT_5,
+        "apps/orders-api/database.yaml",
+        &[
+            "--config",
+            "examples/infra/guardrail.yaml",
+            "--target",
+            "orders-api",
+            "--env",
+            "production",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let found = shown(&out);
+    assert!(
+        the(&found, "production", "connection-storms/client-fan-in")
+            .message
+            .starts_with(
+                "the db_client targets of production may open 400 connections (orders-api: 300) but pg-orders allows 400 x headroom 0.9"
+            ),
+        "the new file replaces the repository's orders-api, counted once: {out}"
+    );
+
+    // Files mode without guardrail.yaml: the missing backoff blocks it. The fan-in rule needs
+    // the other targets, which it then does not have (its inventory is the target alone), so it
+    // passes there.
     let (code, out, err) = files(
         INCIDENT_5,
         "apps/orders-api/database.yaml",

@@ -388,10 +388,43 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
     let waivers = load_waivers(args, config.as_ref())?;
     let overrides = param_overrides(config.as_ref());
     let mut report = Report::default();
-    let inventory: Vec<InventoryEntry<'_>> = vec![InventoryEntry {
+    // Fan-in rules see the other targets of the environment when guardrail.yaml describes
+    // them: their files as they are in the repository, this target's new file in place of its
+    // own (the instance whose file is OLD; every instance of the target when OLD is not in the
+    // repository, so that nothing is counted twice).
+    let others = match (&config, &known) {
+        (Some((config, root)), Some(target)) if set.uses_inventory() => {
+            let matchers = matchers(config, Some(&info.env));
+            let old_in_repo = repo_path(root, old_path);
+            let mut errors = Vec::new();
+            let docs = read_inventory(
+                root,
+                &matchers,
+                |c| {
+                    c.target.name == target.name
+                        && old_in_repo
+                            .as_deref()
+                            .is_none_or(|p| claims(&matchers, p).iter().any(|o| o.name == c.name))
+                },
+                &mut Progress::new(),
+                &mut errors,
+            );
+            if !errors.is_empty() {
+                return Err(BadInput { lines: errors });
+            }
+            docs
+        }
+        _ => Vec::new(),
+    };
+    let inventory: Vec<InventoryEntry<'_>> = std::iter::once(InventoryEntry {
         target: info.clone(),
         doc: new.as_ref().map(|l| &l.doc.root),
-    }];
+    })
+    .chain(others.iter().map(|(target, l)| InventoryEntry {
+        target: target.clone(),
+        doc: Some(&l.doc.root),
+    }))
+    .collect();
     evaluate_target(
         &set,
         &info,
@@ -403,10 +436,19 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
         &mut report,
     );
     waivers.apply(&set, &mut report, now);
-    // The process exits right after the report is written: freeing two large trees node by
-    // node would cost more than the rest of a check on a big file.
-    std::mem::forget((old, new));
+    drop(inventory);
+    // The process exits right after the report is written: freeing large trees node by node
+    // would cost more than the rest of a check on a big file.
+    std::mem::forget((old, new, others));
     Ok(report)
+}
+
+/// `path` relative to the repository `root` (`/`-separated), when it is inside it.
+fn repo_path(root: &Path, path: &Path) -> Option<String> {
+    let root = root.canonicalize().ok()?;
+    let path = path.canonicalize().ok()?;
+    let rel = path.strip_prefix(&root).ok()?;
+    Some(rel.to_string_lossy().replace('\\', "/"))
 }
 
 /// One target instance in one environment that a file belongs to.
@@ -554,37 +596,17 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
 
     // The inventory: every target instance's new document, per environment. Changed files were
     // parsed above; only the other target files are read and parsed here.
-    let mut inventory_docs: Vec<(TargetInfo, Loaded)> = Vec::new();
     let uses_inventory = set.uses_inventory();
     let already_parsed = |claim: &Claim<'_>| {
         work.iter()
             .any(|(c, _, _, new)| c.name == claim.name && c.env == claim.env && new.is_some())
     };
     let mut progress = Progress::new();
-    if uses_inventory {
-        let files = repo::all_files(root);
-        let to_read: Vec<(&String, Vec<Claim<'_>>)> = files
-            .iter()
-            .map(|path| {
-                let mut claimed = claims(&matchers, path);
-                claimed.retain(|c| !already_parsed(c));
-                (path, claimed)
-            })
-            .filter(|(_, claimed)| !claimed.is_empty())
-            .collect();
-        let total = to_read.len();
-        for (i, (path, claimed)) in to_read.into_iter().enumerate() {
-            progress.show("reading", i + 1, total, path);
-            for claim in claimed {
-                let loaded = input::read(&root.join(path))
-                    .and_then(|bytes| input::parse(path, &bytes, claim.target.format));
-                match loaded {
-                    Ok(l) => inventory_docs.push((target_info(&claim, l.doc.format), l)),
-                    Err(e) => errors.extend(e.lines),
-                }
-            }
-        }
-    }
+    let inventory_docs = if uses_inventory {
+        read_inventory(root, &matchers, already_parsed, &mut progress, &mut errors)
+    } else {
+        Vec::new()
+    };
     if !errors.is_empty() {
         errors.dedup();
         return Err(BadInput { lines: errors });
@@ -635,6 +657,43 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
     // See check_files: the process exits next, so the trees are not freed one by one.
     std::mem::forget((work, inventory_docs));
     Ok(report)
+}
+
+/// Reads and parses, for the inventory, every file of the repository at `root` that a target
+/// instance claims, except the instances `skip` names (the ones being checked, whose new
+/// documents the caller has). Problems go to `errors`.
+fn read_inventory(
+    root: &Path,
+    matchers: &[Matcher<'_>],
+    skip: impl Fn(&Claim<'_>) -> bool,
+    progress: &mut Progress,
+    errors: &mut Vec<String>,
+) -> Vec<(TargetInfo, Loaded)> {
+    let mut docs = Vec::new();
+    let files = repo::all_files(root);
+    let to_read: Vec<(&String, Vec<Claim<'_>>)> = files
+        .iter()
+        .map(|path| {
+            let mut claimed = claims(matchers, path);
+            claimed.retain(|c| !skip(c));
+            (path, claimed)
+        })
+        .filter(|(_, claimed)| !claimed.is_empty())
+        .collect();
+    let total = to_read.len();
+    for (i, (path, claimed)) in to_read.into_iter().enumerate() {
+        progress.show("reading", i + 1, total, path);
+        for claim in claimed {
+            let loaded = input::read(&root.join(path))
+                .and_then(|bytes| input::parse(path, &bytes, claim.target.format));
+            match loaded {
+                Ok(l) => docs.push((target_info(&claim, l.doc.format), l)),
+                Err(e) => errors.extend(e.lines),
+            }
+        }
+    }
+    progress.clear();
+    docs
 }
 
 fn rel_name(config: Option<&Path>, root: &Path, default: &str) -> String {
