@@ -292,6 +292,134 @@ fn a_new_revision_voids_approvals_and_break_glass_passes_a_mandatory_block() {
     );
 }
 
+/// `guardrail ARGS --server URL --token T` against the world's daemon: (exit code, stdout+stderr).
+fn cli(w: &World, tok: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--server", &w.d.url, "--token", tok])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn a_freeze_from_the_cli_holds_the_gate_until_lifted_and_retros_close_from_the_cli() {
+    let w = world();
+    let st = submit(&w, "staging", &tweaked());
+    let sid = st["id"].as_i64().unwrap();
+    let hash = st["content_hash"].as_str().unwrap().to_string();
+    approve(&w, &w.bob, sid, &hash);
+    let gate = |w: &World| {
+        w.d.api(&w.alice).get(&format!(
+            "/v1/gate?target=lb-mail&env=staging&hash={}",
+            hash.replace(':', "%3A")
+        ))
+    };
+    let (_, g) = gate(&w);
+    assert_eq!(g["allow"], true, "{g}");
+
+    // Only admins freeze.
+    let (code, out) = cli(
+        &w,
+        &w.bob,
+        &[
+            "freeze", "create", "--env", "staging", "--reason", "year-end", "--for", "2h",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("403") || out.contains("admin"), "{out}");
+    let (code, out) = cli(
+        &w,
+        &w.root,
+        &[
+            "freeze", "create", "--env", "staging", "--reason", "year-end", "--for", "2h",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("frozen: ") && out.contains("year-end"),
+        "{out}"
+    );
+    let (code, out) = cli(&w, &w.alice, &["freeze", "list", "--output", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let fid = list[0]["id"].as_i64().unwrap();
+    let until = list[0]["until"].as_str().unwrap();
+    let until = chrono::DateTime::parse_from_rfc3339(until).unwrap();
+    let left = until.signed_duration_since(chrono::Utc::now());
+    assert!(
+        left > chrono::Duration::minutes(110) && left <= chrono::Duration::hours(2),
+        "--for 2h ends two hours from now: {until}"
+    );
+
+    // The deploy job is refused, and told why.
+    let (_, g) = gate(&w);
+    assert_eq!(g["allow"], false, "{g}");
+    assert!(g.to_string().contains("year-end"), "{g}");
+    let (code, out) = cli(&w, &w.carol, &["change", "applied", &sid.to_string()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("year-end"), "{out}");
+
+    // Lifted: the gate opens again.
+    let (code, out) = cli(&w, &w.root, &["freeze", "lift", &fid.to_string()]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("freeze {fid} lifted").as_str())
+    );
+    let (_, g) = gate(&w);
+    assert_eq!(g["allow"], true, "{g}");
+    let (code, out) = cli(&w, &w.root, &["freeze", "lift", &fid.to_string()]);
+    assert_eq!(code, 1, "lifting twice is refused: {out}");
+
+    // Break-glass on a production change opens a retro review; an approver closes it.
+    let pr = submit(&w, "production", &tweaked());
+    let pid = pr["id"].as_i64().unwrap().to_string();
+    let bg = token(&w.d.data_dir(), "erin", "breakglass", "");
+    let (code, out) = cli(
+        &w,
+        &bg,
+        &[
+            "change",
+            "break-glass",
+            &pid,
+            "--reason",
+            "mail down",
+            "--incident",
+            "INC-7",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli(&w, &w.alice, &["retro", "list"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("change {pid}")) && out.contains("open"),
+        "{out}"
+    );
+    let rid = out.split_whitespace().next().unwrap().to_string();
+    let (code, out) = cli(&w, &w.alice, &["retro", "close", &rid, "--note", "x"]);
+    assert_eq!(code, 1, "a requester cannot close a retro: {out}");
+    let (code, out) = cli(
+        &w,
+        &w.bob,
+        &["retro", "close", &rid, "--note", "failover runbook updated"],
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("retro review {rid} closed").as_str())
+    );
+    let (_, out) = cli(&w, &w.alice, &["retro", "list"]);
+    assert_eq!(out.trim(), "no retro reviews");
+    let (_, out) = cli(&w, &w.alice, &["retro", "list", "--all"]);
+    assert!(
+        out.contains("closed by bob: failover runbook updated"),
+        "{out}"
+    );
+}
+
 #[test]
 fn every_acknowledged_approval_survives_kill_9() {
     let mut w = world();

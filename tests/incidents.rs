@@ -323,15 +323,24 @@ fn incident_3_removing_the_calendar_service_needs_its_owners_approval() {
     }
     // GitHub annotations and SARIF name the file the pull request has, not `a/...`.
     let (_, gh, _) = scenario(INCIDENT_3, &["--output", "github"]);
-    assert!(gh.contains("::warning file=lb/web/nginx.conf,line=31,"), "{gh}");
-    assert!(gh.contains("::warning file=lb/web/nginx.conf,line=56,"), "{gh}");
+    assert!(
+        gh.contains("::warning file=lb/web/nginx.conf,line=31,"),
+        "{gh}"
+    );
+    assert!(
+        gh.contains("::warning file=lb/web/nginx.conf,line=56,"),
+        "{gh}"
+    );
     assert!(!gh.contains("file=a/"), "{gh}");
     let (_, sarif, _) = scenario(INCIDENT_3, &["--output", "sarif"]);
     let sarif: serde_json::Value = serde_json::from_str(&sarif).unwrap();
     for r in sarif["runs"][0]["results"].as_array().unwrap() {
         let uri = &r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"];
         assert_eq!(uri, "lb/web/nginx.conf", "{r}");
-        assert_eq!(r["properties"]["removedFrom"]["file"], "a/lb/web/nginx.conf");
+        assert_eq!(
+            r["properties"]["removedFrom"]["file"],
+            "a/lb/web/nginx.conf"
+        );
     }
 
     // Files mode takes the owners from guardrail.yaml when --target names a target there.

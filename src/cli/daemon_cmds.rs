@@ -136,16 +136,18 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn client(&self) -> Result<Client, ClientError> {
+    pub(super) fn client(&self) -> Result<Client, ClientError> {
         Client::new(&self.server, self.token.clone())
     }
 
-    fn json(&self) -> bool {
+    pub(super) fn json(&self) -> bool {
         self.output == "json"
     }
 }
 
-fn api_error(e: ClientError) -> i32 {
+/// Prints a refused or failed API call (with the field and reasons the daemon gave) and
+/// returns [`EXIT_API_ERROR`].
+pub(super) fn api_error(e: ClientError) -> i32 {
     match &e {
         ClientError::Api { field, reasons, .. } => {
             eprintln!("guardrail: {e}");

@@ -1,8 +1,8 @@
 //! `guardrail drift list|show|adopt`: a client of the daemon's drift API, with readable output
 //! and `--output json`.
 
-use super::daemon_cmds::{Conn, EXIT_API_ERROR};
-use crate::client::{Client, ClientError, encode};
+use super::daemon_cmds::{Conn, api_error};
+use crate::client::encode;
 use crate::service::api::ChangeView;
 use crate::service::drift::{AdoptBody, DriftView};
 
@@ -37,19 +37,6 @@ pub enum DriftCommand {
         #[arg(long, default_value = "")]
         ticket: String,
     },
-}
-
-fn api_error(e: ClientError) -> i32 {
-    eprintln!("guardrail: {e}");
-    if let ClientError::Api { field, reasons, .. } = &e {
-        if let Some(f) = field {
-            eprintln!("  field: {f}");
-        }
-        for r in reasons {
-            eprintln!("  - {r}");
-        }
-    }
-    EXIT_API_ERROR
 }
 
 fn print_one(d: &DriftView) {
@@ -114,11 +101,11 @@ fn print_one(d: &DriftView) {
 }
 
 pub fn run(a: DriftArgs) -> i32 {
-    let client = match Client::new(&a.conn.server, a.conn.token.clone()) {
+    let client = match a.conn.client() {
         Ok(c) => c,
         Err(e) => return api_error(e),
     };
-    let json = a.conn.output == "json";
+    let json = a.conn.json();
     match a.cmd {
         DriftCommand::List {
             status,

@@ -9,6 +9,7 @@ mod check;
 mod daemon_cmds;
 mod diff_cmd;
 mod drift_cmd;
+mod freeze_cmd;
 pub mod input;
 mod parse_cmd;
 pub mod policies;
@@ -61,6 +62,10 @@ pub enum Command {
     Audit(daemon_cmds::AuditArgs),
     /// Drift of live configs from their baselines (a client of the daemon's API).
     Drift(drift_cmd::DriftArgs),
+    /// Change freezes of the daemon: list, create, lift.
+    Freeze(freeze_cmd::FreezeArgs),
+    /// Break-glass retro reviews of the daemon: list, close.
+    Retro(freeze_cmd::RetroArgs),
     /// Exit 0 when the daemon answers /healthz.
     Healthcheck(daemon_cmds::HealthArgs),
 }
@@ -122,6 +127,8 @@ fn run() -> i32 {
         Command::Change(args) => daemon_cmds::change(args),
         Command::Audit(args) => daemon_cmds::audit(args),
         Command::Drift(args) => drift_cmd::run(args),
+        Command::Freeze(args) => freeze_cmd::freeze(args),
+        Command::Retro(args) => freeze_cmd::retro(args),
         Command::Healthcheck(args) => daemon_cmds::healthcheck(args),
     }
 }

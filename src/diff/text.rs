@@ -61,7 +61,10 @@ fn changed_runs(
         .filter(|op| op.tag() != DiffTag::Equal)
         .map(|op| {
             let (o, n) = (op.old_range(), op.new_range());
-            (o.start + shift..o.end + shift, n.start + shift..n.end + shift)
+            (
+                o.start + shift..o.end + shift,
+                n.start + shift..n.end + shift,
+            )
         })
         .collect()
 }

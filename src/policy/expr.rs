@@ -453,7 +453,15 @@ mod tests {
     #[test]
     fn syntax_errors_point_at_the_file_line() {
         let env = Arc::new(build_env());
-        let err = compile(&env, Compile::Eager, "new.x ==\n  && true", 10, "condition", false).unwrap_err();
+        let err = compile(
+            &env,
+            Compile::Eager,
+            "new.x ==\n  && true",
+            10,
+            "condition",
+            false,
+        )
+        .unwrap_err();
         assert_eq!(err[0].code, "policy.cel-syntax");
         assert_eq!(err[0].line, 11);
     }
@@ -500,11 +508,27 @@ mod tests {
         assert!(ok.program().is_ok());
         assert_eq!(format!("{:?}", ok.program), "Deferred(compiled)");
         // Errors the eager mode reports at load come out on first use, with the line.
-        let bad = compile(&env, Compile::Deferred, "neww.x == 1", 7, "condition", false).unwrap();
+        let bad = compile(
+            &env,
+            Compile::Deferred,
+            "neww.x == 1",
+            7,
+            "condition",
+            false,
+        )
+        .unwrap();
         let msg = bad.program().unwrap_err();
         assert!(msg.starts_with("it does not compile (line 7:"), "{msg}");
         assert!(msg.contains("unknown variable `neww`"), "{msg}");
-        let syntax = compile(&env, Compile::Deferred, "new.x ==\n  && true", 10, "when", false).unwrap();
+        let syntax = compile(
+            &env,
+            Compile::Deferred,
+            "new.x ==\n  && true",
+            10,
+            "when",
+            false,
+        )
+        .unwrap();
         let msg = syntax.program().unwrap_err();
         assert!(msg.starts_with("it does not compile (line 11:"), "{msg}");
     }

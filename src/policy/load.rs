@@ -187,7 +187,10 @@ impl PolicySet {
     /// [`PolicySet::load`], compiling expressions as `mode` says. [`Compile::Deferred`] is only
     /// for the embedded library: its syntax errors and unknown variables would not be
     /// diagnostics at load.
-    pub fn load_with(files: &[(String, String)], mode: Compile) -> (PolicySet, Vec<PolicyDiagnostic>) {
+    pub fn load_with(
+        files: &[(String, String)],
+        mode: Compile,
+    ) -> (PolicySet, Vec<PolicyDiagnostic>) {
         let env = Arc::new(build_env());
         let mut sorted: Vec<&(String, String)> = files.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
@@ -499,20 +502,19 @@ fn load_rule(
             format!("rule `{id}` has no `condition` (the CEL expression that must hold for the rule to pass)"),
         ));
     }
-    let message =
-        match expr::compile_template(
-            env,
-            mode,
-            &raw.message.value,
-            line_of(&raw.message),
-            has_item,
-        ) {
-            Ok(t) => Some(t),
-            Err(errs) => {
-                push_expr_errors(diags, errs);
-                None
-            }
-        };
+    let message = match expr::compile_template(
+        env,
+        mode,
+        &raw.message.value,
+        line_of(&raw.message),
+        has_item,
+    ) {
+        Ok(t) => Some(t),
+        Err(errs) => {
+            push_expr_errors(diags, errs);
+            None
+        }
+    };
     if raw.message.value.trim().is_empty() {
         diags.push(Diagnostic::error(
             "policy.schema",

@@ -129,7 +129,9 @@ async fn supervise(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
             if seen.is_some() {
                 // A reload: watches it added get their series now, not at their first poll.
                 let s = service.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.init_drift_metrics()).await {
+                if let Ok(Err(e)) =
+                    tokio::task::spawn_blocking(move || s.init_drift_metrics()).await
+                {
                     tracing::warn!(error = %e, "cannot read drift state for the metrics");
                 }
             }

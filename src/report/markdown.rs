@@ -133,7 +133,11 @@ fn finding_row(f: &Finding) -> String {
         (None, _) => String::new(),
     };
     if let Some((file, line)) = &f.removed_from {
-        let _ = write!(location, "<br>removed from {}", code(&format!("{file}:{line}")));
+        let _ = write!(
+            location,
+            "<br>removed from {}",
+            code(&format!("{file}:{line}"))
+        );
     }
     let mut message = inline(&f.message, "<br>");
     if let Some(gate) = &f.approvals {
