@@ -289,74 +289,85 @@ impl Service {
         }
         let rt = self.runtime();
         let mut fx = Effects::default();
-        let id = self.write(|tx| {
-            let ev = self.evaluate_revision(
-                &rt,
-                tx,
-                &req.env,
-                &ChangeInfo {
-                    author: who.user.clone(),
-                    ticket: req.ticket.clone(),
-                    title: req.title.clone(),
-                },
-                &req.targets,
-            )?;
-            let now = self.now();
-            let env = rt.settings.env(&req.env);
-            let mut c = ChangeRow {
-                id: 0,
-                env: req.env.clone(),
-                state: State::Proposed,
-                author: who.user.clone(),
-                content_hash: ev.content_hash.clone(),
-                revision: 1,
-                created_at: now,
-                updated_at: now,
-                doc: ChangeDoc {
-                    title: req.title.clone(),
-                    ticket: req.ticket.clone(),
-                    source_url: req.source_url.clone(),
-                    commit: req.commit.clone(),
-                    requirements: ev.requirements.clone(),
-                    mandatory: ev.mandatory.clone(),
-                    verdict: ev.verdict.clone(),
-                    expires_at: Some(now + env.expire_after),
-                    ..Default::default()
-                },
-            };
-            c.id = tx.insert_change(&c)?;
-            tx.set_change_targets(c.id, &ev.targets)?;
-            tx.set_change_evaluation(c.id, &ev.report_json)?;
-            audit_change(
-                tx,
-                &who.user,
-                "change.submit",
-                &c,
-                None,
-                serde_json::json!({
-                    "title": req.title,
-                    "ticket": req.ticket,
-                    "source_url": req.source_url,
-                    "commit": req.commit,
-                    "targets": ev.targets.iter().map(|t| serde_json::json!({"target": t.target, "content_hash": t.content_hash})).collect::<Vec<_>>(),
-                    "verdict": ev.verdict,
-                }),
-                now,
-            )?;
-            transition(
-                tx,
-                &mut fx,
-                &mut c,
-                ev.state,
-                &who.user,
-                "change.evaluate",
-                serde_json::json!({"verdict": ev.verdict}),
-                now,
-            )?;
-            Ok::<_, ServiceError>(c.id)
-        })?;
+        let id = self.write(|tx| self.submit_in(tx, &rt, &mut fx, who, &req))?;
         self.apply(fx);
         self.show(id, false)
+    }
+
+    /// Evaluates and stores a new change inside the caller's transaction; returns its id. The
+    /// caller applies `fx` after the commit.
+    pub(super) fn submit_in(
+        &self,
+        tx: &mut dyn store::Tx,
+        rt: &Runtime,
+        fx: &mut Effects,
+        who: &Identity,
+        req: &SubmitChange,
+    ) -> Result<i64> {
+        let ev = self.evaluate_revision(
+            rt,
+            tx,
+            &req.env,
+            &ChangeInfo {
+                author: who.user.clone(),
+                ticket: req.ticket.clone(),
+                title: req.title.clone(),
+            },
+            &req.targets,
+        )?;
+        let now = self.now();
+        let env = rt.settings.env(&req.env);
+        let mut c = ChangeRow {
+            id: 0,
+            env: req.env.clone(),
+            state: State::Proposed,
+            author: who.user.clone(),
+            content_hash: ev.content_hash.clone(),
+            revision: 1,
+            created_at: now,
+            updated_at: now,
+            doc: ChangeDoc {
+                title: req.title.clone(),
+                ticket: req.ticket.clone(),
+                source_url: req.source_url.clone(),
+                commit: req.commit.clone(),
+                requirements: ev.requirements.clone(),
+                mandatory: ev.mandatory.clone(),
+                verdict: ev.verdict.clone(),
+                expires_at: Some(now + env.expire_after),
+                ..Default::default()
+            },
+        };
+        c.id = tx.insert_change(&c)?;
+        tx.set_change_targets(c.id, &ev.targets)?;
+        tx.set_change_evaluation(c.id, &ev.report_json)?;
+        audit_change(
+            tx,
+            &who.user,
+            "change.submit",
+            &c,
+            None,
+            serde_json::json!({
+                "title": req.title,
+                "ticket": req.ticket,
+                "source_url": req.source_url,
+                "commit": req.commit,
+                "targets": ev.targets.iter().map(|t| serde_json::json!({"target": t.target, "content_hash": t.content_hash})).collect::<Vec<_>>(),
+                "verdict": ev.verdict,
+            }),
+            now,
+        )?;
+        transition(
+            tx,
+            fx,
+            &mut c,
+            ev.state,
+            &who.user,
+            "change.evaluate",
+            serde_json::json!({"verdict": ev.verdict}),
+            now,
+        )?;
+        Ok(c.id)
     }
 
     /// `POST /v1/changes/{id}/revisions`: new content, approvals voided, evaluated again.

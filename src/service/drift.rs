@@ -1184,33 +1184,39 @@ impl Service {
     /// applied on its next poll (or a deployer reports it applied) and the drift resolves.
     pub fn adopt(&self, who: &Identity, id: i64, body: AdoptBody) -> Result<ChangeView> {
         require(who, Role::Requester)?;
-        let d = store::read(self.store.as_ref(), |tx| tx.drift(id))?
-            .ok_or_else(|| ServiceError::NotFound(format!("drift {id} does not exist")))?;
-        if d.status != "open" {
-            return Err(ServiceError::conflict(format!(
-                "drift {id} is {}; only an open drift can be adopted",
-                d.status
-            )));
-        }
-        if let Some(c) = d.adopted_change_id {
-            let existing = self.show(c, false)?;
-            if State::from_name(&existing.state).is_some_and(|s| s.accepts_revision()) {
+        let rt = self.runtime();
+        let mut fx = Effects::default();
+        let now = self.now();
+        // One transaction: two adopts of one drift cannot both create a change, and the change
+        // never exists without the drift's link to it.
+        let change_id = self.write(|tx| {
+            let mut d = tx
+                .drift(id)?
+                .ok_or_else(|| ServiceError::NotFound(format!("drift {id} does not exist")))?;
+            if d.status != "open" {
+                return Err(ServiceError::conflict(format!(
+                    "drift {id} is {}; only an open drift can be adopted",
+                    d.status
+                )));
+            }
+            if let Some(c) = d.adopted_change_id
+                && let Some(existing) = tx.change(c)?
+                && existing.state.accepts_revision()
+            {
                 return Err(ServiceError::Conflict {
                     message: format!("drift {id} is already being adopted by change {c}"),
                     reasons: vec![format!("change {c} is {}", existing.state)],
                 });
             }
-        }
-        let title = body
-            .title
-            .filter(|t| !t.trim().is_empty())
-            .unwrap_or_else(|| format!("Adopt drift {id} of {} in {}", d.target, d.env));
-        let view = self.submit(
-            who,
-            SubmitChange {
+            let title = body
+                .title
+                .clone()
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or_else(|| format!("Adopt drift {id} of {} in {}", d.target, d.env));
+            let req = SubmitChange {
                 env: d.env.clone(),
                 title,
-                ticket: body.ticket,
+                ticket: body.ticket.clone(),
                 source_url: String::new(),
                 commit: String::new(),
                 targets: vec![TargetContent {
@@ -1218,14 +1224,9 @@ impl Service {
                     content: d.live_content.clone(),
                     format: Some(d.format.clone()),
                 }],
-            },
-        )?;
-        let now = self.now();
-        self.write(|tx| {
-            let Some(mut d) = tx.drift(id)? else {
-                return Ok(());
             };
-            d.adopted_change_id = Some(view.id);
+            let change_id = self.submit_in(tx, &rt, &mut fx, who, &req)?;
+            d.adopted_change_id = Some(change_id);
             tx.update_drift(&d)?;
             tx.append_audit(
                 &AuditEntry {
@@ -1233,13 +1234,15 @@ impl Service {
                     action: "drift.adopt".into(),
                     subject: format!("drift/{id}"),
                     content_hash: Some(d.live_hash.clone()),
-                    detail: serde_json::json!({"change": view.id, "target": d.target, "env": d.env}),
+                    detail: serde_json::json!({"change": change_id, "target": d.target, "env": d.env}),
                     ..Default::default()
                 },
                 now,
             )?;
-            Ok::<_, ServiceError>(())
+            Ok::<_, ServiceError>(change_id)
         })?;
+        self.apply(fx);
+        let view = self.show(change_id, false)?;
         Ok(view)
     }
 

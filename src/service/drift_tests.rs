@@ -439,6 +439,31 @@ fn adopting_a_drift_goes_through_the_gates_and_resolves_it() {
 }
 
 #[test]
+fn concurrent_adopts_of_one_drift_create_one_change() {
+    let w = world();
+    w.poll("app", "replicas: 2\n");
+    let id = w.poll("app", "replicas: 5\n").drift_id.unwrap();
+    let results: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| w.svc.adopt(&admin(), id, Default::default()).is_ok()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results.iter().filter(|ok| **ok).count(), 1, "{results:?}");
+    let adopts = w
+        .audit_actions()
+        .iter()
+        .filter(|a| *a == "drift.adopt")
+        .count();
+    let submits = w
+        .audit_actions()
+        .iter()
+        .filter(|a| *a == "change.submit")
+        .count();
+    assert_eq!((adopts, submits), (1, 1));
+}
+
+#[test]
 fn an_approved_change_outside_its_gate_does_not_explain_a_push() {
     let w = world();
     w.poll("lb", LB);
