@@ -247,6 +247,54 @@ fn alert_rules_pass_their_promtool_unit_tests() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+const ALERTMANAGER_CONFIG: &str = "deploy/alertmanager/alertmanager.yml";
+
+#[test]
+fn alertmanager_config_passes_amtool() {
+    let Some(amtool) = tool("amtool") else {
+        return;
+    };
+    let out = run(Command::new(amtool)
+        .args(["check-config", ALERTMANAGER_CONFIG])
+        .current_dir(root()));
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// The shipped inhibit rule names exactly the alerts both the daemon and the Prometheus rules
+/// raise, so a rename on either side cannot silently bring back double pages (or mute an alert
+/// that has no daemon copy).
+#[test]
+fn the_inhibit_rule_covers_exactly_the_alerts_both_paths_raise() {
+    let am = yaml(ALERTMANAGER_CONFIG);
+    let rules = array_at(&am, "/inhibit_rules");
+    assert_eq!(rules.len(), 1);
+    let names = |side: &str| -> BTreeSet<String> {
+        let matchers: Vec<&str> = array_at(&rules[0], side)
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        let re = matchers
+            .iter()
+            .find_map(|m| m.strip_prefix("alertname=~\""))
+            .expect("an alertname matcher")
+            .trim_end_matches('"');
+        re.split('|').map(str::to_string).collect()
+    };
+    let daemon: BTreeSet<String> = guardrail::notify::EventKind::ALL
+        .iter()
+        .map(|k| k.alertname().to_string())
+        .collect();
+    let prometheus: BTreeSet<String> = alerts().into_iter().map(|a| a.name).collect();
+    let both: BTreeSet<String> = daemon.intersection(&prometheus).cloned().collect();
+    assert_eq!(names("/source_matchers"), both);
+    assert_eq!(names("/target_matchers"), both);
+    assert!(
+        alerts()
+            .iter()
+            .all(|a| a.labels.get("origin").is_none_or(|o| o != "daemon"))
+    );
+}
+
 /// promtool passes a test that names an alert that does not exist, and an alert nobody tests;
 /// this test closes both holes. A firing case identifies the rule by its name and static labels
 /// (GuardrailSourceDown has one rule per severity); a quiet case is an empty `exp_alerts`.

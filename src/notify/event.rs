@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The kinds of event receivers route on (`events:` of a receiver).
+
+/// The `origin` label of the alerts the daemon sends.
+pub const ORIGIN: &str = "daemon";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -140,9 +143,13 @@ impl Event {
         }
     }
 
-    /// The Alertmanager labels: `alertname`, `severity`, `target`, `env` and the extra labels.
+    /// The Alertmanager labels: `alertname`, `severity`, `target`, `env`, `origin="daemon"`
+    /// and the extra labels. `origin` tells these apart from the Prometheus rules' backstop
+    /// alerts of the same name (deploy/alertmanager/alertmanager.yml inhibits those while the
+    /// daemon's fire, so one event pages once).
     pub fn alert_labels(&self) -> BTreeMap<String, String> {
         let mut l = self.labels.clone();
+        l.insert("origin".into(), ORIGIN.into());
         l.insert("alertname".into(), self.event.alertname().into());
         l.insert("severity".into(), self.severity.name().into());
         if let Some(t) = &self.target {

@@ -150,6 +150,7 @@ mod tests {
         assert_eq!(a["labels"]["target"], "lb-mail");
         assert_eq!(a["labels"]["env"], "production");
         assert_eq!(a["labels"]["severity"], "critical");
+        assert_eq!(a["labels"]["origin"], "daemon");
         assert_eq!(a["labels"]["drift"], "4");
         assert_eq!(a["endsAt"], (now + ALERT_HOLD).to_rfc3339());
         assert!(
