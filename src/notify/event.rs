@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The kinds of event receivers route on (`events:` of a receiver).
-
 /// The `origin` label of the alerts the daemon sends.
 pub const ORIGIN: &str = "daemon";
+
+/// The kinds of event receivers route on (`events:` of a receiver).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
