@@ -81,6 +81,41 @@ fn transition(
     Ok(())
 }
 
+/// For fan-in rules: the stored baselines of the environment's targets (parsed), except those
+/// `skip` names (the ones being evaluated, whose new content the caller has). Empty when no
+/// rule reads `inventory`.
+pub(super) fn baseline_inventory(
+    tx: &mut dyn Tx,
+    rt: &Runtime,
+    env: &str,
+    skip: impl Fn(&str) -> bool,
+) -> Result<Vec<(TargetInfo, Loaded)>> {
+    let mut others = Vec::new();
+    if !rt.uses_inventory {
+        return Ok(others);
+    }
+    for t in &rt.config.targets {
+        if skip(&t.name) {
+            continue;
+        }
+        if let Some(b) = tx.baseline(&t.name, env)?
+            && let Ok(l) =
+                pipeline::parse(&t.name, b.content.as_bytes(), Format::from_name(&b.format))
+        {
+            let info = TargetInfo {
+                name: t.name.clone(),
+                kind: t.kind.clone(),
+                env: env.to_string(),
+                owners: t.owners.clone(),
+                critical: t.critical,
+                format: l.doc.format.name().to_string(),
+            };
+            others.push((info, l));
+        }
+    }
+    Ok(others)
+}
+
 fn load_change(tx: &mut dyn Tx, id: i64) -> Result<ChangeRow> {
     tx.change(id)?
         .ok_or_else(|| ServiceError::NotFound(format!("change {id} does not exist")))
@@ -190,28 +225,9 @@ impl Service {
         }
         // Fan-in rules see every target of the environment: this change's new content, the
         // baselines of the others.
-        let mut others: Vec<(TargetInfo, Loaded)> = Vec::new();
-        if rt.uses_inventory {
-            for t in &rt.config.targets {
-                if news.iter().any(|(i, _, _)| i.name == t.name) {
-                    continue;
-                }
-                if let Some(b) = tx.baseline(&t.name, env)?
-                    && let Ok(l) =
-                        pipeline::parse(&t.name, b.content.as_bytes(), Format::from_name(&b.format))
-                {
-                    let info = TargetInfo {
-                        name: t.name.clone(),
-                        kind: t.kind.clone(),
-                        env: env.to_string(),
-                        owners: t.owners.clone(),
-                        critical: t.critical,
-                        format: l.doc.format.name().to_string(),
-                    };
-                    others.push((info, l));
-                }
-            }
-        }
+        let others = baseline_inventory(tx, rt, env, |name| {
+            news.iter().any(|(i, _, _)| i.name == name)
+        })?;
         let inventory: Vec<InventoryEntry<'_>> = news
             .iter()
             .map(|(i, _, n)| InventoryEntry {

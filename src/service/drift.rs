@@ -844,7 +844,7 @@ impl Service {
             }
             Outcome::Changed { drift_id } => {
                 if let Some(mut d) = g.open.clone() {
-                    let (diff, findings, _) = self.drift_diff(rt, w, g, live)?;
+                    let (diff, findings, _) = self.drift_diff(tx, rt, w, g, live)?;
                     let before = d.live_hash.clone();
                     d.last_seen = now;
                     d.in_sync_since = None;
@@ -913,9 +913,11 @@ impl Service {
     }
 
     /// The semantic and unified diff baseline → live (redacted) and the findings the live
-    /// content raises; returns (diff JSON, findings JSON, verdict).
+    /// content raises (fan-in rules against the other targets' baselines); returns (diff JSON,
+    /// findings JSON, verdict).
     fn drift_diff(
         &self,
+        tx: &mut dyn Tx,
         rt: &Runtime,
         w: &Watch,
         g: &Gathered,
@@ -945,10 +947,17 @@ impl Service {
             ticket: String::new(),
             title: format!("live change of {} in {}", w.target, w.env),
         };
-        let inventory = [InventoryEntry {
+        // Fan-in rules see the live content beside the other targets' baselines.
+        let others = super::changes::baseline_inventory(tx, rt, &w.env, |name| name == w.target)?;
+        let inventory: Vec<InventoryEntry<'_>> = std::iter::once(InventoryEntry {
             target: info.clone(),
             doc: Some(&live.loaded.doc.root),
-        }];
+        })
+        .chain(others.iter().map(|(i, l)| InventoryEntry {
+            target: i.clone(),
+            doc: Some(&l.doc.root),
+        }))
+        .collect();
         let mut rep = Report::default();
         pipeline::evaluate_target(
             &rt.policies,
@@ -990,7 +999,7 @@ impl Service {
         nd: &NewDrift,
         now: DateTime<Utc>,
     ) -> Result<i64> {
-        let (diff, findings, verdict) = self.drift_diff(rt, w, g, live)?;
+        let (diff, findings, verdict) = self.drift_diff(tx, rt, w, g, live)?;
         let mut detail = serde_json::json!({
             "source": w.source.describe(),
             "verdict": verdict,

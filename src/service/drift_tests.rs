@@ -54,9 +54,13 @@ struct World {
 }
 
 fn world() -> World {
+    world_with(CONFIG)
+}
+
+fn world_with(config: &str) -> World {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("guardrail.yaml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, config).unwrap();
     let rt = load_runtime(&ConfigSource::File(cfg)).unwrap();
     let store = SqliteStore::open(&dir.path().join("data")).unwrap();
     let clock = Arc::new(Mutex::new(
@@ -461,6 +465,61 @@ fn concurrent_adopts_of_one_drift_create_one_change() {
         .filter(|a| *a == "change.submit")
         .count();
     assert_eq!((adopts, submits), (1, 1));
+}
+
+/// A live pool raised past the database's share is judged with the other clients' baselines:
+/// the fan-in rule sees the whole environment, not the pushed target alone.
+#[test]
+fn fan_in_rules_judge_a_live_push_against_the_other_targets_baselines() {
+    let w = world_with(
+        r#"
+targets:
+  - name: pg
+    kind: generic
+    format: ini
+    environments:
+      production: {source: {file: live/pg.conf}, poll_interval: 1s}
+  - name: app-a
+    kind: db_client
+    format: yaml
+    environments:
+      production: {source: {file: live/a.yaml}, poll_interval: 1s}
+  - name: app-b
+    kind: db_client
+    format: yaml
+    environments:
+      production: {source: {file: live/b.yaml}, poll_interval: 1s}
+policy_params:
+  connection-storms: {database_target: pg, headroom: 0.9}
+"#,
+    );
+    let client = |size: u32| {
+        format!(
+            "database:\n  pool: {{max_size: {size}}}\n  reconnect: {{backoff_ms: 500, jitter: true}}\n"
+        )
+    };
+    w.poll("pg", "max_connections = 100\n");
+    w.poll("app-a", &client(40));
+    w.poll("app-b", &client(40));
+    // 40 + 70 = 110 connections against 100 x 0.9.
+    let r = w.poll("app-b", &client(70));
+    let d = w.svc.drift_show(r.drift_id.unwrap()).unwrap();
+    let rules: Vec<String> = d
+        .findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{}/{}",
+                f["policy"].as_str().unwrap(),
+                f["rule"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        rules.contains(&"connection-storms/client-fan-in".to_string()),
+        "{:#?}",
+        d.findings
+    );
 }
 
 #[test]
