@@ -331,6 +331,38 @@ fn a_freeze_from_the_cli_holds_the_gate_until_lifted_and_retros_close_from_the_c
     );
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("403") || out.contains("admin"), "{out}");
+    // A typo in the environment, or an end in the past, would freeze nothing: refused.
+    let (code, out) = cli(
+        &w,
+        &w.root,
+        &[
+            "freeze", "create", "--env", "stagign", "--reason", "x", "--for", "2h",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("unknown environment `stagign`") && out.contains("field: env"),
+        "{out}"
+    );
+    let (code, out) = cli(
+        &w,
+        &w.root,
+        &[
+            "freeze",
+            "create",
+            "--env",
+            "staging",
+            "--reason",
+            "x",
+            "--until",
+            "2020-01-01T00:00:00Z",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("not in the future") && out.contains("field: until"),
+        "{out}"
+    );
     let (code, out) = cli(
         &w,
         &w.root,

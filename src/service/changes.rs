@@ -116,6 +116,21 @@ pub(super) fn baseline_inventory(
     Ok(others)
 }
 
+/// Refuses an environment guardrail.yaml does not declare (a typo must not create a change or a
+/// freeze that applies to nothing).
+fn known_env(rt: &Runtime, env: &str) -> Result<()> {
+    if rt.config.environments.iter().any(|e| e == env) {
+        return Ok(());
+    }
+    Err(ServiceError::invalid(
+        "env",
+        format!(
+            "unknown environment `{env}`; guardrail.yaml declares {}",
+            rt.config.environments.join(", ")
+        ),
+    ))
+}
+
 fn load_change(tx: &mut dyn Tx, id: i64) -> Result<ChangeRow> {
     tx.change(id)?
         .ok_or_else(|| ServiceError::NotFound(format!("change {id} does not exist")))
@@ -145,15 +160,7 @@ impl Service {
         change: &ChangeInfo,
         contents: &[TargetContent],
     ) -> Result<Evaluated> {
-        if !rt.config.environments.iter().any(|e| e == env) {
-            return Err(ServiceError::invalid(
-                "env",
-                format!(
-                    "unknown environment `{env}`; guardrail.yaml declares {}",
-                    rt.config.environments.join(", ")
-                ),
-            ));
-        }
+        known_env(rt, env)?;
         if contents.is_empty() {
             return Err(ServiceError::invalid(
                 "targets",
@@ -1118,7 +1125,20 @@ impl Service {
         if let Err(e) = globset::Glob::new(&body.targets) {
             return Err(ServiceError::invalid("targets", format!("not a glob: {e}")));
         }
+        known_env(&self.runtime(), &body.env)?;
         let now = self.now();
+        if let Some(until) = body.until
+            && until <= now
+        {
+            return Err(ServiceError::invalid(
+                "until",
+                format!(
+                    "{} is not in the future (now is {})",
+                    until.to_rfc3339(),
+                    now.to_rfc3339()
+                ),
+            ));
+        }
         let mut row = FreezeRow {
             freeze: crate::change::Freeze {
                 id: 0,
