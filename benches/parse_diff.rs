@@ -3,7 +3,8 @@
 //! `cargo bench --bench parse_diff` prints a table; `cargo bench --bench parse_diff -- --write DIR`
 //! also writes the generated files (old and new versions) for whole-command timing;
 //! `-- --case NAME` measures only the cases whose name contains NAME, `-- --runs N` sets the
-//! number of runs (1 is handy under `valgrind --tool=callgrind`).
+//! number of runs (1 is handy under `valgrind --tool=callgrind`); `-- --scaling` adds a table of
+//! every case at 1/8 to 2 times its size (cost per MB, diff against parse).
 //! Timings are min and median of several runs on this machine; see docs/performance.md.
 
 #[path = "support/generate.rs"]
@@ -65,24 +66,16 @@ struct Case {
     new: String,
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let write_dir = flag("--write");
-    // `--case NAME` measures only the cases whose name contains NAME.
-    let only = flag("--case");
-
-    // Line counts: (IOS, HAProxy, nginx, fetchmail, INI).
-    let (ios_lines, hap_lines, nginx_lines, fetchmail_lines, ini_lines) = if smoke() {
-        (2_000, 400, 400, 400, 1_000)
-    } else {
-        (100_000, 20_000, 20_000, 20_000, 50_000)
-    };
+/// The cases at `factor` times the base line counts (IOS, HAProxy, nginx, fetchmail, INI).
+fn make_cases(base: (usize, usize, usize, usize, usize), factor: f64) -> Vec<Case> {
+    let lines = |base: usize| ((base as f64 * factor) as usize).max(100);
+    let (ios_lines, hap_lines, nginx_lines, fetchmail_lines, ini_lines) = (
+        lines(base.0),
+        lines(base.1),
+        lines(base.2),
+        lines(base.3),
+        lines(base.4),
+    );
     let ios_old = generate::ios(ios_lines);
     let ios_new = generate::change_one_line(
         &ios_old,
@@ -114,7 +107,7 @@ fn main() {
         "db_5 = host=db-5.internal port=5433 dbname=app_5 pool_size=15",
     );
     // File names as `--write` stores them: each name lets the format be detected.
-    let cases = [
+    vec![
         Case {
             name: "ios-100k",
             file: "ios-100k-{}.ios",
@@ -150,7 +143,28 @@ fn main() {
             old: ini_old,
             new: ini_new,
         },
-    ];
+    ]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let write_dir = flag("--write");
+    // `--case NAME` measures only the cases whose name contains NAME.
+    let only = flag("--case");
+
+    // Line counts: (IOS, HAProxy, nginx, fetchmail, INI).
+    let base = if smoke() {
+        (2_000, 400, 400, 400, 1_000)
+    } else {
+        (100_000, 20_000, 20_000, 20_000, 50_000)
+    };
+    let cases = make_cases(base, 1.0);
 
     if let Some(dir) = &write_dir {
         std::fs::create_dir_all(dir).unwrap();
@@ -218,6 +232,9 @@ fn main() {
         "(parse ms and diff ms are min/median of {} runs; parse+diff parses both versions and diffs them; MB/s from the min)",
         runs()
     );
+    if args.iter().any(|a| a == "--scaling") {
+        scaling(base, only.as_deref());
+    }
     // The check benchmark's policies must load cleanly (checked on every run, smoke included).
     // Checked after the measurements: loading compiles CEL on a second thread, and once a
     // process has started a thread glibc's allocator takes a lock on every call, which
@@ -231,4 +248,45 @@ fn main() {
         assert!(!guardrail::policy::has_errors(&diags), "{diags:?}");
         assert_eq!(set.rule_count(), 50);
     }
+}
+
+/// `--scaling`: each case at 1/8 to 2 times its size. Parse cost per MB stays flat when parsing
+/// is linear; the diff of a one-line change stays a small fraction of a parse at every size.
+fn scaling(base: (usize, usize, usize, usize, usize), only: Option<&str>) {
+    const FACTORS: [f64; 5] = [0.125, 0.25, 0.5, 1.0, 2.0];
+    println!();
+    println!(
+        "{:<14} {:>7} {:>8} {:>9} {:>9} {:>9} {:>11}",
+        "scaling", "lines", "MB", "parse ms", "ms/MB", "diff ms", "diff/parse"
+    );
+    let by_factor: Vec<Vec<Case>> = FACTORS.iter().map(|f| make_cases(base, *f)).collect();
+    for i in 0..by_factor[0].len() {
+        let name = by_factor[0][i].name;
+        if only.is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        for cases in &by_factor {
+            let c = &cases[i];
+            let mb = c.old.len() as f64 / 1e6;
+            let (parse_min, _) = time(|| {
+                black_box(formats::parse(c.format, black_box(&c.old)));
+            });
+            let old_doc = formats::parse(c.format, &c.old);
+            let new_doc = formats::parse(c.format, &c.new);
+            let (diff_min, _) = time(|| {
+                black_box(diff::diff(&old_doc.root, &new_doc.root));
+            });
+            println!(
+                "{:<14} {:>7} {:>8.2} {:>9.2} {:>9.2} {:>9.2} {:>11.2}",
+                c.format.name(),
+                c.old.lines().count(),
+                mb,
+                ms(parse_min),
+                ms(parse_min) / mb,
+                ms(diff_min),
+                diff_min.as_secs_f64() / parse_min.as_secs_f64()
+            );
+        }
+    }
+    println!("(min of {} runs each)", runs());
 }
