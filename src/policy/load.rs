@@ -94,6 +94,8 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     target_globs: Option<GlobSet>,
     pub(crate) params_value: Box<dyn Val + 'static>,
+    /// Some rule mentions `inventory` ([`Rule::uses_inventory`]), computed once at load.
+    reads_inventory: bool,
 }
 
 impl Policy {
@@ -238,9 +240,14 @@ impl PolicySet {
 
     /// True when any rule mentions `inventory` (callers skip parsing other targets otherwise).
     pub fn uses_inventory(&self) -> bool {
+        self.policies.iter().any(|p| p.reads_inventory)
+    }
+
+    /// True when a rule of a policy that applies to this target mentions `inventory`.
+    pub fn uses_inventory_for(&self, kind: &str, target: &str, env: &str) -> bool {
         self.policies
             .iter()
-            .any(|p| p.rules.iter().any(|r| r.uses_inventory()))
+            .any(|p| p.reads_inventory && p.matches(kind, target, env))
     }
 
     /// A policy by id.
@@ -423,6 +430,7 @@ fn load_file(
         }
     }
 
+    let reads_inventory = rules.iter().any(Rule::uses_inventory);
     Some((
         Policy {
             id,
@@ -436,6 +444,7 @@ fn load_file(
             rules,
             target_globs,
             params_value,
+            reads_inventory,
         },
         id_line,
     ))

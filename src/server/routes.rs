@@ -125,9 +125,10 @@ async fn evaluate(
     Auth(_who): Auth,
     ApiJson(body): ApiJson<EvaluateBody>,
 ) -> Result<Response, ApiError> {
-    // Pure CPU work of a few hundred microseconds with no store access: run on the worker
-    // thread (started with the stack CEL needs) instead of paying two thread hand-offs on the
-    // blocking pool, which cost more than the evaluation under load.
+    // CPU work of a few hundred microseconds, with no store access except a read of the
+    // environment's baselines for fan-in rules once per store write (`Service::evaluate`): run
+    // on the worker thread (started with the stack CEL needs) instead of paying two thread
+    // hand-offs on the blocking pool, which cost more than the evaluation under load.
     let json = st.service.evaluate(&body).map_err(ApiError::from)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }

@@ -467,12 +467,7 @@ fn concurrent_adopts_of_one_drift_create_one_change() {
     assert_eq!((adopts, submits), (1, 1));
 }
 
-/// A live pool raised past the database's share is judged with the other clients' baselines:
-/// the fan-in rule sees the whole environment, not the pushed target alone.
-#[test]
-fn fan_in_rules_judge_a_live_push_against_the_other_targets_baselines() {
-    let w = world_with(
-        r#"
+const FAN_IN: &str = r#"
 targets:
   - name: pg
     kind: generic
@@ -489,15 +484,26 @@ targets:
     format: yaml
     environments:
       production: {source: {file: live/b.yaml}, poll_interval: 1s}
+  - name: app-c
+    kind: db_client
+    format: yaml
+    environments:
+      production: {source: {file: live/c.yaml}, poll_interval: 1s}
 policy_params:
   connection-storms: {database_target: pg, headroom: 0.9}
-"#,
-    );
-    let client = |size: u32| {
-        format!(
-            "database:\n  pool: {{max_size: {size}}}\n  reconnect: {{backoff_ms: 500, jitter: true}}\n"
-        )
-    };
+"#;
+
+fn client(size: u32) -> String {
+    format!(
+        "database:\n  pool: {{max_size: {size}}}\n  reconnect: {{backoff_ms: 500, jitter: true}}\n"
+    )
+}
+
+/// A live pool raised past the database's share is judged with the other clients' baselines:
+/// the fan-in rule sees the whole environment, not the pushed target alone.
+#[test]
+fn fan_in_rules_judge_a_live_push_against_the_other_targets_baselines() {
+    let w = world_with(FAN_IN);
     w.poll("pg", "max_connections = 100\n");
     w.poll("app-a", &client(40));
     w.poll("app-b", &client(40));
@@ -519,6 +525,43 @@ policy_params:
         rules.contains(&"connection-storms/client-fan-in".to_string()),
         "{:#?}",
         d.findings
+    );
+}
+
+/// `POST /v1/evaluate` judges fan-in against the stored baselines, and sees a new baseline
+/// once it is written (its cache is per store generation).
+#[test]
+fn evaluate_judges_fan_in_against_the_baselines_and_sees_new_ones() {
+    let w = world_with(FAN_IN);
+    w.poll("pg", "max_connections = 100\n");
+    w.poll("app-a", &client(40));
+    let fan_in = |size: u32| -> bool {
+        let report = w
+            .svc
+            .evaluate(&api::EvaluateBody {
+                kind: None,
+                format: None,
+                env: "production".into(),
+                target: Some("app-b".into()),
+                old: None,
+                new: Some(client(size)),
+            })
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "client-fan-in")
+    };
+    // 40 + 45 = 85 fits 100 x 0.9; 40 + 55 = 95 does not.
+    assert!(!fan_in(45));
+    assert!(fan_in(55));
+    // app-c's first contact stores its baseline: 40 + 20 + 45 = 105 no longer fits.
+    w.poll("app-c", &client(20));
+    assert!(
+        fan_in(45),
+        "a baseline written after the first evaluate is seen"
     );
 }
 

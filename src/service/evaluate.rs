@@ -1,15 +1,50 @@
 //! `POST /v1/evaluate`: the stateless check of one change — the same pipeline as `guardrail
-//! check` in files mode, on content sent in the request. Touches no store.
+//! check` in files mode, on content sent in the request. It writes nothing; it reads the store
+//! only for fan-in rules (the other targets' baselines), once per environment and store
+//! generation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use super::api::EvaluateBody;
-use super::{Result, Service, ServiceError};
+use super::{Result, Runtime, Service, ServiceError};
 use crate::config::KINDS;
 use crate::document::Format;
-use crate::pipeline;
+use crate::pipeline::{self, Loaded};
 use crate::policy::{ChangeInfo, InventoryEntry, TargetInfo};
 use crate::report::{self, Report};
+use crate::store;
+
+/// Per environment: (store generation, the parsed baselines of its targets).
+pub(super) type InventoryCache = RwLock<HashMap<String, (u64, Arc<Vec<(TargetInfo, Loaded)>>)>>;
 
 impl Service {
+    /// The parsed baselines of `env`'s targets, from the cache while nothing was written since.
+    fn env_baselines(&self, rt: &Runtime, env: &str) -> Result<Arc<Vec<(TargetInfo, Loaded)>>> {
+        // Unknown environments have no baselines; they are not cached (the key space stays the
+        // declared environments).
+        if !rt.config.environments.iter().any(|e| e == env) {
+            return Ok(Arc::default());
+        }
+        // Read before the store: a write meanwhile leaves an entry one generation behind, which
+        // the next call reloads.
+        let generation = self.generation();
+        let cache = &self.inventory_cache;
+        if let Some((g, docs)) = cache.read().unwrap_or_else(|p| p.into_inner()).get(env)
+            && *g == generation
+        {
+            return Ok(docs.clone());
+        }
+        let docs = Arc::new(store::read(self.store.as_ref(), |tx| {
+            super::changes::baseline_inventory(tx, rt, env, |_| false)
+        })?);
+        cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(env.to_string(), (generation, docs.clone()));
+        Ok(docs)
+    }
+
     /// Evaluates and returns the report as JSON text (`check --output json` shape).
     pub fn evaluate(&self, body: &EvaluateBody) -> Result<String> {
         let started = std::time::Instant::now();
@@ -72,10 +107,29 @@ impl Service {
             critical: known.is_some_and(|t| t.critical),
             format,
         };
-        let inventory = [InventoryEntry {
+        // Fan-in rules see the other targets' baselines, as for a submitted change.
+        let others = if rt
+            .policies
+            .uses_inventory_for(&info.kind, &info.name, &info.env)
+        {
+            self.env_baselines(&rt, &info.env)?
+        } else {
+            Arc::default()
+        };
+        let inventory: Vec<InventoryEntry<'_>> = std::iter::once(InventoryEntry {
             target: info.clone(),
             doc: new.as_ref().map(|n| &n.doc.root),
-        }];
+        })
+        .chain(
+            others
+                .iter()
+                .filter(|(t, _)| t.name != info.name)
+                .map(|(t, l)| InventoryEntry {
+                    target: t.clone(),
+                    doc: Some(&l.doc.root),
+                }),
+        )
+        .collect();
         let mut report = Report::default();
         pipeline::evaluate_target(
             &rt.policies,

@@ -96,6 +96,9 @@ pub struct Service {
     >,
     /// Identities of tokens seen recently (token hash → identity), cleared on reload.
     token_cache: RwLock<std::collections::HashMap<String, Identity>>,
+    /// Parsed baselines per environment for the fan-in rules of `POST /v1/evaluate`, with the
+    /// generation they were read at; cleared on reload.
+    inventory_cache: evaluate::InventoryCache,
     pub metrics: Arc<Metrics>,
     clock: Clock,
 }
@@ -120,6 +123,7 @@ impl Service {
             store,
             runtime: RwLock::new(Arc::new(runtime)),
             token_cache: RwLock::new(std::collections::HashMap::new()),
+            inventory_cache: RwLock::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
             gate_cache: RwLock::new(std::collections::HashMap::new()),
             metrics,
@@ -173,6 +177,10 @@ impl Service {
     pub fn set_runtime(&self, rt: Runtime) {
         *self.runtime.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rt);
         self.token_cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.inventory_cache
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
