@@ -163,6 +163,26 @@ pub(super) fn api_error(e: ClientError) -> i32 {
     EXIT_API_ERROR
 }
 
+/// Prints the result of an API call, as JSON (`--output json`) or with `text`; an error is
+/// printed by [`api_error`]. Returns the exit code.
+pub(super) fn show<T: serde::Serialize>(
+    r: Result<T, ClientError>,
+    json: bool,
+    text: impl FnOnce(&T),
+) -> i32 {
+    match r {
+        Ok(v) if json => {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            0
+        }
+        Ok(v) => {
+            text(&v);
+            0
+        }
+        Err(e) => api_error(e),
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct AuditArgs {
     #[command(subcommand)]
@@ -368,11 +388,7 @@ pub enum ChangeCommand {
     },
 }
 
-fn print_change(v: &ChangeView, json: bool) {
-    if json {
-        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-        return;
-    }
+fn print_change(v: &ChangeView) {
     println!("change {} [{}] {} ({})", v.id, v.state, v.title, v.env);
     println!(
         "  author {}  revision {}  content {}",
@@ -438,13 +454,7 @@ pub fn change(a: ChangeArgs) -> i32 {
         Err(e) => return api_error(e),
     };
     let json = conn.json();
-    let one = |r: Result<ChangeView, ClientError>| match r {
-        Ok(v) => {
-            print_change(&v, json);
-            0
-        }
-        Err(e) => api_error(e),
-    };
+    let one = |r: Result<ChangeView, ClientError>| show(r, json, print_change);
     let is_approve = matches!(a.cmd, ChangeCommand::Approve { .. });
     match a.cmd {
         ChangeCommand::Submit {
@@ -493,35 +503,23 @@ pub fn change(a: ChangeArgs) -> i32 {
                 }
             }
             let path = format!("/v1/changes?{}", q.join("&"));
-            match client.get::<Vec<ChangeView>>(&path) {
-                Ok(list) if json => {
+            show(client.get::<Vec<ChangeView>>(&path), json, |list| {
+                if list.is_empty() {
+                    println!("no changes");
+                }
+                for v in list {
+                    let targets: Vec<&str> = v.targets.iter().map(|t| t.target.as_str()).collect();
                     println!(
-                        "{}",
-                        serde_json::to_string_pretty(&list).unwrap_or_default()
+                        "{:>5}  {:<18} {:<11} {:<12} {}  [{}]",
+                        v.id,
+                        v.state,
+                        v.env,
+                        v.author,
+                        v.title,
+                        targets.join(", ")
                     );
-                    0
                 }
-                Ok(list) => {
-                    if list.is_empty() {
-                        println!("no changes");
-                    }
-                    for v in list {
-                        let targets: Vec<&str> =
-                            v.targets.iter().map(|t| t.target.as_str()).collect();
-                        println!(
-                            "{:>5}  {:<18} {:<11} {:<12} {}  [{}]",
-                            v.id,
-                            v.state,
-                            v.env,
-                            v.author,
-                            v.title,
-                            targets.join(", ")
-                        );
-                    }
-                    0
-                }
-                Err(e) => api_error(e),
-            }
+            })
         }
         ChangeCommand::Show { id } => one(client.get(&format!("/v1/changes/{id}"))),
         ChangeCommand::Approve { id, comment, hash }

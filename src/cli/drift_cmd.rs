@@ -1,7 +1,7 @@
 //! `guardrail drift list|show|adopt`: a client of the daemon's drift API, with readable output
 //! and `--output json`.
 
-use super::daemon_cmds::{Conn, api_error};
+use super::daemon_cmds::{Conn, api_error, show};
 use crate::client::encode;
 use crate::service::api::ChangeView;
 use crate::service::drift::{AdoptBody, DriftView};
@@ -121,15 +121,10 @@ pub fn run(a: DriftArgs) -> i32 {
                     q.push(format!("{k}={}", encode(&v)));
                 }
             }
-            match client.get::<Vec<DriftView>>(&format!("/v1/drift?{}", q.join("&"))) {
-                Ok(list) if json => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&list).unwrap_or_default()
-                    );
-                    0
-                }
-                Ok(list) => {
+            show(
+                client.get::<Vec<DriftView>>(&format!("/v1/drift?{}", q.join("&"))),
+                json,
+                |list| {
                     if list.is_empty() {
                         println!("no drift");
                     }
@@ -148,30 +143,20 @@ pub fn run(a: DriftArgs) -> i32 {
                                 .unwrap_or_default()
                         );
                     }
-                    0
-                }
-                Err(e) => api_error(e),
-            }
+                },
+            )
         }
-        DriftCommand::Show { id } => match client.get::<DriftView>(&format!("/v1/drift/{id}")) {
-            Ok(d) if json => {
-                println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
-                0
-            }
-            Ok(d) => {
-                print_one(&d);
-                0
-            }
-            Err(e) => api_error(e),
-        },
+        DriftCommand::Show { id } => show(
+            client.get::<DriftView>(&format!("/v1/drift/{id}")),
+            json,
+            print_one,
+        ),
         DriftCommand::Adopt { id, title, ticket } => {
             let body = AdoptBody { title, ticket };
-            match client.post::<_, ChangeView>(&format!("/v1/drift/{id}/adopt"), &body) {
-                Ok(v) if json => {
-                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-                    0
-                }
-                Ok(v) => {
+            show(
+                client.post::<_, ChangeView>(&format!("/v1/drift/{id}/adopt"), &body),
+                json,
+                |v| {
                     println!(
                         "drift {id} adopted: change {} [{}] {} ({})",
                         v.id, v.state, v.title, v.env
@@ -182,10 +167,8 @@ pub fn run(a: DriftArgs) -> i32 {
                     for r in &v.gate.decision.reasons {
                         println!("  - {r}");
                     }
-                    0
-                }
-                Err(e) => api_error(e),
-            }
+                },
+            )
         }
     }
 }

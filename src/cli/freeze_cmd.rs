@@ -3,8 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::daemon_cmds::{Conn, api_error};
-use crate::client::ClientError;
+use super::daemon_cmds::{Conn, api_error, show};
 use crate::service::api::{CloseRetroBody, FreezeBody, FreezeView, RetroView};
 
 #[derive(clap::Args, Debug)]
@@ -85,25 +84,6 @@ fn print_freeze(f: &FreezeView) {
         f.created_by,
         f.reason
     );
-}
-
-fn print_json<T: serde::Serialize>(v: &T) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-}
-
-/// Prints the result of a command: JSON or text.
-fn show<T: serde::Serialize>(r: Result<T, ClientError>, json: bool, text: impl Fn(&T)) -> i32 {
-    match r {
-        Ok(v) if json => {
-            print_json(&v);
-            0
-        }
-        Ok(v) => {
-            text(&v);
-            0
-        }
-        Err(e) => api_error(e),
-    }
 }
 
 pub fn freeze(a: FreezeArgs) -> i32 {
