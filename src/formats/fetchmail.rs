@@ -792,6 +792,17 @@ impl Server {
         }
     }
 
+    /// Keeps an unknown word in the `unknown` options of the user being described, else of
+    /// the server.
+    fn keep_unknown(&mut self, t: &Tok<'_>) {
+        let target = if self.in_users {
+            &mut self.current_user(t.line).options
+        } else {
+            &mut self.options
+        };
+        push_unknown(target, t);
+    }
+
     /// The user that options apply to: the last one, or an implicit one.
     fn current_user(&mut self, line: u32) -> &mut User {
         self.in_users = true;
@@ -1101,12 +1112,7 @@ impl<'t, 'a> Parser<'t, 'a> {
             self.pos += 1;
             let Some(kw) = t.kw.map(canonical) else {
                 self.unknown_word(t);
-                let target = if srv.in_users {
-                    &mut srv.current_user(t.line).options
-                } else {
-                    &mut srv.options
-                };
-                push_unknown(target, t);
+                srv.keep_unknown(t);
                 continue;
             };
             self.known += 1;
@@ -1136,12 +1142,7 @@ impl<'t, 'a> Parser<'t, 'a> {
                 }
                 _ => {
                     self.unknown_word(t);
-                    let target = if srv.in_users {
-                        &mut srv.current_user(t.line).options
-                    } else {
-                        &mut srv.options
-                    };
-                    push_unknown(target, t);
+                    srv.keep_unknown(t);
                 }
             }
         }
