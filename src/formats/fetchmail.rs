@@ -1020,25 +1020,11 @@ impl<'t, 'a> Parser<'t, 'a> {
                     None => self.missing("daemon", line),
                 }
             }
-            Some(
-                k @ (Kw::Bouncemail
-                | Kw::Spambounce
-                | Kw::Softbounce
-                | Kw::Syslog
-                | Kw::Invisible
-                | Kw::Showdots),
-            ) => {
+            Some(k) if is_set_flag(k) => {
                 self.set.insert(k.name(), Node::bool(line, true));
             }
             Some(Kw::No) => match self.peek().and_then(|t| t.kw) {
-                Some(
-                    k @ (Kw::Bouncemail
-                    | Kw::Spambounce
-                    | Kw::Softbounce
-                    | Kw::Syslog
-                    | Kw::Invisible
-                    | Kw::Showdots),
-                ) => {
+                Some(k) if is_set_flag(k) => {
                     self.pos += 1;
                     self.set.insert(k.name(), Node::bool(line, false));
                 }
@@ -1485,6 +1471,19 @@ impl<'t, 'a> Parser<'t, 'a> {
     fn has(&self, code: &str) -> bool {
         self.diagnostics.iter().any(|d| d.code == code)
     }
+}
+
+/// The `set` keywords that are flags (`set no X` turns them off).
+fn is_set_flag(k: Kw) -> bool {
+    matches!(
+        k,
+        Kw::Bouncemail
+            | Kw::Spambounce
+            | Kw::Softbounce
+            | Kw::Syslog
+            | Kw::Invisible
+            | Kw::Showdots
+    )
 }
 
 fn push_unknown(options: &mut Map, t: &Tok<'_>) {
