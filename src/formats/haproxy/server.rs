@@ -1,8 +1,10 @@
 //! `server`, `server-template` and `default-server` lines: address splitting and keywords.
 
+use std::borrow::Cow;
+
 use crate::document::{Key, Map, Node, Value};
 
-use super::text::{Tok, unquote};
+use super::text::{Tok, Words};
 
 /// What a server keyword is (HAProxy configuration manual, section 5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +22,9 @@ enum Kw {
 macro_rules! server_keywords {
     (flags: [$($flag:literal),* $(,)?], args: [$($arg:literal),* $(,)?] $(,)?) => {
         // A `match` compiles to a length switch and inline byte compares: much cheaper than
-        // searching a table, and this runs for every word of every server line.
+        // searching a table, and this runs for every word of every server line. (Measured: a
+        // `const` FNV-1a table as in the fetchmail parser took 5.6 ms a parse against 5.4,
+        // and a `match` on byte strings 5.7.)
         fn known(k: &str) -> Option<(&'static str, Kw)> {
             match k {
                 $($flag => Some(($flag, Kw::Flag)),)*
@@ -162,8 +166,7 @@ fn parse_port(s: &str) -> Option<i64> {
 
 /// The value of a keyword's argument: Int for counts written as plain integers, else the
 /// unquoted string.
-fn arg_value(key: &str, arg: &str) -> Value {
-    let arg = unquote(arg);
+fn arg_value(key: &str, arg: Cow<'_, str>) -> Value {
     if is_int_arg(key)
         && let Ok(i) = arg.parse::<i64>()
     {
@@ -212,7 +215,7 @@ impl<'l> Keywords<'l, '_> {
 pub(super) fn parse_server(
     line: &str,
     number: u32,
-    toks: &[Tok],
+    words: &Words,
     template: bool,
     servers: &mut Vec<Node>,
     warnings: &mut Vec<String>,
@@ -222,6 +225,7 @@ pub(super) fn parse_server(
     } else {
         "server"
     };
+    let toks = &words.toks[..];
     let fixed = if template { 4 } else { 3 };
     if toks.len() < fixed {
         return Err(if template {
@@ -230,7 +234,7 @@ pub(super) fn parse_server(
             "`server` needs a name and an address".to_string()
         });
     }
-    let name = unquote(toks[1].text(line));
+    let name = words.unquote(line, toks[1]);
     let raw_addr = toks[fixed - 1].text(line);
     if is_known(raw_addr) {
         return Err(format!(
@@ -251,19 +255,31 @@ pub(super) fn parse_server(
     } else {
         None
     };
-    let addr = unquote(raw_addr);
+    let addr = words.unquote_text(raw_addr);
     let (host, port) = split_address(&addr);
-    let mut pairs = Keywords::new(line, &toks[fixed..]);
-
     let mut weight = 1i64;
     let (mut check, mut backup, mut disabled) = (false, false, false);
     let mut options = Map::new();
-    while let Some(pair) = pairs.next_pair() {
-        match pair? {
+    // `keyword [arg]` pairs as [`Keywords`] reads them, each word looked up once.
+    let rest = &toks[fixed..];
+    let mut i = 0;
+    while let Some(&t) = rest.get(i) {
+        let k = t.text(line);
+        let found = known(k);
+        let next = rest.get(i + 1).map(|&v| v.text(line));
+        let arg = match (found.map_or(Kw::Unknown, |(_, kind)| kind), next) {
+            (Kw::Flag, _) => None,
+            (Kw::Arg, Some(v)) => Some(v),
+            (Kw::Arg, None) => return Err(format!("keyword `{k}` needs an argument")),
+            (Kw::Unknown, Some(v)) if !is_known(v) => Some(v),
+            (Kw::Unknown, _) => None,
+        };
+        i += if arg.is_some() { 2 } else { 1 };
+        match (k, arg) {
             ("check", None) => check = true,
             ("backup", None) => backup = true,
             ("disabled", None) => disabled = true,
-            ("weight", Some(w)) => match unquote(w).parse::<i64>() {
+            ("weight", Some(w)) => match words.unquote_text(w).parse::<i64>() {
                 Ok(n) if (0..=256).contains(&n) => weight = n,
                 _ => {
                     return Err(format!(
@@ -273,10 +289,14 @@ pub(super) fn parse_server(
             },
             (k, v) => {
                 let value = match v {
-                    Some(v) => arg_value(k, v),
+                    Some(v) => arg_value(k, words.unquote_text(v)),
                     None => Value::Bool(true),
                 };
-                if options.insert(key(k), Node::new(number, value)).is_some() {
+                let key = match found {
+                    Some((name, _)) => Key::Borrowed(name),
+                    None => Key::Owned(k.to_string()),
+                };
+                if options.insert(key, Node::new(number, value)).is_some() {
                     warnings.push(format!(
                         "server `{name}` gives `{k}` twice; HAProxy uses the last one"
                     ));
@@ -312,9 +332,10 @@ fn is_count(s: &str) -> bool {
 pub(super) fn merge_default_server(
     line: &str,
     number: u32,
-    toks: &[Tok],
+    words: &Words,
     into: &mut Map,
 ) -> Result<Vec<String>, String> {
+    let toks = &words.toks[..];
     // Read the whole line before touching `into`, so a malformed line changes nothing.
     let mut pairs = Keywords::new(line, &toks[1..]);
     let mut read = Vec::new();
@@ -324,7 +345,7 @@ pub(super) fn merge_default_server(
     let mut again = Vec::new();
     for (k, v) in read {
         let value = match v {
-            Some(v) => arg_value(k, v),
+            Some(v) => arg_value(k, words.unquote_text(v)),
             None => Value::Bool(true),
         };
         if into.insert(key(k), Node::new(number, value)).is_some() {
@@ -375,11 +396,11 @@ mod tests {
     }
 
     fn server(line: &str) -> Result<Node, String> {
-        let mut toks = Vec::new();
-        tokenize(line, &mut toks);
-        let template = toks[0].text(line) == "server-template";
+        let mut words = Words::default();
+        tokenize(line, &mut words);
+        let template = words.toks[0].text(line) == "server-template";
         let mut servers = Vec::new();
-        parse_server(line, 1, &toks, template, &mut servers, &mut Vec::new())?;
+        parse_server(line, 1, &words, template, &mut servers, &mut Vec::new())?;
         Ok(servers.remove(0))
     }
 

@@ -312,6 +312,84 @@ fn ipv6_bind_and_server() {
     assert_eq!(s.get("port").unwrap().value, Value::Int(8080));
 }
 
+#[test]
+fn classified_words_are_keywords_and_static_keys_are_their_names() {
+    for w in [
+        "global",
+        "defaults",
+        "frontend",
+        "backend",
+        "listen",
+        "userlist",
+        "resolvers",
+        "peers",
+        "mailers",
+        "cache",
+        "program",
+        "http-errors",
+        "ring",
+        "log-forward",
+        "fcgi-app",
+        "crt-store",
+        "traces",
+        "acme",
+        "mode",
+        "balance",
+        "default_backend",
+        "maxconn",
+        "disabled",
+        "enabled",
+        "bind",
+        "acl",
+        "use_backend",
+        "server",
+        "server-template",
+        "default-server",
+        "option",
+        "no",
+        "timeout",
+        "http-check",
+        "tcp-check",
+    ] {
+        assert_ne!(classify(w.as_bytes()), Kw::Other, "{w}");
+        assert!(looks_like_keyword(w.as_bytes()), "{w}");
+        if let Kw::Section(kind) = classify(w.as_bytes()) {
+            assert_eq!(kind, w);
+        }
+    }
+    assert_eq!(classify(b"Backend"), Kw::Other);
+    for name in [
+        "httpchk",
+        "forwardfor",
+        "http-server-close",
+        "no-such-option",
+    ] {
+        assert_eq!(option_key(name), name);
+    }
+    assert!(matches!(option_key("httplog"), Key::Borrowed(_)));
+    for name in ["connect", "client", "server", "no-such-timeout"] {
+        assert_eq!(timeout_key(name), name);
+    }
+}
+
+#[test]
+fn sections_after_proxies_start_empty() {
+    // The proxy value is reused: nothing of one section may leak into the next.
+    let d = doc(
+        "frontend f\n  acl a path /x\n  option httplog\n  timeout client 1s\n  x y\n\
+backend b\n  server s 1.2.3.4:80\n  default-server check\nfrontend g\nbackend c\nuserlist u\n  user a\nresolvers r\n",
+    );
+    let fe = &list(&d.root, "frontends")[1];
+    assert!(list(fe, "acls").is_empty() && list(fe, "directives").is_empty());
+    assert_eq!(fe.get("options").unwrap().value, Value::Map(Map::new()));
+    assert_eq!(fe.get("timeouts").unwrap().value, Value::Map(Map::new()));
+    let be = &list(&d.root, "backends")[1];
+    assert!(list(be, "servers").is_empty());
+    assert_eq!(be.get("default_server").unwrap().value, Value::Null);
+    let secs = list(&d.root, "sections");
+    assert!(list(&secs[1], "directives").is_empty());
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
 

@@ -22,39 +22,169 @@ impl Tok {
     pub fn text(self, line: &str) -> &str {
         &line[self.start..self.end]
     }
+
+    /// The word's bytes: no char-boundary checks, for comparisons with ASCII keywords.
+    #[inline]
+    pub fn bytes(self, line: &str) -> &[u8] {
+        &line.as_bytes()[self.start..self.end]
+    }
 }
 
-/// Splits `line` into words, dropping the comment. Returns false when a quote is not closed
-/// (the open quote then runs to the end of the line, as a word).
-pub(super) fn tokenize(line: &str, out: &mut Vec<Tok>) -> bool {
-    out.clear();
-    let b = line.as_bytes();
+/// The words of one line and what the tokenizer learnt about them on the way. The buffer is
+/// reused from line to line.
+#[derive(Debug, Default)]
+pub(super) struct Words {
+    pub toks: Vec<Tok>,
+    /// False when a quote is not closed (the open quote then runs to the end of the line).
+    pub closed: bool,
+    /// No quote, backslash or `#` on the line: each word is its own value ([`unquote`] would
+    /// return it unchanged), so [`Words::unquote`] skips the search.
+    pub plain: bool,
+    /// Some colon of a word may announce a secret (see [`colon_may_announce`]); when false,
+    /// [`find_secrets`] skips the colon search of every word.
+    pub colon: bool,
+}
+
+impl Words {
+    /// The value of word `t` of `line` as HAProxy reads it ([`unquote`]).
+    #[inline]
+    pub fn unquote<'l>(&self, line: &'l str, t: Tok) -> Cow<'l, str> {
+        if self.plain {
+            Cow::Borrowed(t.text(line))
+        } else {
+            unquote(t.text(line))
+        }
+    }
+
+    /// [`unquote`] of a word of this line given as text.
+    #[inline]
+    pub fn unquote_text<'l>(&self, word: &'l str) -> Cow<'l, str> {
+        if self.plain {
+            Cow::Borrowed(word)
+        } else {
+            unquote(word)
+        }
+    }
+}
+
+/// Tokenizes the line of `text` that starts at byte `start` into `out` (see [`Words`]; word
+/// ranges are relative to the line), dropping the comment. Returns where the line's text ends
+/// and where the next line starts: lines end at `\n`, and a `\r` before it is not part of the
+/// text, as [`crate::formats::lines::lines`] splits them. Finding the line's end on the way
+/// saves a separate pass over its bytes.
+pub(super) fn tokenize_line(text: &str, start: usize, out: &mut Words) -> (usize, usize) {
+    out.toks.clear();
+    out.closed = true;
+    out.plain = true;
+    out.colon = false;
+    let b = text.as_bytes();
     let n = b.len();
-    let mut i = 0;
+    let mut i = start;
     // Fast path for the usual line: plain words. A quote, escape or `#` hands the rest of the
     // line, from the start of its word, to the full tokenizer.
     loop {
         while i < n && CLASS[b[i] as usize] == SPACE {
             i += 1;
         }
-        if i >= n {
-            return true;
+        if i >= n || CLASS[b[i] as usize] == NEWLINE {
+            return line_end(b, start, i);
         }
-        let start = i;
-        while i < n && CLASS[b[i] as usize] == WORD {
-            i += 1;
+        let word = i;
+        loop {
+            i = word_end(b, i);
+            if i < n && CLASS[b[i] as usize] == COLON {
+                out.colon |= colon_may_announce(&b[word..], i - word);
+                i += 1;
+                continue;
+            }
+            break;
         }
         if i < n && CLASS[b[i] as usize] == SPECIAL {
-            return tokenize_quoted(line, start, out);
+            out.plain = false;
+            // Words with quotes or escapes are rare: let `find_secrets` search all of them.
+            out.colon = true;
+            let nl = b[i..].iter().position(|&c| c == b'\n').map_or(n, |p| i + p);
+            let (end, next) = line_end(b, start, nl);
+            // `end` follows `\n`-free text and drops at most an ASCII `\r`: a char boundary.
+            let line = text.get(start..end).unwrap_or("");
+            out.closed = tokenize_quoted(line, word - start, &mut out.toks);
+            return (end, next);
         }
-        out.push(Tok { start, end: i });
+        out.toks.push(Tok {
+            start: word - start,
+            end: i - start,
+        });
     }
+}
+
+/// The end of the text of the line from `start` whose `\n` (or the end of `b`) is at `nl`,
+/// without a final `\r`, and the start of the next line.
+#[inline]
+fn line_end(b: &[u8], start: usize, nl: usize) -> (usize, usize) {
+    let next = if nl < b.len() { nl + 1 } else { b.len() };
+    let end = if nl > start && b[nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    };
+    (end, next)
+}
+
+/// The first byte from `i` on that ends a word (see [`CLASS`]), or the end of `b`. Eight bytes
+/// at a time: a word is a few bytes long, and testing a block costs about what a byte loop
+/// spends on two bytes.
+#[inline]
+fn word_end(b: &[u8], mut i: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // The high bit of bytes of `x` below `n` (at most 0x80), or equal to `c`. A borrow can
+    // mark a byte above a marked one, never below: the lowest mark is exact, and that is the
+    // only one used.
+    let below = |x: u64, n: u8| x.wrapping_sub(LO * u64::from(n)) & !x & HI;
+    let equal = |x: u64, c: u8| below(x ^ (LO * u64::from(c)), 1);
+    while let Some(chunk) = b.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        let x = u64::from_le_bytes(*chunk);
+        // Every byte that ends a word is below `(` (whitespace, `"`, `#`, `'`), `:` or `\\`.
+        let stops = below(x, b'(') | equal(x, b':') | equal(x, b'\\');
+        if stops == 0 {
+            i += 8;
+            continue;
+        }
+        let j = i + (stops.trailing_zeros() / 8) as usize;
+        if CLASS[b[j] as usize] != WORD {
+            return j;
+        }
+        // A word byte below `(`: `!`, `$`, `%`, `&` or a control byte.
+        i = j + 1;
+    }
+    while i < b.len() && CLASS[b[i] as usize] == WORD {
+        i += 1;
+    }
+    i
+}
+
+/// Splits one line (no `\n`) into words, dropping the comment, into `out`.
+#[cfg(test)]
+pub(super) fn tokenize(line: &str, out: &mut Words) {
+    tokenize_line(line, 0, out);
+}
+
+/// Whether the colon at `at` of `word` can start a secret for [`colon_secret_ranges`]: `//`
+/// follows it (a URL) or `authorization` ends right before it. When no colon of a word can,
+/// that function finds nothing in the word.
+#[inline]
+fn colon_may_announce(word: &[u8], at: usize) -> bool {
+    const AUTH: &[u8] = b"authorization";
+    word[at + 1..].starts_with(b"//")
+        || (at >= AUTH.len() && word[at - AUTH.len()..at].eq_ignore_ascii_case(AUTH))
 }
 
 /// Byte classes of the fast tokenizer: one table lookup per byte instead of two tests.
 const WORD: u8 = 0;
 const SPACE: u8 = 1;
 const SPECIAL: u8 = 2;
+const COLON: u8 = 3;
+const NEWLINE: u8 = 4;
 static CLASS: [u8; 256] = {
     let mut t = [WORD; 256];
     let mut c = 0;
@@ -64,10 +194,12 @@ static CLASS: [u8; 256] = {
         }
         c += 1;
     }
+    t[b'\n' as usize] = NEWLINE;
     t[b'#' as usize] = SPECIAL;
     t[b'"' as usize] = SPECIAL;
     t[b'\'' as usize] = SPECIAL;
     t[b'\\' as usize] = SPECIAL;
+    t[b':' as usize] = COLON;
     t
 };
 
@@ -180,14 +312,15 @@ fn is_sample_only(word: &str) -> bool {
 /// variables with secret names, `--password X` / `--token=X` command arguments, and URL credentials.
 pub(super) fn find_secrets(
     line: &str,
-    toks: &[Tok],
+    words: &Words,
     in_userlist: bool,
     out: &mut Vec<Range<usize>>,
 ) {
     out.clear();
+    let toks = &words.toks[..];
     let w = |i: usize| toks.get(i).map(|t| t.text(line)).unwrap_or("");
-    match w(0) {
-        "stats" if w(1) == "auth" && toks.len() > 2 => {
+    match toks.first().map(|t| t.bytes(line)) {
+        Some(b"stats") if w(1) == "auth" && toks.len() > 2 => {
             let t = toks[2];
             if let Some(colon) = t.text(line).find(':') {
                 let r = t.start + colon + 1..inner(line, t).map_or(t.end, |r| r.end);
@@ -196,28 +329,30 @@ pub(super) fn find_secrets(
                 }
             }
         }
-        "user" if in_userlist => {
+        Some(b"user") if in_userlist => {
             for i in 2..toks.len().saturating_sub(1) {
                 if matches!(w(i), "password" | "insecure-password") {
                     out.extend(inner(line, toks[i + 1]));
                 }
             }
         }
-        "setenv" | "presetenv" if toks.len() > 2 && is_secret_key(&unquote(w(1))) => {
+        Some(b"setenv" | b"presetenv") if toks.len() > 2 && is_secret_key(&unquote(w(1))) => {
             out.extend(toks[2..].iter().filter_map(|&t| inner(line, t)));
         }
         _ => {}
     }
+    // Words are compared as bytes (no char-boundary checks): this loop sees every word.
     for (i, &t) in toks.iter().enumerate() {
-        let text = t.text(line);
-        if matches!(text, "set-header" | "add-header" | "hdr")
+        let b = t.bytes(line);
+        if matches!(b, b"set-header" | b"add-header" | b"hdr")
             && i + 2 < toks.len()
             && is_secret_key(&unquote(w(i + 1)))
             && !is_sample_only(w(i + 2))
         {
             out.extend(inner(line, toks[i + 2]));
         }
-        if let Some(flag) = text.strip_prefix("--") {
+        if b.starts_with(b"--") {
+            let flag = &t.text(line)[2..];
             match flag.split_once('=') {
                 Some((name, v)) if !v.is_empty() && is_secret_key(name) => {
                     out.push(t.start + 2 + name.len() + 1..t.end);
@@ -228,7 +363,9 @@ pub(super) fn find_secrets(
                 _ => {}
             }
         }
-        colon_secrets(line, t, out);
+        if words.colon {
+            colon_secrets(line, t, out);
+        }
     }
     merge_ranges(out);
 }
@@ -251,9 +388,9 @@ mod tests {
     use crate::document::Value;
 
     fn words_of(line: &str) -> Vec<&str> {
-        let mut toks = Vec::new();
-        tokenize(line, &mut toks);
-        toks.iter().map(|t| t.text(line)).collect()
+        let mut words = Words::default();
+        tokenize(line, &mut words);
+        words.toks.iter().map(|t| t.text(line)).collect()
     }
 
     #[test]
@@ -288,10 +425,79 @@ mod tests {
     }
 
     #[test]
+    fn lines_end_like_formats_lines() {
+        use crate::formats::lines::lines;
+        for text in [
+            "",
+            "\n",
+            "\r",
+            "\r\n",
+            "a\r",
+            "a\r\r\n",
+            "a\n\n",
+            "  backend b # c\r\n  server s 1.2.3.4:80\n\tmode \"x\r\n'y\r",
+            "é ü\n日本\r\n#\r",
+        ] {
+            let mut got = Vec::new();
+            let mut words = Words::default();
+            let mut start = 0;
+            while start < text.len() {
+                let (end, next) = tokenize_line(text, start, &mut words);
+                got.push((start, &text[start..end]));
+                start = next;
+            }
+            let want: Vec<_> = lines(text).map(|l| (l.offset, l.text)).collect();
+            assert_eq!(got, want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn words_end_where_a_byte_loop_says() {
+        let naive = |b: &[u8], mut i: usize| {
+            while i < b.len() && CLASS[b[i] as usize] == WORD {
+                i += 1;
+            }
+            i
+        };
+        // Every byte value, at every offset of an eight-byte block, after word bytes that a
+        // block test could mistake for the end of a word.
+        for c in 0..=255u8 {
+            for at in 0..20 {
+                let mut b = b"a!$%&\x0b\x1f\x7f\x80\xffbcdefghijklmnopq".to_vec();
+                b.truncate(at);
+                b.push(c);
+                b.extend_from_slice(b"rest of it: x");
+                for i in 0..b.len() {
+                    assert_eq!(word_end(&b, i), naive(&b, i), "{c} {at} {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lines_without_quotes_are_plain_and_colons_are_noted() {
+        let mut words = Words::default();
+        tokenize("server s 10.0.0.1:80 check", &mut words);
+        assert!(words.plain && !words.colon);
+        tokenize("redirect location https://u:p@x/", &mut words);
+        assert!(words.plain && words.colon);
+        tokenize(
+            "option httpchk GET / HTTP/1.0\\r\\nX-Authorization:\\ x",
+            &mut words,
+        );
+        assert!(!words.plain && words.colon);
+        tokenize("hdr Authorization: x", &mut words);
+        assert!(words.colon);
+        tokenize("mode http # comment", &mut words);
+        assert!(!words.plain);
+    }
+
+    #[test]
     fn unterminated_quote_is_reported() {
-        let mut toks = Vec::new();
-        assert!(!tokenize("a \"b c", &mut toks));
-        assert_eq!(toks.len(), 2);
+        let mut words = Words::default();
+        tokenize("a \"b c", &mut words);
+        assert!(!words.closed);
+        assert_eq!(words.toks.len(), 2);
     }
 
     #[test]
@@ -300,10 +506,10 @@ mod tests {
     }
 
     fn secrets(line: &str, userlist: bool) -> Vec<&str> {
-        let mut toks = Vec::new();
-        tokenize(line, &mut toks);
+        let mut words = Words::default();
+        tokenize(line, &mut words);
         let mut out = Vec::new();
-        find_secrets(line, &toks, userlist, &mut out);
+        find_secrets(line, &words, userlist, &mut out);
         out.iter().map(|r| &line[r.clone()]).collect()
     }
 
@@ -350,11 +556,12 @@ mod tests {
     #[test]
     fn value_redacts_secret_ranges() {
         let line = "stats auth admin:s3cret";
-        let mut toks = Vec::new();
-        tokenize(line, &mut toks);
+        let mut words = Words::default();
+        tokenize(line, &mut words);
+        let toks = &words.toks;
         let mut ranges = Vec::new();
-        find_secrets(line, &toks, false, &mut ranges);
-        match value(line, &toks, &ranges) {
+        find_secrets(line, &words, false, &mut ranges);
+        match value(line, toks, &ranges) {
             Value::Secret(s) => assert_eq!(s.shown(), "stats auth admin:<redacted>"),
             other => panic!("{other:?}"),
         }
