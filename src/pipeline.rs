@@ -107,6 +107,29 @@ pub fn parse_input<B: AsRef<[u8]> + Into<Vec<u8>>>(
     })
 }
 
+/// The inventory fan-in rules see: the `own` entries (targets whose new documents the caller
+/// has), then the `others` parsed for the environment, except those an own entry already names
+/// (an own document supersedes a stored or repository copy of the same target).
+pub fn inventory<'a>(
+    own: impl IntoIterator<Item = InventoryEntry<'a>>,
+    others: &'a [(TargetInfo, Loaded)],
+) -> Vec<InventoryEntry<'a>> {
+    let mut entries: Vec<InventoryEntry<'a>> = own.into_iter().collect();
+    let own_count = entries.len();
+    for (target, l) in others {
+        let named = entries[..own_count]
+            .iter()
+            .any(|e| e.target.name == target.name && e.target.env == target.env);
+        if !named {
+            entries.push(InventoryEntry {
+                target: target.clone(),
+                doc: Some(&l.doc.root),
+            });
+        }
+    }
+    entries
+}
+
 /// Diffs and evaluates one target and adds it (with its findings) to the report.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_target(
@@ -176,4 +199,40 @@ pub fn evaluate_target(
             Vec::new()
         },
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, env: &str) -> TargetInfo {
+        TargetInfo {
+            name: name.into(),
+            kind: "db_client".into(),
+            env: env.into(),
+            owners: Vec::new(),
+            critical: false,
+            format: "yaml".into(),
+        }
+    }
+
+    #[test]
+    fn own_documents_supersede_the_others_of_the_same_target() {
+        let stored = |name: &str| {
+            let l = parse(name, b"pool: 1\n", Some(Format::Yaml)).unwrap();
+            (info(name, "production"), l)
+        };
+        let others = vec![stored("a"), stored("b")];
+        let sent = parse("a", b"pool: 2\n", Some(Format::Yaml)).unwrap();
+        let inv = inventory(
+            [InventoryEntry {
+                target: info("a", "production"),
+                doc: Some(&sent.doc.root),
+            }],
+            &others,
+        );
+        let names: Vec<&str> = inv.iter().map(|e| e.target.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(std::ptr::eq(inv[0].doc.unwrap(), &sent.doc.root));
+    }
 }

@@ -18,7 +18,7 @@ use super::input::{self, BadInput, Loaded};
 use super::{FormatArg, Progress, bad_input, policies, repo};
 use crate::config::{Config, Target};
 use crate::document::Format;
-use crate::pipeline::evaluate_target;
+use crate::pipeline::{self, evaluate_target};
 use crate::policy::{ChangeInfo, InventoryEntry, ParamOverrides, TargetInfo, Waivers};
 use crate::report::{self, Notice, Output, RenderOptions, Report};
 
@@ -416,15 +416,13 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
         }
         _ => Vec::new(),
     };
-    let inventory: Vec<InventoryEntry<'_>> = std::iter::once(InventoryEntry {
-        target: info.clone(),
-        doc: new.as_ref().map(|l| &l.doc.root),
-    })
-    .chain(others.iter().map(|(target, l)| InventoryEntry {
-        target: target.clone(),
-        doc: Some(&l.doc.root),
-    }))
-    .collect();
+    let inventory = pipeline::inventory(
+        [InventoryEntry {
+            target: info.clone(),
+            doc: new.as_ref().map(|l| &l.doc.root),
+        }],
+        &others,
+    );
     evaluate_target(
         &set,
         &info,
@@ -611,17 +609,14 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
         errors.dedup();
         return Err(BadInput { lines: errors });
     }
-    let changed_docs = work.iter().filter_map(|(claim, format, _, new)| {
-        new.as_ref().map(|l| (target_info(claim, *format), l))
-    });
     let inventory: Vec<InventoryEntry<'_>> = if uses_inventory {
-        changed_docs
-            .chain(inventory_docs.iter().map(|(info, l)| (info.clone(), l)))
-            .map(|(target, l)| InventoryEntry {
-                target,
+        let changed = work.iter().filter_map(|(claim, format, _, new)| {
+            new.as_ref().map(|l| InventoryEntry {
+                target: target_info(claim, *format),
                 doc: Some(&l.doc.root),
             })
-            .collect()
+        });
+        pipeline::inventory(changed, &inventory_docs)
     } else {
         Vec::new()
     };

@@ -235,17 +235,13 @@ impl Service {
         let others = baseline_inventory(tx, rt, env, |name| {
             news.iter().any(|(i, _, _)| i.name == name)
         })?;
-        let inventory: Vec<InventoryEntry<'_>> = news
-            .iter()
-            .map(|(i, _, n)| InventoryEntry {
+        let inventory = pipeline::inventory(
+            news.iter().map(|(i, _, n)| InventoryEntry {
                 target: i.clone(),
                 doc: Some(&n.doc.root),
-            })
-            .chain(others.iter().map(|(i, l)| InventoryEntry {
-                target: i.clone(),
-                doc: Some(&l.doc.root),
-            }))
-            .collect();
+            }),
+            &others,
+        );
         let mut report = Report::default();
         for (info, old, new) in &news {
             pipeline::evaluate_target(

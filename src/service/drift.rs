@@ -949,15 +949,13 @@ impl Service {
         };
         // Fan-in rules see the live content beside the other targets' baselines.
         let others = super::changes::baseline_inventory(tx, rt, &w.env, |name| name == w.target)?;
-        let inventory: Vec<InventoryEntry<'_>> = std::iter::once(InventoryEntry {
-            target: info.clone(),
-            doc: Some(&live.loaded.doc.root),
-        })
-        .chain(others.iter().map(|(i, l)| InventoryEntry {
-            target: i.clone(),
-            doc: Some(&l.doc.root),
-        }))
-        .collect();
+        let inventory = pipeline::inventory(
+            [InventoryEntry {
+                target: info.clone(),
+                doc: Some(&live.loaded.doc.root),
+            }],
+            &others,
+        );
         let mut rep = Report::default();
         pipeline::evaluate_target(
             &rt.policies,

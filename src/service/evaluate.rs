@@ -116,20 +116,14 @@ impl Service {
         } else {
             Arc::default()
         };
-        let inventory: Vec<InventoryEntry<'_>> = std::iter::once(InventoryEntry {
-            target: info.clone(),
-            doc: new.as_ref().map(|n| &n.doc.root),
-        })
-        .chain(
-            others
-                .iter()
-                .filter(|(t, _)| t.name != info.name)
-                .map(|(t, l)| InventoryEntry {
-                    target: t.clone(),
-                    doc: Some(&l.doc.root),
-                }),
-        )
-        .collect();
+        // The cached baselines include this target's: its sent content supersedes it.
+        let inventory = pipeline::inventory(
+            [InventoryEntry {
+                target: info.clone(),
+                doc: new.as_ref().map(|n| &n.doc.root),
+            }],
+            &others,
+        );
         let mut report = Report::default();
         pipeline::evaluate_target(
             &rt.policies,
