@@ -1,6 +1,7 @@
-//! The evaluation pipeline shared by `guardrail check`, the daemon's `POST /v1/evaluate` and
-//! change submission: text parsed into a document (with the input guards), diffed against the
-//! old one, evaluated against the policies, and recorded as a report entry. Pure: callers read
+//! The evaluation pipeline shared by `guardrail check`, the daemon's `POST /v1/evaluate`,
+//! change submission and drift: text parsed into a document (with the input guards), diffed
+//! against the old one, evaluated against the policies (with the inventory fan-in rules see),
+//! and recorded as a report entry. Pure: callers read
 //! files or request bodies and pass bytes. May depend on `document`, `formats`, `diff`,
 //! `policy` and `report`.
 
