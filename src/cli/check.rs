@@ -393,7 +393,9 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
     // own (the instance whose file is OLD; every instance of the target when OLD is not in the
     // repository, so that nothing is counted twice).
     let others = match (&config, &known) {
-        (Some((config, root)), Some(target)) if set.uses_inventory() => {
+        (Some((config, root)), Some(target))
+            if set.uses_inventory_for(&info.kind, &info.name, &info.env) =>
+        {
             let matchers = matchers(config, Some(&info.env));
             let old_in_repo = repo_path(root, old_path);
             let mut errors = Vec::new();

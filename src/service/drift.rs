@@ -948,7 +948,11 @@ impl Service {
             title: format!("live change of {} in {}", w.target, w.env),
         };
         // Fan-in rules see the live content beside the other targets' baselines.
-        let others = super::changes::baseline_inventory(tx, rt, &w.env, |name| name == w.target)?;
+        let others = if rt.policies.uses_inventory_for(&w.kind, &w.target, &w.env) {
+            super::changes::baseline_inventory(tx, rt, &w.env, |name| name == w.target)?
+        } else {
+            Vec::new()
+        };
         let inventory = pipeline::inventory(
             [InventoryEntry {
                 target: info.clone(),
