@@ -34,15 +34,11 @@ pub enum FreezeCommand {
         until: Option<DateTime<Utc>>,
         /// Duration from now (30m, 8h, 3d). Without --until or --for the freeze lasts until
         /// lifted.
-        #[arg(long = "for", value_name = "DURATION", value_parser = parse_for)]
+        #[arg(long = "for", value_name = "DURATION", value_parser = crate::change::parse_duration)]
         r#for: Option<chrono::Duration>,
     },
     /// Lift a freeze now (admin).
     Lift { id: i64 },
-}
-
-fn parse_for(s: &str) -> Result<chrono::Duration, String> {
-    crate::change::parse_duration(s)
 }
 
 #[derive(clap::Args, Debug)]
