@@ -115,7 +115,7 @@ fn write_text(
     }
     if !entries.is_empty() {
         let count = |op| entries.iter().filter(|e| e.op == op).count();
-        writeln!(
+        write!(
             out,
             "{} change(s): {} added, {} removed, {} changed",
             entries.len(),
@@ -123,6 +123,10 @@ fn write_text(
             count(Op::Removed),
             count(Op::Changed)
         )?;
+        match count(Op::Moved) {
+            0 => writeln!(out)?,
+            n => writeln!(out, ", {n} moved")?,
+        }
     }
     if let Some(u) = unified.filter(|u| !u.is_empty()) {
         writeln!(out)?;
@@ -158,6 +162,16 @@ pub fn describe(e: &DiffEntry<'_>) -> String {
             line(e.old_line()),
             line(e.new_line())
         ),
+        Op::Moved => {
+            let (from, to) = e.moved.map(|m| (m.from, m.to)).unwrap_or_default();
+            format!(
+                "moved   {}: {} (position {from} -> {to}, line {} -> {})",
+                e.path,
+                short(e.new),
+                line(e.old_line()),
+                line(e.new_line())
+            )
+        }
     }
 }
 

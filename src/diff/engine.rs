@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::{DiffEntry, IDENTITY_KEYS, Op, Path, Segment};
-use crate::document::{Map, Node, Value};
+use super::{DiffEntry, IDENTITY_KEYS, Move, Op, Path, Segment};
+use crate::document::{List, Map, Node, Value};
 
 /// Maps with more entries than this get a hash index instead of linear lookups.
 const MAP_INDEX_THRESHOLD: usize = 16;
@@ -40,6 +40,16 @@ enum Step<'a> {
 
 impl<'a> Walker<'a> {
     fn emit(&mut self, op: Op, old: Option<&'a Node>, new: Option<&'a Node>) {
+        self.emit_entry(op, old, new, None);
+    }
+
+    fn emit_entry(
+        &mut self,
+        op: Op,
+        old: Option<&'a Node>,
+        new: Option<&'a Node>,
+        moved: Option<Move>,
+    ) {
         let path = self
             .path
             .iter()
@@ -54,6 +64,7 @@ impl<'a> Walker<'a> {
             path: Path(path),
             old,
             new,
+            moved,
         });
     }
 
@@ -101,12 +112,16 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn lists(&mut self, a: &'a [Node], b: &'a [Node]) {
+    fn lists(&mut self, la: &'a List, lb: &'a List) {
+        let (a, b): (&'a [Node], &'a [Node]) = (la, lb);
         // Most lists of a large config are untouched by a change: an in-order, item-for-item
         // comparison settles them without hashing identities.
         if a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.value.same(&y.value)) {
             return;
         }
+        let ordered = la.is_ordered() || lb.is_ordered();
+        // Matched pairs (old index, new index, path step), for the order check of ordered lists.
+        let mut pairs: Vec<(usize, usize, Step<'a>)> = Vec::new();
         let ids_a = identities(a);
         let ids_b = identities(b);
 
@@ -124,6 +139,9 @@ impl<'a> Walker<'a> {
                     Some(&j) => {
                         matched_b[j] = true;
                         self.with(Step::Item(id.clone()), |w| w.node(&a[i], &b[j]));
+                        if ordered {
+                            pairs.push((i, j, Step::Item(id.clone())));
+                        }
                     }
                     None => self.with(Step::Item(id.clone()), |w| {
                         w.emit(Op::Removed, Some(&a[i]), None)
@@ -143,6 +161,7 @@ impl<'a> Walker<'a> {
             }
         }
         if loose_a.is_empty() && loose_b.is_empty() {
+            self.moves(a, b, pairs);
             return;
         }
 
@@ -162,7 +181,12 @@ impl<'a> Walker<'a> {
                 .enumerate()
                 .find(|(k, j)| !used_b[*k] && a[i].value.same(&b[**j].value));
             match hit {
-                Some((k, _)) => used_b[k] = true,
+                Some((k, &j)) => {
+                    used_b[k] = true;
+                    if ordered {
+                        pairs.push((i, j, Step::Index(j)));
+                    }
+                }
                 None => rest_a.push(i),
             }
         }
@@ -176,6 +200,9 @@ impl<'a> Walker<'a> {
         for n in 0..paired {
             let (i, j) = (rest_a[n], rest_b[n]);
             self.with(Step::Index(j), |w| w.node(&a[i], &b[j]));
+            if ordered {
+                pairs.push((i, j, Step::Index(j)));
+            }
         }
         for &i in &rest_a[paired..] {
             self.with(Step::Index(i), |w| w.emit(Op::Removed, Some(&a[i]), None));
@@ -183,7 +210,61 @@ impl<'a> Walker<'a> {
         for &j in &rest_b[paired..] {
             self.with(Step::Index(j), |w| w.emit(Op::Added, None, Some(&b[j])));
         }
+        self.moves(a, b, pairs);
     }
+
+    /// Reports the matched items of an ordered list that changed places: every pair outside
+    /// one longest run of pairs whose new positions increase with the old ones (the fewest moves
+    /// that explain the new order), in new-list order. `pairs` is empty for unordered lists.
+    fn moves(&mut self, a: &'a [Node], b: &'a [Node], mut pairs: Vec<(usize, usize, Step<'a>)>) {
+        if pairs.len() < 2 {
+            return;
+        }
+        pairs.sort_unstable_by_key(|p| p.0);
+        let new_positions: Vec<usize> = pairs.iter().map(|p| p.1).collect();
+        let kept = longest_increasing(&new_positions);
+        let mut moved: Vec<(usize, usize, Step<'a>)> = pairs
+            .into_iter()
+            .zip(kept)
+            .filter(|(_, keep)| !keep)
+            .map(|(p, _)| p)
+            .collect();
+        moved.sort_unstable_by_key(|p| p.1);
+        for (i, j, step) in moved {
+            let m = Move {
+                from: i + 1,
+                to: j + 1,
+            };
+            self.with(step, |w| {
+                w.emit_entry(Op::Moved, Some(&a[i]), Some(&b[j]), Some(m))
+            });
+        }
+    }
+}
+
+/// Marks the members of one longest strictly increasing subsequence of `xs` (patience sorting,
+/// O(n log n)). Among runs of equal length it keeps the one ending in the smallest values, so
+/// the result is deterministic.
+fn longest_increasing(xs: &[usize]) -> Vec<bool> {
+    // tails[k]: index into xs of the smallest tail of an increasing run of length k + 1.
+    let mut tails: Vec<usize> = Vec::new();
+    let mut prev: Vec<Option<usize>> = vec![None; xs.len()];
+    for (i, &x) in xs.iter().enumerate() {
+        let k = tails.partition_point(|&t| xs[t] < x);
+        prev[i] = k.checked_sub(1).map(|k| tails[k]);
+        if k == tails.len() {
+            tails.push(i);
+        } else {
+            tails[k] = i;
+        }
+    }
+    let mut keep = vec![false; xs.len()];
+    let mut cur = tails.last().copied();
+    while let Some(i) = cur {
+        keep[i] = true;
+        cur = prev[i];
+    }
+    keep
 }
 
 /// The identity of every item, with `#2`, `#3`... appended to repeated identities in order.
@@ -265,7 +346,7 @@ mod tests {
     fn identical_trees_have_no_diff() {
         let a = map(vec![(
             "servers",
-            Node::list(1, vec![server(2, "a", 1), server(3, "b", 1)]),
+            Node::unordered_list(1, vec![server(2, "a", 1), server(3, "b", 1)]),
         )]);
         assert!(diff(&a, &a).is_empty());
     }
@@ -274,11 +355,11 @@ mod tests {
     fn reordering_identified_items_is_not_a_change() {
         let a = map(vec![(
             "servers",
-            Node::list(1, vec![server(2, "a", 1), server(3, "b", 1)]),
+            Node::unordered_list(1, vec![server(2, "a", 1), server(3, "b", 1)]),
         )]);
         let b = map(vec![(
             "servers",
-            Node::list(1, vec![server(2, "b", 1), server(3, "a", 1)]),
+            Node::unordered_list(1, vec![server(2, "b", 1), server(3, "a", 1)]),
         )]);
         assert!(diff(&a, &b).is_empty());
     }
@@ -287,14 +368,14 @@ mod tests {
     fn removing_one_server_is_one_removal() {
         let a = map(vec![(
             "servers",
-            Node::list(
+            Node::unordered_list(
                 1,
                 vec![server(2, "a", 1), server(3, "b", 1), server(4, "c", 1)],
             ),
         )]);
         let b = map(vec![(
             "servers",
-            Node::list(1, vec![server(2, "a", 1), server(3, "c", 1)]),
+            Node::unordered_list(1, vec![server(2, "a", 1), server(3, "c", 1)]),
         )]);
         assert_eq!(
             render(&diff(&a, &b)),
@@ -304,8 +385,14 @@ mod tests {
 
     #[test]
     fn changed_field_has_both_lines() {
-        let a = map(vec![("servers", Node::list(1, vec![server(2, "a", 1)]))]);
-        let b = map(vec![("servers", Node::list(1, vec![server(7, "a", 5)]))]);
+        let a = map(vec![(
+            "servers",
+            Node::unordered_list(1, vec![server(2, "a", 1)]),
+        )]);
+        let b = map(vec![(
+            "servers",
+            Node::unordered_list(1, vec![server(7, "a", 5)]),
+        )]);
         assert_eq!(
             render(&diff(&a, &b)),
             vec!["changed servers[a].weight Some(2) Some(7)"]
@@ -314,7 +401,8 @@ mod tests {
 
     #[test]
     fn scalar_lists_are_multisets() {
-        let list = |xs: &[&str]| Node::list(1, xs.iter().map(|x| Node::str(1, *x)).collect());
+        let list =
+            |xs: &[&str]| Node::unordered_list(1, xs.iter().map(|x| Node::str(1, *x)).collect());
         let a = map(vec![("lines", list(&["x", "y", "y"]))]);
         let b = map(vec![("lines", list(&["y", "x", "z"]))]);
         assert_eq!(
@@ -329,8 +417,8 @@ mod tests {
     #[test]
     fn positional_items_pair_after_equal_ones() {
         let anon = |v: i64| map(vec![("v", Node::int(1, v))]);
-        let a = Node::list(1, vec![anon(1), anon(2)]);
-        let b = Node::list(1, vec![anon(2), anon(3)]);
+        let a = Node::unordered_list(1, vec![anon(1), anon(2)]);
+        let b = Node::unordered_list(1, vec![anon(2), anon(3)]);
         assert_eq!(
             render(&diff(&a, &b)),
             vec!["changed [#1].v Some(1) Some(1)"]
@@ -340,7 +428,7 @@ mod tests {
     #[test]
     fn type_change_is_one_change() {
         let a = map(vec![("x", Node::int(1, 1))]);
-        let b = map(vec![("x", Node::list(1, vec![]))]);
+        let b = map(vec![("x", Node::unordered_list(1, vec![]))]);
         assert_eq!(render(&diff(&a, &b)), vec!["changed x Some(1) Some(1)"]);
     }
 
@@ -365,6 +453,108 @@ mod tests {
         );
     }
 
+    fn render_moves(entries: &[DiffEntry<'_>]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| match e.moved {
+                Some(m) => format!("{} {} {}->{}", e.op.name(), e.path, m.from, m.to),
+                None => format!("{} {}", e.op.name(), e.path),
+            })
+            .collect()
+    }
+
+    fn rules(ordered: bool, xs: &[&str]) -> Node {
+        let items = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| Node::str(i as u32 + 1, *x))
+            .collect();
+        let list = if ordered {
+            Node::ordered_list(1, items)
+        } else {
+            Node::unordered_list(1, items)
+        };
+        map(vec![("rules", list)])
+    }
+
+    #[test]
+    fn swapping_two_ordered_items_is_one_move_with_both_lines() {
+        let a = rules(true, &["api if is_api", "static if is_static", "web"]);
+        let b = rules(true, &["static if is_static", "api if is_api", "web"]);
+        let d = diff(&a, &b);
+        assert_eq!(
+            render_moves(&d),
+            vec!["moved rules[\"api if is_api\"] 1->2"]
+        );
+        assert_eq!((d[0].old_line(), d[0].new_line()), (Some(1), Some(2)));
+        let json = d[0].to_json();
+        assert_eq!(json["old_position"], 1);
+        assert_eq!(json["new_position"], 2);
+    }
+
+    #[test]
+    fn reordering_an_unordered_list_is_no_change() {
+        let a = rules(false, &["a", "b", "c"]);
+        let b = rules(false, &["c", "a", "b"]);
+        assert!(diff(&a, &b).is_empty());
+    }
+
+    #[test]
+    fn moving_the_last_rule_to_the_front_is_one_move() {
+        let a = rules(true, &["a", "b", "c", "d", "e"]);
+        let b = rules(true, &["e", "a", "b", "c", "d"]);
+        assert_eq!(render_moves(&diff(&a, &b)), vec!["moved rules[e] 5->1"]);
+    }
+
+    #[test]
+    fn inserting_or_removing_a_rule_moves_nothing() {
+        let a = rules(true, &["a", "b", "c"]);
+        let b = rules(true, &["a", "x", "b", "c"]);
+        assert_eq!(render_moves(&diff(&a, &b)), vec!["added rules[x]"]);
+        assert_eq!(render_moves(&diff(&b, &a)), vec!["removed rules[x]"]);
+    }
+
+    #[test]
+    fn a_moved_item_that_also_changed_reports_both() {
+        let rule = |line: u32, name: &str, v: i64| {
+            let mut m = Map::new();
+            m.push("name", Node::str(line, name));
+            m.push("v", Node::int(line, v));
+            Node::map(line, m)
+        };
+        let a = Node::ordered_list(1, vec![rule(1, "a", 1), rule(2, "b", 1)]);
+        let b = Node::ordered_list(1, vec![rule(1, "b", 1), rule(2, "a", 2)]);
+        assert_eq!(
+            render_moves(&diff(&a, &b)),
+            vec!["changed [a].v", "moved [a] 1->2"]
+        );
+    }
+
+    #[test]
+    fn anonymous_items_of_ordered_lists_move_too() {
+        let anon = |v: i64| map(vec![("v", Node::int(1, v))]);
+        let a = Node::ordered_list(1, vec![anon(1), anon(2), anon(3)]);
+        let b = Node::ordered_list(1, vec![anon(3), anon(1), anon(2)]);
+        assert_eq!(render_moves(&diff(&a, &b)), vec!["moved [#0] 3->1"]);
+    }
+
+    #[test]
+    fn longest_increasing_keeps_the_fewest_moves() {
+        assert_eq!(longest_increasing(&[]), Vec::<bool>::new());
+        assert_eq!(longest_increasing(&[1, 0]), vec![false, true]);
+        assert_eq!(
+            longest_increasing(&[0, 4, 1, 2, 3]),
+            vec![true, false, true, true, true]
+        );
+        assert_eq!(
+            longest_increasing(&[3, 2, 1, 0])
+                .iter()
+                .filter(|k| **k)
+                .count(),
+            1
+        );
+    }
+
     #[test]
     fn borrowed_identity_agrees_with_public_one() {
         let samples = vec![
@@ -375,7 +565,7 @@ mod tests {
             Node::int(1, 3),
             Node::bool(1, true),
             Node::null(1),
-            Node::list(1, vec![]),
+            Node::unordered_list(1, vec![]),
             map(vec![("other", Node::str(1, "x"))]),
         ];
         for s in &samples {

@@ -12,9 +12,14 @@
 //! 4. anything else is matched by position among the items that did not match by content.
 //!
 //! When several items share an identity, the second and later get `#2`, `#3` appended, in order.
-//! So reordering identified items is not a change, and removing one server is exactly one
-//! removal. A list of scalars is compared as a multiset: a pure reordering is not reported here
-//! (it shows in the unified text diff).
+//! So removing one server is exactly one removal.
+//!
+//! Order: every list of the tree is *ordered* or *unordered* (`document::List`, decided by the
+//! format). In an unordered list a reordering is no change. In an ordered list (first-match
+//! rules, ACL entries, `args:`), the matched items whose relative order changed are reported as
+//! [`Op::Moved`] entries with their old and new positions: the fewest items that explain the new
+//! order (every matched item outside a longest run kept in order), so swapping two rules is one
+//! `moved` entry and inserting a rule is one `added` entry, not a move of everything after it.
 
 mod engine;
 pub mod text;
@@ -25,8 +30,7 @@ use crate::document::{Node, Value};
 
 pub use engine::diff;
 
-/// Keys that identify a list item, in order of preference.
-pub const IDENTITY_KEYS: [&str; 5] = ["name", "id", "seq", "address", "line"];
+pub use crate::document::IDENTITY_KEYS;
 
 /// What happened at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,6 +38,8 @@ pub enum Op {
     Added,
     Removed,
     Changed,
+    /// An item of an ordered list changed places relative to the others (see [`Move`]).
+    Moved,
 }
 
 impl Op {
@@ -42,6 +48,7 @@ impl Op {
             Op::Added => "added",
             Op::Removed => "removed",
             Op::Changed => "changed",
+            Op::Moved => "moved",
         }
     }
 }
@@ -141,6 +148,16 @@ pub struct DiffEntry<'a> {
     pub path: Path,
     pub old: Option<&'a Node>,
     pub new: Option<&'a Node>,
+    /// For [`Op::Moved`]: the item's position in the old and the new list.
+    pub moved: Option<Move>,
+}
+
+/// Where an item of an ordered list was and is: 1-based positions in the old and the new list
+/// (the first item is 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Move {
+    pub from: usize,
+    pub to: usize,
 }
 
 impl DiffEntry<'_> {
@@ -153,16 +170,21 @@ impl DiffEntry<'_> {
     }
 
     /// The documented JSON shape of an entry (`op`, `path`, `old`, `new`, `old_line`,
-    /// `new_line`); secrets appear redacted.
+    /// `new_line`, and for `moved` also `old_position`, `new_position`); secrets appear redacted.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "op": self.op.name(),
             "path": self.path.to_string(),
             "old": self.old.map(|n| n.value.to_json()),
             "new": self.new.map(|n| n.value.to_json()),
             "old_line": self.old_line(),
             "new_line": self.new_line(),
-        })
+        });
+        if let (Some(m), Some(obj)) = (self.moved, v.as_object_mut()) {
+            obj.insert("old_position".into(), m.from.into());
+            obj.insert("new_position".into(), m.to.into());
+        }
+        v
     }
 }
 

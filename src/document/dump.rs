@@ -6,7 +6,10 @@
 //!   backends: list @10
 //!     - map @10
 //!       name: str @10 "web"
+//!       rules: list @11 ordered
 //! ```
+//!
+//! A list whose order is behaviour is marked `ordered`.
 
 use std::fmt::Write;
 
@@ -28,6 +31,9 @@ fn node(out: &mut String, n: &Node, depth: usize, label: Option<&str>) {
     let _ = write!(out, "{} @{}", n.value.type_name(), n.line);
     match &n.value {
         Value::List(items) => {
+            if items.is_ordered() {
+                out.push_str(" ordered");
+            }
             out.push('\n');
             for item in items {
                 node(out, item, depth + 1, Some("- "));

@@ -22,6 +22,10 @@ pub use secret::{Secret, is_secret_key, redact_url_credentials};
 /// The text shown in place of a secret.
 pub const REDACTED: &str = "<redacted>";
 
+/// Keys that identify a list item that is a map, in order of preference (the diff matches
+/// such items across versions by the first one present; see `diff`).
+pub const IDENTITY_KEYS: [&str; 5] = ["name", "id", "seq", "address", "line"];
+
 /// The kinds of target a config can belong to (`guardrail.yaml` targets, policy `match.kinds`).
 pub const TARGET_KINDS: [&str; 5] = [
     "load_balancer",
@@ -268,9 +272,24 @@ impl Node {
         Node::new(line, Value::Bool(b))
     }
 
+    /// A list whose order is behaviour (first match wins, rules run in turn): reordering its
+    /// items is a change (`moved` in the diff).
     #[inline]
-    pub fn list(line: u32, items: Vec<Node>) -> Self {
-        Node::new(line, Value::List(items))
+    pub fn ordered_list(line: u32, items: Vec<Node>) -> Self {
+        Node::new(line, Value::List(List::ordered(items)))
+    }
+
+    /// A list of a data format (YAML, JSON, TOML), ordered by the rule of [`List::of_data`].
+    #[inline]
+    pub fn data_list(line: u32, items: Vec<Node>) -> Self {
+        Node::new(line, Value::List(List::of_data(items)))
+    }
+
+    /// A list whose order the software ignores (sections, servers, same-name ACLs): reordering
+    /// its items is no change.
+    #[inline]
+    pub fn unordered_list(line: u32, items: Vec<Node>) -> Self {
+        Node::new(line, Value::List(List::unordered(items)))
     }
 
     #[inline]
@@ -298,6 +317,19 @@ impl Node {
         Some(cur)
     }
 
+    /// True for a map that carries one of [`IDENTITY_KEYS`] as a scalar (the diff matches such
+    /// list items by that key).
+    pub fn is_identified_map(&self) -> bool {
+        match &self.value {
+            Value::Map(m) => IDENTITY_KEYS.iter().any(|k| {
+                m.get(k).is_some_and(|v| {
+                    matches!(v.value, Value::Str(_) | Value::Int(_) | Value::Secret(_))
+                })
+            }),
+            _ => false,
+        }
+    }
+
     /// The string when this node is a plain string.
     pub fn as_str(&self) -> Option<&str> {
         match &self.value {
@@ -317,8 +349,89 @@ pub enum Value {
     Float(f64),
     Str(String),
     Secret(Secret),
-    List(Vec<Node>),
+    List(List),
     Map(Map),
+}
+
+/// A list of the tree, and whether the order of its items is behaviour. The format that builds
+/// a list decides, from the software's own documentation (see docs/formats.md): HAProxy
+/// `use_backend` rules are ordered (the first match wins), HAProxy sections are not. The diff
+/// reports a reordering of an ordered list as `moved` entries; in an unordered list it is no
+/// change. Dereferences to its items.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct List {
+    items: Vec<Node>,
+    ordered: bool,
+}
+
+impl List {
+    #[inline]
+    pub fn ordered(items: Vec<Node>) -> Self {
+        List {
+            items,
+            ordered: true,
+        }
+    }
+
+    #[inline]
+    pub fn unordered(items: Vec<Node>) -> Self {
+        List {
+            items,
+            ordered: false,
+        }
+    }
+
+    /// The rule of the data formats (YAML, JSON, TOML): a list is ordered unless every item is
+    /// an identified map (one with a scalar `name`, `id`, `seq`, `address` or `line`: a list of
+    /// named backends may reorder freely, `args:` may not). An empty list is ordered.
+    pub fn of_data(items: Vec<Node>) -> Self {
+        let identified = !items.is_empty() && items.iter().all(Node::is_identified_map);
+        List {
+            items,
+            ordered: !identified,
+        }
+    }
+
+    /// True when reordering the items changes behaviour.
+    #[inline]
+    pub fn is_ordered(&self) -> bool {
+        self.ordered
+    }
+
+    /// Marks the list ordered or not (a format that learns it only after building the list,
+    /// such as HAProxy servers under `balance first`).
+    #[inline]
+    pub fn set_ordered(&mut self, ordered: bool) {
+        self.ordered = ordered;
+    }
+
+    #[inline]
+    pub fn into_items(self) -> Vec<Node> {
+        self.items
+    }
+}
+
+impl std::ops::Deref for List {
+    type Target = Vec<Node>;
+    #[inline]
+    fn deref(&self) -> &Vec<Node> {
+        &self.items
+    }
+}
+
+impl std::ops::DerefMut for List {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Vec<Node> {
+        &mut self.items
+    }
+}
+
+impl<'a> IntoIterator for &'a List {
+    type Item = &'a Node;
+    type IntoIter = std::slice::Iter<'a, Node>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
 }
 
 impl Value {
@@ -350,7 +463,7 @@ impl Value {
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::Secret(a), Value::Secret(b)) => a == b,
             (Value::List(a), Value::List(b)) => {
-                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.value.same(&y.value))
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.value.same(&y.value))
             }
             (Value::Map(a), Value::Map(b)) => {
                 a.len() == b.len()
@@ -579,7 +692,10 @@ mod tests {
         let mut server = Map::new();
         server.push("name", Node::str(3, "web1"));
         let mut root = Map::new();
-        root.push("servers", Node::list(2, vec![Node::map(3, server)]));
+        root.push(
+            "servers",
+            Node::unordered_list(2, vec![Node::map(3, server)]),
+        );
         let root = Node::map(1, root);
         assert_eq!(
             root.at_path("servers.0.name").and_then(Node::as_str),

@@ -1236,7 +1236,7 @@ impl<'t, 'a> Parser<'t, 'a> {
                 if list.is_empty() {
                     self.missing(key, line);
                 }
-                srv.options.insert(key, Node::list(line, list));
+                srv.options.insert(key, Node::unordered_list(line, list));
             }
             Kw::Esmtppassword => match self.value() {
                 Some(v) => {
@@ -1304,7 +1304,7 @@ impl<'t, 'a> Parser<'t, 'a> {
             self.mapping_list(&mut names, line);
             if self.peek().is_some_and(|n| n.is(Kw::Here)) {
                 self.pos += 1;
-                user.local = Some(Node::list(line, names));
+                user.local = Some(Node::unordered_list(line, names));
             } else {
                 self.pos = save;
                 user.name = Some(str_node(line, first));
@@ -1364,7 +1364,7 @@ impl<'t, 'a> Parser<'t, 'a> {
                         value: Value::List(existing),
                         ..
                     }) => existing.extend(names),
-                    _ => user.local = Some(Node::list(line, names)),
+                    _ => user.local = Some(Node::unordered_list(line, names)),
                 }
             }
             Kw::Password => match self.next_not_map() {
@@ -1376,7 +1376,7 @@ impl<'t, 'a> Parser<'t, 'a> {
                 if list.is_empty() {
                     self.missing(key, line);
                 }
-                let node = Node::list(line, list);
+                let node = Node::unordered_list(line, list);
                 if kw == Kw::Folder {
                     user.folders = Some(node);
                 } else {
@@ -1395,7 +1395,7 @@ impl<'t, 'a> Parser<'t, 'a> {
                 if codes.is_empty() {
                     self.missing(key, line);
                 }
-                user.options.insert(key, Node::list(line, codes));
+                user.options.insert(key, Node::unordered_list(line, codes));
             }
             Kw::Lmtp => {
                 user.options.insert(key, Node::bool(line, true));
@@ -1441,7 +1441,7 @@ impl<'t, 'a> Parser<'t, 'a> {
         let mut set = std::mem::take(&mut self.set);
         set.push(
             "other",
-            Node::list(self.set_line.max(1), std::mem::take(&mut self.set_other)),
+            Node::unordered_list(self.set_line.max(1), std::mem::take(&mut self.set_other)),
         );
         let defaults = self.defaults.take();
         let inherited = Inherited::new(defaults.as_ref());
@@ -1457,7 +1457,7 @@ impl<'t, 'a> Parser<'t, 'a> {
         let root = Map::from_entries([
             ("set", Node::map(self.set_line.max(1), set)),
             ("defaults", defaults),
-            ("polls", Node::list(polls_line, polls)),
+            ("polls", Node::unordered_list(polls_line, polls)),
         ]);
         self.diagnostics.sort_by_key(|d| d.line);
         Document {
@@ -1494,7 +1494,7 @@ fn push_unknown(options: &mut Map, t: &Tok<'_>) {
             ..
         }) => items.push(node),
         _ => {
-            options.insert("unknown", Node::list(t.line, vec![node]));
+            options.insert("unknown", Node::unordered_list(t.line, vec![node]));
         }
     }
 }
@@ -1615,7 +1615,7 @@ fn poll_node(p: Server, inh: &Inherited<'_>) -> Node {
                 "options",
                 Node::map(line, merged_options(p.options, &inh.options)),
             ),
-            ("users", Node::list(line, user_nodes)),
+            ("users", Node::unordered_list(line, user_nodes)),
         ]),
     )
 }
@@ -1626,7 +1626,7 @@ fn effective_user_node(u: User, inh: &Inherited<'_>) -> Node {
     let line = u.line;
     let d = inh.user;
     let null = || Node::null(line);
-    let empty = || Node::list(line, Vec::new());
+    let empty = || Node::unordered_list(line, Vec::new());
     let no = || Node::bool(line, false);
     Node::map(
         line,

@@ -85,7 +85,7 @@ pub fn parse(text: &str) -> Document {
         }
         if !s.unparsed.is_empty() {
             let line = s.unparsed[0].line;
-            map.insert(UNPARSED_KEY, Node::list(line, s.unparsed));
+            map.insert(UNPARSED_KEY, Node::unordered_list(line, s.unparsed));
         }
         root.push(s.name, Node::map(s.line, map));
     }
@@ -289,7 +289,7 @@ impl<'a> Parser<'a> {
                     items.push(item);
                 }
             }
-            None => section.push(key, Node::list(number, vec![item])),
+            None => section.push(key, Node::unordered_list(number, vec![item])),
         }
     }
 

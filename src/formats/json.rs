@@ -180,7 +180,7 @@ impl Converter<'_, '_> {
                         self.value(e, l, secret)
                     })
                     .collect();
-                Node::list(line, items)
+                Node::data_list(line, items)
             }
             ast::Value::NullKeyword(_) => Node::null(line),
             ast::Value::BooleanLit(b) => {

@@ -147,7 +147,7 @@ impl Converter<'_> {
                         self.value(item, l, depth + 1, secret)
                     })
                     .collect();
-                return Node::list(line, nodes);
+                return Node::data_list(line, nodes);
             }
             DeValue::String(s) => {
                 if secret {

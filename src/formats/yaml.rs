@@ -27,7 +27,9 @@ use serde_saphyr::{
 
 use super::MAX_DEPTH;
 use super::json::{scalar_under_secret_key, string_value};
-use crate::document::{Diagnostic, Document, Format, Map, Node, Secret, Value, is_secret_key};
+use crate::document::{
+    Diagnostic, Document, Format, List, Map, Node, Secret, Value, is_secret_key,
+};
 
 /// Prefix of the message of the error our own visitor raises for a non-scalar mapping key.
 const COMPLEX_KEY: &str = "guardrail-complex-key";
@@ -172,7 +174,7 @@ fn parse_here(text: &str) -> Document {
                 nodes.len()
             ),
         ));
-        doc.root = Node::list(first.min(1), nodes);
+        doc.root = Node::unordered_list(first.min(1), nodes);
     } else if let Some(root) = nodes.pop() {
         doc.root = root;
     }
@@ -532,7 +534,7 @@ impl Converter<'_> {
                 }
                 Value::Map(map)
             }
-            YNode::Seq(items) => Value::List(
+            YNode::Seq(items) => Value::List(List::of_data(
                 items
                     .into_iter()
                     .map(|item| {
@@ -540,7 +542,7 @@ impl Converter<'_> {
                         self.node(item, l, secret)
                     })
                     .collect(),
-            ),
+            )),
             YNode::Null => Value::Null,
             YNode::Bool(b) => self.scalar(Value::Bool(b), secret || shares_secret, source),
             YNode::Int(i) => self.scalar(Value::Int(i), secret || shares_secret, source),
@@ -594,7 +596,6 @@ fn leading_zero_decimal(raw: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
     fn ok(text: &str) -> Document {
         let doc = parse(text);
@@ -729,28 +730,24 @@ mod tests {
     }
 
     #[test]
-    fn alias_bomb_is_refused_quickly() {
+    fn alias_bomb_is_refused() {
         let mut bomb = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
         for i in 1..10 {
             let refs: Vec<String> = (0..10).map(|_| format!("*a{}", i - 1)).collect();
             bomb.push_str(&format!("a{i}: &a{i} [{}]\n", refs.join(", ")));
         }
-        let start = Instant::now();
         let e = err(&bomb);
         assert_eq!(e.code, "yaml.limit", "{e:?}");
-        assert!(start.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
     fn deep_nesting_is_refused() {
         let deep = format!("{}{}\n", "[".repeat(10_000), "]".repeat(10_000));
-        let start = Instant::now();
         let e = err(&deep);
         assert!(matches!(e.code, "yaml.limit" | "yaml.syntax"), "{e:?}");
         assert_eq!(e.code, "yaml.limit", "{e:?}");
         let block: String = (0..10_000).map(|_| "- ").collect::<String>() + "x\n";
         assert_eq!(err(&block).code, "yaml.limit");
-        assert!(start.elapsed() < Duration::from_secs(5));
         // MAX_DEPTH levels are fine.
         let fine = format!("{}{}\n", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         ok(&fine);

@@ -121,12 +121,14 @@ pub fn target_diff<'a>(old: Option<&'a Node>, new: Option<&'a Node>) -> Vec<Diff
             path: Path::default(),
             old: None,
             new: Some(n),
+            moved: None,
         }],
         (Some(o), None) => vec![DiffEntry {
             op: Op::Removed,
             path: Path::default(),
             old: Some(o),
             new: None,
+            moved: None,
         }],
         (None, None) => Vec::new(),
     }
@@ -335,7 +337,15 @@ fn line_value<'a>(line: Option<u32>) -> Box<dyn Val + 'a> {
     }
 }
 
-/// The `diff` variable: a list of maps `{op, path, segments, old, new, old_line, new_line}`.
+fn position_value<'a>(position: Option<usize>) -> Box<dyn Val + 'a> {
+    match position.and_then(|p| i64::try_from(p).ok()) {
+        Some(p) => Box::new(CelInt::from(p)),
+        None => Box::new(CelNull),
+    }
+}
+
+/// The `diff` variable: a list of maps `{op, path, segments, old, new, old_line, new_line,
+/// old_position, new_position}` (positions are 1-based, set for `moved` entries, else null).
 fn diff_value<'a>(entries: &'a [DiffEntry<'a>]) -> Box<dyn Val + 'a> {
     let items = entries
         .iter()
@@ -362,6 +372,16 @@ fn diff_value<'a>(entries: &'a [DiffEntry<'a>]) -> Box<dyn Val + 'a> {
                     ),
                     ("old_line".into(), line_value(e.old_line()), 0),
                     ("new_line".into(), line_value(e.new_line()), 0),
+                    (
+                        "old_position".into(),
+                        position_value(e.moved.map(|m| m.from)),
+                        0,
+                    ),
+                    (
+                        "new_position".into(),
+                        position_value(e.moved.map(|m| m.to)),
+                        0,
+                    ),
                 ],
                 line,
                 side,

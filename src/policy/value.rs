@@ -746,10 +746,13 @@ mod tests {
         server.push("name", Node::str(3, "web1"));
         server.push("weight", Node::int(4, 10));
         let mut root = Map::new();
-        root.push("servers", Node::list(2, vec![Node::map(3, server)]));
+        root.push(
+            "servers",
+            Node::unordered_list(2, vec![Node::map(3, server)]),
+        );
         root.push(
             "tags",
-            Node::list(6, vec![Node::str(7, "a"), Node::str(8, "b")]),
+            Node::unordered_list(6, vec![Node::str(7, "a"), Node::str(8, "b")]),
         );
         Node::map(1, root)
     }

@@ -266,9 +266,19 @@ fn diff_entries(out: &mut String, pal: &Palette, t: &TargetReport) {
         let path = entry.get("path").and_then(|v| v.as_str()).unwrap_or(".");
         let old = entry.get("old").filter(|v| !v.is_null());
         let new = entry.get("new").filter(|v| !v.is_null());
+        let position = |k: &str| entry.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
         let (sign, style, value) = match op {
             "added" => ("+", pal.added, new.map(short_value)),
             "removed" => ("-", pal.removed, old.map(short_value)),
+            "moved" => (
+                ">",
+                pal.changed,
+                Some(format!(
+                    "moved from position {} to {}",
+                    position("old_position"),
+                    position("new_position")
+                )),
+            ),
             _ => (
                 "~",
                 pal.changed,
@@ -286,6 +296,9 @@ fn diff_entries(out: &mut String, pal: &Palette, t: &TargetReport) {
         let old_line = entry.get("old_line").and_then(|v| v.as_u64());
         let new_line = entry.get("new_line").and_then(|v| v.as_u64());
         match (old_line, new_line) {
+            (Some(o), Some(n)) if op == "moved" => {
+                let _ = write!(line, " (line {o} -> {n})");
+            }
             (_, Some(n)) => {
                 let _ = write!(line, " (line {n})");
             }

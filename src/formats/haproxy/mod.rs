@@ -375,10 +375,10 @@ impl Proxy {
             m.push("maxconn", self.maxconn.take().unwrap_or(Node::null(l)));
         }
         if has_bind {
-            m.push("bind", Node::list(l, take_list(&mut self.bind)));
+            m.push("bind", Node::unordered_list(l, take_list(&mut self.bind)));
         }
         if has_acls {
-            m.push("acls", Node::list(l, take_list(&mut self.acls)));
+            m.push("acls", Node::unordered_list(l, take_list(&mut self.acls)));
         }
         if has_default_backend {
             m.push(
@@ -389,14 +389,17 @@ impl Proxy {
         if has_use_backend {
             m.push(
                 "use_backend",
-                Node::list(l, take_list(&mut self.use_backend)),
+                Node::unordered_list(l, take_list(&mut self.use_backend)),
             );
         }
         if has_balance {
             m.push("balance", self.balance.take().unwrap_or(Node::null(l)));
         }
         if has_servers {
-            m.push("servers", Node::list(l, take_list(&mut self.servers)));
+            m.push(
+                "servers",
+                Node::unordered_list(l, take_list(&mut self.servers)),
+            );
         }
         if has_default_server {
             m.push(
@@ -407,14 +410,23 @@ impl Proxy {
             );
         }
         if has_http_check {
-            m.push("http_check", Node::list(l, take_list(&mut self.http_check)));
+            m.push(
+                "http_check",
+                Node::unordered_list(l, take_list(&mut self.http_check)),
+            );
         }
         if has_tcp_check {
-            m.push("tcp_check", Node::list(l, take_list(&mut self.tcp_check)));
+            m.push(
+                "tcp_check",
+                Node::unordered_list(l, take_list(&mut self.tcp_check)),
+            );
         }
         m.push("options", Node::map(l, std::mem::take(&mut self.options)));
         m.push("timeouts", Node::map(l, std::mem::take(&mut self.timeouts)));
-        m.push("directives", Node::list(l, take_list(&mut self.directives)));
+        m.push(
+            "directives",
+            Node::unordered_list(l, take_list(&mut self.directives)),
+        );
         Node::map(l, m)
     }
 }
@@ -846,7 +858,7 @@ impl<'a> Parser<'a> {
                 }
                 m.push(
                     "directives",
-                    Node::list(o.line, take_list(&mut o.directives)),
+                    Node::unordered_list(o.line, take_list(&mut o.directives)),
                 );
                 self.sections.push(Node::map(o.line, m));
             }
@@ -995,16 +1007,19 @@ impl<'a> Parser<'a> {
         let gl = self.global_line.unwrap_or(1);
         let global = Map::from_entries([
             ("maxconn", self.global_maxconn.unwrap_or(Node::null(gl))),
-            ("directives", Node::list(gl, self.global_directives)),
+            (
+                "directives",
+                Node::unordered_list(gl, self.global_directives),
+            ),
         ]);
         let root = Map::from_entries([
             ("global", Node::map(gl, global)),
-            ("defaults", Node::list(1, self.defaults)),
-            ("frontends", Node::list(1, self.frontends)),
-            ("backends", Node::list(1, self.backends)),
-            ("listens", Node::list(1, self.listens)),
-            ("sections", Node::list(1, self.sections)),
-            ("directives", Node::list(1, self.outside)),
+            ("defaults", Node::unordered_list(1, self.defaults)),
+            ("frontends", Node::unordered_list(1, self.frontends)),
+            ("backends", Node::unordered_list(1, self.backends)),
+            ("listens", Node::unordered_list(1, self.listens)),
+            ("sections", Node::unordered_list(1, self.sections)),
+            ("directives", Node::unordered_list(1, self.outside)),
         ]);
         doc.root = Node::map(1, root);
         doc.diagnostics = self.diagnostics;

@@ -243,7 +243,7 @@ impl Builder {
         }
         let mut m = Map::with_capacity(2);
         m.push("line", Node::new(raw.number, value));
-        m.push("children", Node::list(raw.number, children));
+        m.push("children", Node::unordered_list(raw.number, children));
         Node::map(raw.number, m)
     }
 
@@ -785,7 +785,7 @@ impl Builder {
         let mut m = Map::with_capacity(3);
         m.push("line", Node::str(raw.number, raw.text));
         m.push("neighbors", neighbors_node(neighbors, raw.number));
-        m.push("other", Node::list(raw.number, other));
+        m.push("other", Node::unordered_list(raw.number, other));
         Node::map(raw.number, m)
     }
 
@@ -904,11 +904,11 @@ impl Builder {
         m.push("asn", s.asn.unwrap_or_else(|| Node::null(line)));
         m.push("router_id", s.router_id.unwrap_or_else(|| Node::null(line)));
         m.push("neighbors", neighbors_node(s.neighbors, line));
-        m.push("address_families", Node::list(line, s.afs));
+        m.push("address_families", Node::unordered_list(line, s.afs));
         if !vrf {
-            m.push("vrfs", Node::list(line, s.vrfs));
+            m.push("vrfs", Node::unordered_list(line, s.vrfs));
         }
-        m.push("other", Node::list(line, s.other));
+        m.push("other", Node::unordered_list(line, s.other));
         Node::map(line, m)
     }
 
@@ -953,7 +953,7 @@ impl Builder {
 /// A list whose line is its first item's (1 when empty).
 fn list_node(items: Vec<Node>) -> Node {
     let line = items.first().map_or(1, |n| n.line);
-    Node::list(line, items)
+    Node::unordered_list(line, items)
 }
 
 fn or_null(node: Option<Node>, line: u32) -> Node {
@@ -977,7 +977,7 @@ fn iface_node(i: Iface) -> Node {
         ("ip_address", or_null(i.ip_address, line)),
         ("vrf", or_null(i.vrf, line)),
         ("channel_group", or_null(i.channel_group, line)),
-        ("other", Node::list(line, i.other)),
+        ("other", Node::unordered_list(line, i.other)),
     ]);
     Node::map(line, m)
 }
@@ -998,10 +998,13 @@ fn switchport_node(sp: Switchport) -> Node {
         ),
         None => (line, true, Vec::new()),
     };
-    m.push("trunk_allowed_vlans", Node::list(allowed_line, vlans));
+    m.push(
+        "trunk_allowed_vlans",
+        Node::unordered_list(allowed_line, vlans),
+    );
     m.push("trunk_allowed_all", Node::bool(allowed_line, all));
     m.push("native_vlan", or_null(sp.native_vlan, line));
-    m.push("other", Node::list(line, sp.other));
+    m.push("other", Node::unordered_list(line, sp.other));
     Node::map(line, m)
 }
 
@@ -1009,7 +1012,7 @@ fn vlan_node(v: Vlan) -> Node {
     let m = Map::from_entries([
         ("id", Node::int(v.line, v.id)),
         ("vlan_name", or_null(v.name, v.line)),
-        ("other", Node::list(v.line, v.other)),
+        ("other", Node::unordered_list(v.line, v.other)),
     ]);
     Node::map(v.line, m)
 }
@@ -1018,14 +1021,14 @@ fn acl_node(a: Acl) -> Node {
     let mut m = Map::with_capacity(4);
     m.push("name", Node::str(a.line, a.name));
     m.push("type", Node::str(a.line, a.kind));
-    m.push("entries", Node::list(a.line, a.entries));
-    m.push("other", Node::list(a.line, a.other));
+    m.push("entries", Node::unordered_list(a.line, a.entries));
+    m.push("other", Node::unordered_list(a.line, a.other));
     Node::map(a.line, m)
 }
 
 fn neighbors_node(list: Neighbors, line: u32) -> Node {
     let items = list.items.into_iter().map(neighbor_node).collect();
-    Node::list(line, items)
+    Node::unordered_list(line, items)
 }
 
 fn neighbor_node(nb: Neighbor) -> Node {
@@ -1045,7 +1048,7 @@ fn neighbor_node(nb: Neighbor) -> Node {
         ),
         ("activate", or_null(nb.activate, line)),
         ("password", or_null(nb.password, line)),
-        ("other", Node::list(line, nb.other)),
+        ("other", Node::unordered_list(line, nb.other)),
     ]);
     Node::map(line, m)
 }

@@ -214,46 +214,46 @@ impl Frame {
         match self.kind {
             Kind::Root => return self.into_root(),
             Kind::Events => {
-                m.push("directives", Node::list(l, self.directives));
+                m.push("directives", Node::unordered_list(l, self.directives));
                 if !self.blocks.is_empty() {
-                    m.push("blocks", Node::list(l, self.blocks));
+                    m.push("blocks", Node::unordered_list(l, self.blocks));
                 }
             }
             Kind::Http | Kind::Stream => {
-                m.push("directives", Node::list(l, self.directives));
-                m.push("upstreams", Node::list(l, self.upstreams));
-                m.push("servers", Node::list(l, self.servers));
-                m.push("blocks", Node::list(l, self.blocks));
+                m.push("directives", Node::unordered_list(l, self.directives));
+                m.push("upstreams", Node::unordered_list(l, self.upstreams));
+                m.push("servers", Node::unordered_list(l, self.servers));
+                m.push("blocks", Node::unordered_list(l, self.blocks));
             }
             Kind::Upstream => {
                 m.push("name", Node::str(l, self.name.unwrap_or_default()));
-                m.push("servers", Node::list(l, self.servers));
-                m.push("directives", Node::list(l, self.directives));
+                m.push("servers", Node::unordered_list(l, self.servers));
+                m.push("directives", Node::unordered_list(l, self.directives));
                 if !self.blocks.is_empty() {
-                    m.push("blocks", Node::list(l, self.blocks));
+                    m.push("blocks", Node::unordered_list(l, self.blocks));
                 }
             }
             Kind::HttpServer | Kind::StreamServer => {
                 let name = server_name(&self.server_names, &self.listen);
                 m.push("name", Node::str(l, name));
-                m.push("listen", Node::list(l, self.listen));
+                m.push("listen", Node::unordered_list(l, self.listen));
                 if self.kind == Kind::HttpServer || !self.server_names.is_empty() {
-                    m.push("server_names", Node::list(l, self.server_names));
+                    m.push("server_names", Node::unordered_list(l, self.server_names));
                 }
                 if self.kind == Kind::StreamServer {
                     m.push("proxy_pass", self.proxy_pass.unwrap_or(Node::null(l)));
                 } else {
-                    m.push("locations", Node::list(l, self.locations));
+                    m.push("locations", Node::unordered_list(l, self.locations));
                 }
-                m.push("directives", Node::list(l, self.directives));
-                m.push("blocks", Node::list(l, self.blocks));
+                m.push("directives", Node::unordered_list(l, self.directives));
+                m.push("blocks", Node::unordered_list(l, self.blocks));
             }
             Kind::Location => {
                 m.push("name", Node::str(l, self.name.unwrap_or_default()));
                 m.push("proxy_pass", self.proxy_pass.unwrap_or(Node::null(l)));
-                m.push("directives", Node::list(l, self.directives));
-                m.push("locations", Node::list(l, self.locations));
-                m.push("blocks", Node::list(l, self.blocks));
+                m.push("directives", Node::unordered_list(l, self.directives));
+                m.push("locations", Node::unordered_list(l, self.locations));
+                m.push("blocks", Node::unordered_list(l, self.blocks));
             }
             Kind::Generic => {
                 m.push(
@@ -261,8 +261,8 @@ impl Frame {
                     Node::new(l, self.header.unwrap_or(Value::Str(String::new()))),
                 );
                 m.push("kind", Node::str(l, self.block_kind));
-                m.push("directives", Node::list(l, self.directives));
-                m.push("blocks", Node::list(l, self.blocks));
+                m.push("directives", Node::unordered_list(l, self.directives));
+                m.push("blocks", Node::unordered_list(l, self.blocks));
             }
         }
         Node::map(l, m)
@@ -271,11 +271,11 @@ impl Frame {
     /// The document root: top-level directives, `events`, `http`, `stream`, other blocks.
     pub fn into_root(self) -> Node {
         let mut m = Map::with_capacity(5);
-        m.push("directives", Node::list(1, self.directives));
+        m.push("directives", Node::unordered_list(1, self.directives));
         m.push("events", self.events.unwrap_or(Node::null(1)));
         m.push("http", self.http.unwrap_or(Node::null(1)));
         m.push("stream", self.stream.unwrap_or(Node::null(1)));
-        m.push("blocks", Node::list(1, self.blocks));
+        m.push("blocks", Node::unordered_list(1, self.blocks));
         Node::map(1, m)
     }
 }
