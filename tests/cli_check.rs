@@ -641,3 +641,114 @@ fn repo_mode_with_piped_stderr_shows_no_progress() {
         assert!(!stderr.contains(marker), "{marker:?} in stderr: {stderr:?}");
     }
 }
+
+/// A reorder of an ordered list (YAML `args`: the data formats keep sequences ordered) and a
+/// changed secret are never "no change": every output says what moved, from and to where, and
+/// that a secret changed, without its value.
+#[test]
+fn moves_and_secret_changes_show_in_every_output() {
+    let old = "\
+name: api
+args:
+  - --listen=:8080
+  - --log-level=info
+db:
+  password: hunter2-old
+";
+    let new = "\
+name: api
+args:
+  - --log-level=info
+  - --listen=:8080
+db:
+  password: hunter2-new
+";
+    let dir = temp_files(&[("old.yaml", old.as_bytes()), ("new.yaml", new.as_bytes())]);
+    let (code, out, err) = run_in(dir.path(), &["diff", "old.yaml", "new.yaml"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(
+            "moved   args[\"--listen=:8080\"]: \"--listen=:8080\" (position 1 -> 2, line 3 -> 4)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("changed db.password: secret changed, value not shown (line 6 -> 6)"),
+        "{out}"
+    );
+    assert!(out.contains("1 moved"), "{out}");
+    let (code, out, _) = run_in(
+        dir.path(),
+        &["diff", "old.yaml", "new.yaml", "--output", "json"],
+    );
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let moved = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["op"] == "moved")
+        .expect("a moved entry");
+    assert_eq!(moved["old_position"], 1);
+    assert_eq!(moved["new_position"], 2);
+    assert_eq!(
+        (moved["old_line"].as_u64(), moved["new_line"].as_u64()),
+        (Some(3), Some(4))
+    );
+
+    // The embedded library has no rule on a generic target's args: the check passes, and every
+    // output still lists the move and the secret change.
+    let (code, out, err) = run_in(
+        dir.path(),
+        &[
+            "check",
+            "old.yaml",
+            "new.yaml",
+            "--kind",
+            "generic",
+            "--output",
+            "text",
+            "--output",
+            "json=r.json",
+            "--output",
+            "sarif=r.sarif",
+            "--output",
+            "markdown=r.md",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&read("r.json")).unwrap();
+    let entries = json["targets"][0]["diff"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["op"] == "moved" && e["new_position"] == 2)
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["op"] == "changed" && e["secret"] == true)
+    );
+    let md = read("r.md");
+    assert!(
+        md.contains("- args\\[\"--listen=:8080\"\\] moved from position 1 to 2 (line 3 -&gt; 4)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("secret changed at db.password (line 6)"),
+        "{md}"
+    );
+    let sarif: serde_json::Value = serde_json::from_str(&read("r.sarif")).unwrap();
+    let changes = sarif["runs"][0]["properties"]["semanticChanges"]
+        .as_array()
+        .expect("semanticChanges");
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["op"] == "moved" && c["newPosition"] == 2)
+    );
+    for text in [out, read("r.json"), read("r.md"), read("r.sarif")] {
+        assert!(!text.contains("hunter2"), "a secret leaked: {text}");
+    }
+}

@@ -141,6 +141,18 @@ pub fn describe(e: &DiffEntry<'_>) -> String {
         n.map(|n| truncate(&n.value.display_short(), 80))
             .unwrap_or_default()
     };
+    if e.is_secret() && e.op != Op::Moved {
+        // Both sides render as `<redacted>`, which reads as no change: say what happened and
+        // show no value.
+        return format!(
+            "{:<7} {}: secret {}, value not shown (line {} -> {})",
+            e.op.name(),
+            e.path,
+            e.op.name(),
+            line(e.old_line()),
+            line(e.new_line())
+        );
+    }
     match e.op {
         Op::Added => format!(
             "added   {}: {} (new line {})",

@@ -180,12 +180,63 @@ impl DiffEntry<'_> {
             "old_line": self.old_line(),
             "new_line": self.new_line(),
         });
-        if let (Some(m), Some(obj)) = (self.moved, v.as_object_mut()) {
-            obj.insert("old_position".into(), m.from.into());
-            obj.insert("new_position".into(), m.to.into());
+        if let Some(obj) = v.as_object_mut() {
+            if let Some(m) = self.moved {
+                obj.insert("old_position".into(), m.from.into());
+                obj.insert("new_position".into(), m.to.into());
+            }
+            if self.is_secret() {
+                obj.insert("secret".into(), true.into());
+            }
         }
         v
     }
+
+    /// True when either side is a secret value: outputs then say "secret changed" and show no
+    /// value (both sides render as `<redacted>`, which would read as no change).
+    pub fn is_secret(&self) -> bool {
+        let secret = |n: Option<&Node>| n.is_some_and(|n| matches!(n.value, Value::Secret(_)));
+        secret(self.old) || secret(self.new)
+    }
+}
+
+/// One plain-text sentence for a diff entry in its JSON shape ([`DiffEntry::to_json`]), for the
+/// outputs that list entries beside a line diff (text report, markdown, alerts). Moves and secret
+/// changes get their own words, since a line diff shows a move as a removal plus an addition and
+/// a secret change as nothing at all: `frontends[fe].use_backend[api] moved from position 1 to 2
+/// (line 5 -> 6)`, `secret changed at users[admin].password (line 4)`.
+pub fn sentence(entry: &serde_json::Value) -> String {
+    let text = |k: &str| entry.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let num = |k: &str| entry.get(k).and_then(|v| v.as_u64());
+    let path = match text("path") {
+        "" => ".",
+        p => p,
+    };
+    let lines = match (num("old_line"), num("new_line")) {
+        (Some(o), Some(n)) if o != n => format!(" (line {o} -> {n})"),
+        (_, Some(n)) => format!(" (line {n})"),
+        (Some(o), None) => format!(" (old line {o})"),
+        (None, None) => String::new(),
+    };
+    let secret = entry.get("secret").and_then(|v| v.as_bool()) == Some(true);
+    match text("op") {
+        "moved" => format!(
+            "{path} moved from position {} to {}{lines}",
+            num("old_position").unwrap_or(0),
+            num("new_position").unwrap_or(0)
+        ),
+        "changed" if secret => format!("secret changed at {path}{lines}"),
+        "added" if secret => format!("secret added at {path}{lines}"),
+        "removed" if secret => format!("secret removed at {path}{lines}"),
+        op => format!("{path} {op}{lines}"),
+    }
+}
+
+/// True for entries a line diff shows badly (a move, a secret), which outputs that show the
+/// line diff mention in words as well.
+pub fn needs_words(entry: &serde_json::Value) -> bool {
+    entry.get("op").and_then(|v| v.as_str()) == Some("moved")
+        || entry.get("secret").and_then(|v| v.as_bool()) == Some(true)
 }
 
 /// The identity of a list item under the rules of the module docs, or `None` for positional

@@ -174,6 +174,9 @@ fn finding_row(f: &Finding) -> String {
     )
 }
 
+/// Moves and secret changes listed in words per target, at most.
+const MAX_WORDED_ENTRIES: usize = 20;
+
 /// Writes one target's folded diff, cut to fit `budget`. False when not even its heading fits.
 fn diff_section(out: &mut String, t: &TargetReport, budget: usize) -> bool {
     let mut summary = format!("{} ({}): {}", t.name, t.env, t.status.name());
@@ -192,8 +195,35 @@ fn diff_section(out: &mut String, t: &TargetReport, budget: usize) -> bool {
     );
     let close = "\n</details>\n";
 
+    // Moves and secret changes read badly in a line diff (a removal plus an addition; nothing
+    // at all): say them in words first.
+    let mut words = String::new();
+    let noted: Vec<&serde_json::Value> = t
+        .diff
+        .iter()
+        .filter(|e| crate::diff::needs_words(e))
+        .collect();
+    for e in noted.iter().take(MAX_WORDED_ENTRIES) {
+        let _ = writeln!(
+            words,
+            "- {}",
+            cell(&inline_plain(&crate::diff::sentence(e)))
+        );
+    }
+    if noted.len() > MAX_WORDED_ENTRIES {
+        let _ = writeln!(words, "- and {} more", noted.len() - MAX_WORDED_ENTRIES);
+    }
+    if !words.is_empty() {
+        words.push('\n');
+    }
+    let open = format!("{open}{words}");
+
     if t.unified_diff.is_empty() {
-        let body = "No text changes.\n";
+        let body = if words.is_empty() {
+            "No text changes.\n"
+        } else {
+            "No other text changes.\n"
+        };
         if out.len() + open.len() + body.len() + close.len() > budget {
             return false;
         }

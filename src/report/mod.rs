@@ -248,7 +248,8 @@ pub struct TargetReport {
     pub old_file: Option<String>,
     pub new_file: Option<String>,
     /// Semantic diff entries in their documented JSON shape (`op`, `path`, `old`, `new`,
-    /// `old_line`, `new_line`), secrets already redacted.
+    /// `old_line`, `new_line`; `old_position`/`new_position` for `moved`; `secret`), secrets
+    /// already redacted.
     pub diff: Vec<serde_json::Value>,
     /// Unified text diff of the redacted sources.
     pub unified_diff: String,

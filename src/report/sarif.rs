@@ -88,10 +88,7 @@ pub fn render(report: &Report, opts: &Options) -> String {
         .tool(Tool::builder().driver(driver).build())
         .results(results)
         .invocations(vec![invocation])
-        .properties(bag(BTreeMap::from([
-            ("verdict".to_string(), json!(verdict.name())),
-            ("exitCode".to_string(), json!(verdict.exit_code())),
-        ])))
+        .properties(bag(run_properties(report)))
         .build();
 
     let log = Sarif::builder()
@@ -104,6 +101,44 @@ pub fn render(report: &Report, opts: &Options) -> String {
     let mut out = serde_json::to_string_pretty(&log).unwrap_or_default();
     out.push('\n');
     out
+}
+
+/// `verdict`, `exitCode`, and `semanticChanges` when there are any.
+fn run_properties(report: &Report) -> BTreeMap<String, serde_json::Value> {
+    let verdict = report.verdict();
+    let mut props = BTreeMap::from([
+        ("verdict".to_string(), json!(verdict.name())),
+        ("exitCode".to_string(), json!(verdict.exit_code())),
+    ]);
+    let changes = worded_changes(report);
+    if changes.as_array().is_some_and(|a| !a.is_empty()) {
+        props.insert("semanticChanges".to_string(), changes);
+    }
+    props
+}
+
+/// The diff entries a line-based viewer shows badly (moves of ordered rules, secret changes),
+/// per target, with a sentence each: `[{target, env, file, op, path, sentence, oldLine, newLine,
+/// oldPosition, newPosition}]`.
+fn worded_changes(report: &Report) -> serde_json::Value {
+    let mut out = Vec::new();
+    for t in &report.targets {
+        for e in t.diff.iter().filter(|e| crate::diff::needs_words(e)) {
+            out.push(json!({
+                "target": t.name,
+                "env": t.env,
+                "file": t.new_file.as_ref().or(t.old_file.as_ref()),
+                "op": e.get("op"),
+                "path": e.get("path"),
+                "sentence": crate::diff::sentence(e),
+                "oldLine": e.get("old_line"),
+                "newLine": e.get("new_line"),
+                "oldPosition": e.get("old_position"),
+                "newPosition": e.get("new_position"),
+            }));
+        }
+    }
+    serde_json::Value::Array(out)
 }
 
 fn rule_id(f: &Finding) -> String {

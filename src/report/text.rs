@@ -263,31 +263,28 @@ fn diff_entries(out: &mut String, pal: &Palette, t: &TargetReport) {
     let _ = writeln!(out, "  {}", paint(pal.bold, "changes"));
     for entry in &t.diff {
         let op = entry.get("op").and_then(|v| v.as_str()).unwrap_or("?");
+        let (sign, style) = match op {
+            "added" => ("+", pal.added),
+            "removed" => ("-", pal.removed),
+            "moved" => (">", pal.changed),
+            _ => ("~", pal.changed),
+        };
+        if crate::diff::needs_words(entry) {
+            let line = format!("{sign} {}", clean(&crate::diff::sentence(entry)));
+            let _ = writeln!(out, "    {}", paint(style, &line));
+            continue;
+        }
         let path = entry.get("path").and_then(|v| v.as_str()).unwrap_or(".");
         let old = entry.get("old").filter(|v| !v.is_null());
         let new = entry.get("new").filter(|v| !v.is_null());
-        let position = |k: &str| entry.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-        let (sign, style, value) = match op {
-            "added" => ("+", pal.added, new.map(short_value)),
-            "removed" => ("-", pal.removed, old.map(short_value)),
-            "moved" => (
-                ">",
-                pal.changed,
-                Some(format!(
-                    "moved from position {} to {}",
-                    position("old_position"),
-                    position("new_position")
-                )),
-            ),
-            _ => (
-                "~",
-                pal.changed,
-                Some(format!(
-                    "{} -> {}",
-                    old.map(short_value).unwrap_or_else(|| "null".into()),
-                    new.map(short_value).unwrap_or_else(|| "null".into())
-                )),
-            ),
+        let value = match op {
+            "added" => new.map(short_value),
+            "removed" => old.map(short_value),
+            _ => Some(format!(
+                "{} -> {}",
+                old.map(short_value).unwrap_or_else(|| "null".into()),
+                new.map(short_value).unwrap_or_else(|| "null".into())
+            )),
         };
         let mut line = format!("{} {}", sign, clean(path));
         if let Some(v) = value {
@@ -296,9 +293,6 @@ fn diff_entries(out: &mut String, pal: &Palette, t: &TargetReport) {
         let old_line = entry.get("old_line").and_then(|v| v.as_u64());
         let new_line = entry.get("new_line").and_then(|v| v.as_u64());
         match (old_line, new_line) {
-            (Some(o), Some(n)) if op == "moved" => {
-                let _ = write!(line, " (line {o} -> {n})");
-            }
             (_, Some(n)) => {
                 let _ = write!(line, " (line {n})");
             }
