@@ -55,11 +55,7 @@ pub fn choose_format(explicit: Option<Format>, path: &str, text: &str) -> Result
 }
 
 pub fn format_names() -> String {
-    Format::ALL
-        .iter()
-        .map(|f| f.name())
-        .collect::<Vec<_>>()
-        .join(", ")
+    Format::accepted_names()
 }
 
 /// The start of a file, as text, for format detection (which reads the first few hundred lines).

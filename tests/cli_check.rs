@@ -752,3 +752,133 @@ db:
         assert!(!text.contains("hunter2"), "a secret leaked: {text}");
     }
 }
+
+/// A configuration that names nothing fails closed (exit 2) with file, line and the nearest
+/// valid name: a typo in `policy_params` would put a limit back to its default, a waiver of an
+/// unknown rule would waive nothing, and `--env prodution` would check the wrong environment.
+#[test]
+fn configuration_that_names_nothing_is_exit_two_with_the_nearest_name() {
+    let config = |extra: &str| {
+        format!(
+            "targets:\n  - name: app\n    kind: generic\n    path: app.yaml\n    environments: {{production: {{}}, staging: {{}}}}\n{extra}"
+        )
+    };
+    let run = |config_text: String, args: &[&str], waivers: Option<&str>| {
+        let mut files: Vec<(&str, Vec<u8>)> = vec![
+            ("guardrail.yaml", config_text.into_bytes()),
+            ("old.yaml", b"pool: {max_size: 10}\n".to_vec()),
+            ("new.yaml", b"pool: {max_size: 12}\n".to_vec()),
+        ];
+        if let Some(w) = waivers {
+            files.push(("waivers.yaml", w.as_bytes().to_vec()));
+        }
+        let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        let dir = temp_files(&refs);
+        let mut all = vec!["check", "old.yaml", "new.yaml", "--target", "app"];
+        all.extend_from_slice(args);
+        run_in(dir.path(), &all)
+    };
+
+    // Sanity: the good configuration passes.
+    let (code, out, err) = run(
+        config("policy_params:\n  connection-storms: {headroom: 0.8}\n"),
+        &[],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, _, err) = run(
+        config("policy_params:\n  connection-storms:\n    headrom: 0.8\n"),
+        &[],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("guardrail.yaml:8: error[config.policy-params]: policy `connection-storms`: unknown param `headrom` (did you mean `headroom`?)"),
+        "{err}"
+    );
+
+    let (code, _, err) = run(
+        config("policy_params:\n  conection-storms: {headroom: 0.8}\n"),
+        &[],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("guardrail.yaml:7: error[config.policy-params]: params given for unknown policy `conection-storms` (did you mean `connection-storms`?)"),
+        "{err}"
+    );
+
+    let waiver = "- rule: connection-storms/reconnect-backof-jitter\n  target: app\n  reason: migration\n  owner: dba\n  expires: 2099-01-01\n";
+    let (code, _, err) = run(config("waivers: waivers.yaml\n"), &[], Some(waiver));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("waivers.yaml:1: error[waiver.unknown-rule]"),
+        "{err}"
+    );
+    assert!(
+        err.contains("(did you mean `connection-storms/reconnect-backoff-jitter`?)"),
+        "{err}"
+    );
+
+    let (code, _, err) = run(config(""), &["--env", "prodution"], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("unknown environment `prodution` (did you mean `production`?); known: production, staging"),
+        "{err}"
+    );
+
+    let (code, _, err) = run(config("polices: [p/]\n"), &[], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("guardrail.yaml:6: error[config.unknown-field]: unknown field `polices` (did you mean `policies`?)"),
+        "{err}"
+    );
+}
+
+/// One list of format names serves the flag, guardrail.yaml and the API: `cisco` and `yml` are
+/// accepted everywhere, a typo is refused everywhere with the nearest name.
+#[test]
+fn format_names_are_the_same_for_the_flag_and_the_config() {
+    let dir = temp_files(&[
+        ("old.ios", b"hostname a\n".as_slice()),
+        ("new.ios", b"hostname b\n".as_slice()),
+        (
+            "guardrail.yaml",
+            b"targets:\n  - {name: sw, kind: switch, format: cisco, path: new.ios}\n".as_slice(),
+        ),
+        (
+            "bad.yaml",
+            b"targets:\n  - {name: sw, kind: switch, format: ciscoo, path: new.ios}\n".as_slice(),
+        ),
+    ]);
+    for f in ["cisco", "ios", "EOS", "frr", "arista"] {
+        let (code, out, err) = run_in(dir.path(), &["diff", "old.ios", "new.ios", "--format", f]);
+        assert_eq!(code, 1, "--format {f}: {out}{err}");
+    }
+    let (code, _, err) = run_in(
+        dir.path(),
+        &["check", "old.ios", "new.ios", "--target", "sw"],
+    );
+    assert!(code == 0 || code == 1 || code == 3, "{err}");
+    let (code, _, err) = run_in(
+        dir.path(),
+        &["diff", "old.ios", "new.ios", "--format", "ciscoo"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("unknown format `ciscoo` (did you mean `cisco`?)"),
+        "{err}"
+    );
+    let (code, _, err) = run_in(
+        dir.path(),
+        &[
+            "check", "old.ios", "new.ios", "--config", "bad.yaml", "--target", "sw",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("unknown format `ciscoo` (did you mean `cisco`?)"),
+        "{err}"
+    );
+}

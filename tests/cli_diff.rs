@@ -139,12 +139,22 @@ fn changed_secrets_show_as_changed_and_redacted_everywhere() {
             assert!(!out.contains(secret), "{output:?} leaks {secret}:\n{out}");
             assert!(!err.contains(secret), "{output:?} leaks {secret} on stderr");
         }
-        assert!(out.contains("<redacted>"), "{out}");
         assert!(out.contains("password"), "{out}");
     }
+    let (_, out, _) = run_in(
+        dir.path(),
+        &["diff", "old.yaml", "new.yaml", "--output", "json"],
+    );
+    assert!(out.contains("<redacted>"), "{out}");
+    // Both sides of a changed secret look the same once redacted: the text says what changed
+    // instead of showing `<redacted> -> <redacted>` (or, in the line diff, nothing at all).
     let (_, out, _) = run_in(dir.path(), &["diff", "old.yaml", "new.yaml"]);
     assert!(
-        out.contains("changed connector.password: <redacted> -> <redacted>"),
+        out.contains("changed connector.password: secret changed, value not shown (line 4 -> 4)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("changed connector.url: secret changed, value not shown (line 5 -> 5)"),
         "{out}"
     );
 }

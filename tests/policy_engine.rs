@@ -1181,8 +1181,25 @@ fn overrides_for_unknown_policies_or_params_are_reported() {
     overrides.insert("nope".into(), serde_json::Map::new());
     let problems = set.check_overrides(&overrides);
     assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems[0].starts_with("policy `levels` has no param `advisory_okk`"));
-    assert_eq!(problems[1], "params given for unknown policy `nope`");
+    assert!(
+        problems[0].message.starts_with(
+            "policy `levels`: unknown param `advisory_okk` (did you mean `advisory_ok`?)"
+        ),
+        "{}",
+        problems[0].message
+    );
+    assert_eq!(problems[0].param.as_deref(), Some("advisory_okk"));
+    assert!(
+        problems[1]
+            .message
+            .starts_with("params given for unknown policy `nope`"),
+        "{}",
+        problems[1].message
+    );
+    assert_eq!(
+        (problems[1].policy.as_str(), problems[1].param.as_deref()),
+        ("nope", None)
+    );
 }
 
 /// The YAML blocks of docs/policies.md that follow `heading`.

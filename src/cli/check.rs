@@ -15,11 +15,11 @@ use chrono::{DateTime, Utc};
 use globset::{Glob, GlobMatcher};
 
 use super::input::{self, BadInput, Loaded};
-use super::{FormatArg, Progress, bad_input, policies, repo};
+use super::{Progress, bad_input, policies, repo};
 use crate::config::{Config, Target};
 use crate::document::Format;
 use crate::pipeline::{self, evaluate_target};
-use crate::policy::{ChangeInfo, InventoryEntry, ParamOverrides, TargetInfo, Waivers};
+use crate::policy::{ChangeInfo, InventoryEntry, ParamOverrides, PolicySet, TargetInfo, Waivers};
 use crate::report::{self, Notice, Output, RenderOptions, Report};
 
 #[derive(clap::Args, Debug)]
@@ -31,9 +31,8 @@ pub struct Args {
     /// Target kind (files mode): load_balancer, switch, email_connector, db_client, generic.
     #[arg(long)]
     pub kind: Option<String>,
-    /// Format of the files (files mode; detected when absent).
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    #[arg(long, value_parser = super::format_arg, help = super::FORMAT_HELP)]
+    pub format: Option<crate::document::Format>,
     /// Environment the change goes to. Files mode defaults to `production` (the strictest);
     /// repo mode checks every environment a changed file belongs to unless this is given.
     #[arg(long)]
@@ -304,16 +303,52 @@ fn load_waivers(args: &Args, config: Option<&(Config, PathBuf)>) -> Result<Waive
     }
 }
 
-fn param_overrides(config: Option<&(Config, PathBuf)>) -> ParamOverrides {
-    let mut out = ParamOverrides::new();
+/// Fails closed on a configuration that names nothing: `policy_params` for a policy or a param
+/// that does not exist (a typo would put a limit back to its default), a waiver of a rule that
+/// does not exist (it would waive nothing), and an `--env` that guardrail.yaml does not declare.
+/// Every problem is reported at once, with file, line and the nearest valid name. Returns the
+/// param overrides to evaluate with.
+fn check_configuration(
+    args: &Args,
+    config: Option<&(Config, PathBuf)>,
+    set: &PolicySet,
+    waivers: &Waivers,
+) -> Result<ParamOverrides, BadInput> {
+    let mut lines = Vec::new();
+    let config_name = args
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "guardrail.yaml".into());
+    let overrides: ParamOverrides = config
+        .map(|(c, _)| c.policy_params.clone())
+        .unwrap_or_default();
     if let Some((c, _)) = config {
-        for (policy, v) in &c.policy_params {
-            if let Some(map) = v.as_object() {
-                out.insert(policy.clone(), map.clone());
-            }
+        for p in set.check_overrides(&overrides) {
+            let line = c.param_line(&p.policy, p.param.as_deref());
+            lines.push(format!(
+                "{config_name}:{line}: error[config.policy-params]: {}",
+                p.message
+            ));
+        }
+        if let Some(env) = &args.env
+            && let Err(e) = c.check_environment(env)
+        {
+            lines.push(format!("{config_name}: error[usage.env]: --env: {e}"));
         }
     }
-    out
+    lines.extend(
+        waivers
+            .lint(set)
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.render()),
+    );
+    if lines.is_empty() {
+        Ok(overrides)
+    } else {
+        Err(BadInput { lines })
+    }
 }
 
 fn is_dev_null(p: &Path) -> bool {
@@ -343,13 +378,12 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
         })?;
     if !crate::config::KINDS.contains(&kind.as_str()) {
         return Err(BadInput::one(format!(
-            "error[usage.kind]: unknown kind `{kind}`; use {}",
-            crate::config::KINDS.join(", ")
+            "error[usage.kind]: --kind: {}",
+            crate::document::names::unknown_name("kind", &kind, crate::config::KINDS)
         )));
     }
     let explicit: Option<Format> = args
         .format
-        .map(Into::into)
         .or_else(|| known.as_ref().and_then(|t| t.format));
     let old_bytes = (!is_dev_null(old_path))
         .then(|| input::read(old_path))
@@ -386,7 +420,7 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
     };
     let (set, _) = policies::load_set(&policy_dirs(args, config.as_ref()))?;
     let waivers = load_waivers(args, config.as_ref())?;
-    let overrides = param_overrides(config.as_ref());
+    let overrides = check_configuration(args, config.as_ref(), &set, &waivers)?;
     let mut report = Report::default();
     // Fan-in rules see the other targets of the environment when guardrail.yaml describes
     // them: their files as they are in the repository, this target's new file in place of its
@@ -526,7 +560,7 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
     let dirs = policy_dirs(args, loaded_config.as_ref());
     let (set, _) = policies::load_set(&dirs)?;
     let waivers = load_waivers(args, loaded_config.as_ref())?;
-    let overrides = param_overrides(loaded_config.as_ref());
+    let overrides = check_configuration(args, loaded_config.as_ref(), &set, &waivers)?;
     let matchers = matchers(config, args.env.as_deref());
 
     // guardrail's own inputs are reported apart from unclaimed files.

@@ -279,14 +279,15 @@ pub fn healthcheck(a: HealthArgs) -> i32 {
 #[derive(clap::Args, Debug)]
 pub struct HashArgs {
     pub file: PathBuf,
-    #[arg(long, value_enum)]
-    pub format: Option<super::FormatArg>,
+
+    #[arg(long, value_parser = super::format_arg, help = super::FORMAT_HELP)]
+    pub format: Option<crate::document::Format>,
 }
 
 /// `guardrail hash FILE`: the content hash the gate and approvals use (whitespace and
 /// comments do not change it).
 pub fn hash(a: HashArgs) -> i32 {
-    match input::load(&a.file, a.format.map(Into::into)) {
+    match input::load(&a.file, a.format) {
         Ok(l) => {
             println!("{}", l.doc.content_hash());
             0

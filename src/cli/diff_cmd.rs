@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::{FormatArg, bad_input, input};
+use super::{bad_input, input};
 use crate::diff::{self, DiffEntry, Op};
 use crate::document::Format;
 
@@ -13,9 +13,8 @@ pub struct Args {
     pub old: PathBuf,
     /// The new version of the config.
     pub new: PathBuf,
-    /// Format of both files (detected from the name and content when absent).
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    #[arg(long, value_parser = super::format_arg, help = super::FORMAT_HELP)]
+    pub format: Option<crate::document::Format>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
@@ -31,7 +30,7 @@ pub enum Output {
 }
 
 pub fn run(args: Args) -> i32 {
-    let explicit: Option<Format> = args.format.map(Into::into);
+    let explicit: Option<Format> = args.format;
     // Detect from the new file when not explicit, and read the old one the same way, so both
     // sides are always parsed with one format.
     let new_bytes = match input::read(&args.new) {
@@ -141,7 +140,11 @@ pub fn describe(e: &DiffEntry<'_>) -> String {
         n.map(|n| truncate(&n.value.display_short(), 80))
             .unwrap_or_default()
     };
-    if e.is_secret() && e.op != Op::Moved {
+    let same_shown = match (e.old, e.new) {
+        (Some(o), Some(n)) => o.value.display_short() == n.value.display_short(),
+        _ => true,
+    };
+    if e.is_secret() && e.op != Op::Moved && same_shown {
         // Both sides render as `<redacted>`, which reads as no change: say what happened and
         // show no value.
         return format!(

@@ -18,7 +18,7 @@ pub mod repo;
 
 use std::io::{IsTerminal, Write};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 use crate::document::Format;
 
@@ -70,34 +70,14 @@ pub enum Command {
     Healthcheck(daemon_cmds::HealthArgs),
 }
 
-/// Format names accepted by `--format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    Yaml,
-    Json,
-    Toml,
-    Ini,
-    Haproxy,
-    Nginx,
-    #[value(alias = "eos", alias = "frr")]
-    Ios,
-    Fetchmail,
+/// The value parser of every `--format` flag: the names and aliases of `Format::NAMES` (the
+/// same list guardrail.yaml and the API accept), an unknown one refused with the nearest name.
+pub fn format_arg(s: &str) -> Result<Format, String> {
+    Format::parse_name(s)
 }
 
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Format {
-        match f {
-            FormatArg::Yaml => Format::Yaml,
-            FormatArg::Json => Format::Json,
-            FormatArg::Toml => Format::Toml,
-            FormatArg::Ini => Format::Ini,
-            FormatArg::Haproxy => Format::Haproxy,
-            FormatArg::Nginx => Format::Nginx,
-            FormatArg::Ios => Format::Ios,
-            FormatArg::Fetchmail => Format::Fetchmail,
-        }
-    }
-}
+/// The help of `--format`: [`Format::accepted_names`] (a test keeps the two equal).
+pub const FORMAT_HELP: &str = "Format: yaml (yml), json, toml, ini, haproxy, nginx, ios (eos, frr, arista, cisco), fetchmail (fetchmailrc); detected from the name and content when absent";
 
 /// Runs the CLI and returns the process exit code. Commands run on the main thread: the
 /// policy engine evaluates CEL on its own large-stack thread (`PolicySet::evaluate`), and the

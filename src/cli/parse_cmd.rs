@@ -3,15 +3,14 @@
 
 use std::path::PathBuf;
 
-use super::{FormatArg, bad_input, input};
+use super::{bad_input, input};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The config file.
     pub file: PathBuf,
-    /// Format (detected from the name and content when absent).
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    #[arg(long, value_parser = super::format_arg, help = super::FORMAT_HELP)]
+    pub format: Option<crate::document::Format>,
     /// `tree` (with line numbers) or `json` (the values policies see).
     #[arg(long, value_enum, default_value = "tree")]
     pub output: Output,
@@ -24,7 +23,7 @@ pub enum Output {
 }
 
 pub fn run(args: Args) -> i32 {
-    let loaded = match input::load(&args.file, args.format.map(Into::into)) {
+    let loaded = match input::load(&args.file, args.format) {
         Ok(l) => l,
         Err(e) => return bad_input(e),
     };

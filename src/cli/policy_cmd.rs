@@ -74,7 +74,13 @@ fn test(dir: &Path, filter: Option<&str>) -> i32 {
     for (name, text) in &files.tests {
         let (t, d) = TestFile::load(name, text);
         load_errors.extend(d.into_iter().filter(PolicyDiagnostic::is_error));
+        load_errors.extend(t.lint(&set).into_iter().filter(PolicyDiagnostic::is_error));
         tests.push(t);
+    }
+    for (name, text) in &files.waivers {
+        let (w, d): (Waivers, _) = Waivers::load(name, text);
+        load_errors.extend(d.into_iter().filter(PolicyDiagnostic::is_error));
+        load_errors.extend(w.lint(&set).into_iter().filter(PolicyDiagnostic::is_error));
     }
     if !load_errors.is_empty() {
         return bad_input(policies::diagnostics_to_bad_input(&load_errors));
@@ -134,7 +140,9 @@ fn lint(dir: &Path) -> i32 {
     let (set, diags) = PolicySet::load(&files.policies);
     all.extend(diags);
     for (name, text) in &files.tests {
-        all.extend(TestFile::load(name, text).1);
+        let (t, diags) = TestFile::load(name, text);
+        all.extend(diags);
+        all.extend(t.lint(&set));
     }
     for (name, text) in &files.waivers {
         let (w, diags): (Waivers, _) = Waivers::load(name, text);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::document::{Diagnostic, Format};
+use crate::document::{Diagnostic, Format, config_yaml};
 
 /// Target kinds (one list for the whole crate: `document::TARGET_KINDS`).
 pub use crate::document::TARGET_KINDS as KINDS;
@@ -29,7 +29,7 @@ struct RawConfig {
     environments: BTreeMap<String, Environment>,
     /// Per-policy parameter overrides: `policy_params: {lb-capacity: {max_removed_share: 0.3}}`.
     #[serde(default)]
-    policy_params: BTreeMap<String, serde_json::Value>,
+    policy_params: BTreeMap<String, Spanned<BTreeMap<String, Spanned<serde_json::Value>>>>,
     /// Receivers; validated by the daemon.
     #[serde(default)]
     notifications: Vec<serde_json::Value>,
@@ -114,7 +114,11 @@ pub struct Config {
     /// Declared environment names (from `environments:` and every target's environments).
     pub environments: Vec<String>,
     pub environment_settings: BTreeMap<String, Environment>,
-    pub policy_params: BTreeMap<String, serde_json::Value>,
+    /// Per-policy parameter overrides (the shape of `policy::ParamOverrides`). Checked against
+    /// the loaded policies by whoever loads them ([`Config::param_line`] gives their lines).
+    pub policy_params: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+    /// The line of each policy's overrides and of each param in them.
+    pub policy_param_lines: BTreeMap<String, (u32, BTreeMap<String, u32>)>,
     /// Notification receivers, as written (validated by the daemon).
     pub notifications: Vec<serde_json::Value>,
     /// The `server:` section as written (validated by the daemon).
@@ -141,12 +145,8 @@ pub struct Target {
 impl Config {
     /// Parses and validates `guardrail.yaml` text. Returns every problem at once.
     pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
-        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
-            let line = e.location().map(|l| l.line() as u32).unwrap_or(0);
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
-            vec![Diagnostic::error("config.syntax", line, first)]
-        })?;
+        let raw: RawConfig = serde_saphyr::from_str(text)
+            .map_err(|e| vec![config_yaml::to_diagnostic(&e, &config_yaml::CONFIG_CODES)])?;
         let mut problems = Vec::new();
         let mut targets = Vec::new();
         let mut env_names: Vec<String> = raw.environments.keys().cloned().collect();
@@ -177,27 +177,21 @@ impl Config {
                     "config.target-kind",
                     t.kind.referenced.line() as u32,
                     format!(
-                        "target `{}` has unknown kind `{}`; expected one of {}",
+                        "target `{}`: {}",
                         t.name.value,
-                        t.kind.value,
-                        KINDS.join(", ")
+                        crate::document::names::unknown_name("kind", &t.kind.value, KINDS)
                     ),
                 ));
             }
             let format = match &t.format {
                 None => None,
-                Some(f) => match Format::from_name(&f.value) {
-                    Some(f) => Some(f),
-                    None => {
+                Some(f) => match Format::parse_name(&f.value) {
+                    Ok(f) => Some(f),
+                    Err(e) => {
                         problems.push(Diagnostic::error(
                             "config.target-format",
                             f.referenced.line() as u32,
-                            format!(
-                                "target `{}` has unknown format `{}`; expected one of {}",
-                                t.name.value,
-                                f.value,
-                                Format::ALL.map(|f| f.name()).join(", ")
-                            ),
+                            format!("target `{}`: {e}", t.name.value),
                         ));
                         None
                     }
@@ -246,13 +240,26 @@ impl Config {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let mut policy_params = BTreeMap::new();
+        let mut policy_param_lines = BTreeMap::new();
+        for (policy, params) in raw.policy_params {
+            let mut map = serde_json::Map::new();
+            let mut lines = BTreeMap::new();
+            for (name, value) in params.value {
+                lines.insert(name.clone(), value.referenced.line() as u32);
+                map.insert(name, value.value);
+            }
+            policy_param_lines.insert(policy.clone(), (params.referenced.line() as u32, lines));
+            policy_params.insert(policy, map);
+        }
         Ok(Config {
             policies: raw.policies,
             waivers: raw.waivers,
             targets,
             environments: env_names,
             environment_settings: raw.environments,
-            policy_params: raw.policy_params,
+            policy_params,
+            policy_param_lines,
             notifications: raw.notifications,
             server: raw.server,
         })
@@ -260,6 +267,34 @@ impl Config {
 
     pub fn target(&self, name: &str) -> Option<&Target> {
         self.targets.iter().find(|t| t.name == name)
+    }
+
+    /// The line of a policy's overrides in `policy_params`, or of one param in them (0 when
+    /// unknown).
+    pub fn param_line(&self, policy: &str, param: Option<&str>) -> u32 {
+        let Some((line, params)) = self.policy_param_lines.get(policy) else {
+            return 0;
+        };
+        param.and_then(|p| params.get(p).copied()).unwrap_or(*line)
+    }
+
+    /// Refuses an environment name the file does not declare, naming the nearest one. A file
+    /// that declares none knows only `production`, the default environment.
+    pub fn check_environment(&self, env: &str) -> Result<(), String> {
+        let default = ["production".to_string()];
+        let known: &[String] = if self.environments.is_empty() {
+            &default
+        } else {
+            &self.environments
+        };
+        if known.iter().any(|e| e == env) {
+            return Ok(());
+        }
+        Err(crate::document::names::unknown_name(
+            "environment",
+            env,
+            known.iter().map(String::as_str),
+        ))
     }
 }
 
@@ -335,8 +370,14 @@ notifications:
     fn unknown_keys_are_refused_with_a_line() {
         let errs =
             Config::parse("targets:\n  - name: a\n    kind: switch\n    pathh: x\n").unwrap_err();
-        assert_eq!(errs[0].code, "config.syntax");
+        assert_eq!(errs[0].code, "config.unknown-field");
         assert_eq!(errs[0].line, 4, "{:?}", errs[0]);
-        assert!(errs[0].message.contains("pathh"), "{}", errs[0].message);
+        assert!(
+            errs[0]
+                .message
+                .contains("unknown field `pathh` (did you mean `path`?)"),
+            "{}",
+            errs[0].message
+        );
     }
 }

@@ -11,7 +11,9 @@
 //! This module is pure: no IO, no clock, no environment. It must not depend on `formats`, `diff`,
 //! `policy` or anything in the shell.
 
+pub mod config_yaml;
 mod dump;
+pub mod names;
 pub mod secret;
 
 use std::fmt;
@@ -74,20 +76,60 @@ impl Format {
         }
     }
 
-    /// Parses a format name; `eos`, `frr`, `arista` and `cisco` are accepted for `ios`, `yml` for `yaml`.
+    /// Every name a format is known by, its canonical name first: the one list that the CLI's
+    /// `--format`, `format:` in guardrail.yaml and test files, and the API's `format` accept.
+    pub const NAMES: [(&'static str, Format); 14] = [
+        ("yaml", Format::Yaml),
+        ("yml", Format::Yaml),
+        ("json", Format::Json),
+        ("toml", Format::Toml),
+        ("ini", Format::Ini),
+        ("haproxy", Format::Haproxy),
+        ("nginx", Format::Nginx),
+        ("ios", Format::Ios),
+        ("eos", Format::Ios),
+        ("frr", Format::Ios),
+        ("arista", Format::Ios),
+        ("cisco", Format::Ios),
+        ("fetchmail", Format::Fetchmail),
+        ("fetchmailrc", Format::Fetchmail),
+    ];
+
+    /// Parses a format name or alias ([`Format::NAMES`]), ignoring case and surrounding space.
     pub fn from_name(name: &str) -> Option<Format> {
         let lower = name.trim().to_ascii_lowercase();
-        Some(match lower.as_str() {
-            "yaml" | "yml" => Format::Yaml,
-            "json" => Format::Json,
-            "toml" => Format::Toml,
-            "ini" => Format::Ini,
-            "haproxy" => Format::Haproxy,
-            "nginx" => Format::Nginx,
-            "ios" | "eos" | "frr" | "arista" | "cisco" => Format::Ios,
-            "fetchmail" | "fetchmailrc" => Format::Fetchmail,
-            _ => return None,
+        Format::NAMES
+            .iter()
+            .find(|(n, _)| *n == lower)
+            .map(|(_, f)| *f)
+    }
+
+    /// Like [`Format::from_name`], with the sentence for an unknown name: the nearest name and
+    /// every accepted one.
+    pub fn parse_name(name: &str) -> Result<Format, String> {
+        Format::from_name(name).ok_or_else(|| {
+            names::unknown_name("format", name.trim(), Format::NAMES.iter().map(|(n, _)| *n))
         })
+    }
+
+    /// The accepted names for help texts: `yaml (yml), json, ..., ios (eos, frr, arista, cisco)`.
+    pub fn accepted_names() -> String {
+        Format::ALL
+            .iter()
+            .map(|f| {
+                let aliases: Vec<&str> = Format::NAMES
+                    .iter()
+                    .filter(|(n, g)| g == f && *n != f.name())
+                    .map(|(n, _)| *n)
+                    .collect();
+                if aliases.is_empty() {
+                    f.name().to_string()
+                } else {
+                    format!("{} ({})", f.name(), aliases.join(", "))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// True for the formats parsed line by line (the ones held to the 100 MB/s parse target).
@@ -711,6 +753,20 @@ mod tests {
             assert_eq!(Format::from_name(f.name()), Some(f));
         }
         assert_eq!(Format::from_name("EOS"), Some(Format::Ios));
+        assert_eq!(Format::from_name(" Cisco "), Some(Format::Ios));
         assert_eq!(Format::from_name("xml"), None);
+        assert_eq!(
+            Format::parse_name("haprxy").unwrap_err(),
+            format!(
+                "unknown format `haprxy` (did you mean `haproxy`?); known: {}",
+                Format::NAMES.map(|(n, _)| n).join(", ")
+            )
+        );
+        for f in Format::ALL {
+            assert!(
+                Format::NAMES.contains(&(f.name(), f)),
+                "{f} has its own name"
+            );
+        }
     }
 }

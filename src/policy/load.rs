@@ -14,9 +14,9 @@ use super::expr::{self, Compile, ExprError, Expression, Template};
 use super::functions::build_env;
 use super::stack::with_big_stack;
 use super::value::json_value;
-use super::yaml::{self, POLICY_CODES, line_of};
 use super::{KINDS, PolicyDiagnostic};
 use crate::document::Diagnostic;
+use crate::document::config_yaml::{self as yaml, POLICY_CODES, line_of};
 use crate::report::{ApprovalGate, Enforcement};
 
 #[derive(Debug, Deserialize)]
@@ -262,20 +262,40 @@ impl PolicySet {
     }
 
     /// Problems with per-policy param overrides (from `guardrail.yaml` or a test case): overrides
-    /// for a policy that is not loaded, or for a param the policy does not declare. Each is a
-    /// sentence naming the policy and param.
-    pub fn check_overrides(&self, overrides: &super::ParamOverrides) -> Vec<String> {
+    /// for a policy that is not loaded, or for a param the policy does not declare, each naming
+    /// the nearest valid name. An override that names nothing is a typo that would silently put a
+    /// limit back to its default, so callers refuse the configuration (exit 2).
+    pub fn check_overrides(&self, overrides: &super::ParamOverrides) -> Vec<OverrideProblem> {
         let mut problems = Vec::new();
         for (id, params) in overrides {
             match self.policy(id) {
-                None => problems.push(format!("params given for unknown policy `{id}`")),
+                None => problems.push(OverrideProblem {
+                    policy: id.clone(),
+                    param: None,
+                    message: format!(
+                        "params given for {}",
+                        crate::document::names::unknown_name(
+                            "policy",
+                            id,
+                            self.policies.iter().map(|p| p.id.as_str())
+                        )
+                    ),
+                }),
                 Some(p) => {
                     for name in params.keys() {
                         if !p.params.contains_key(name) {
-                            problems.push(format!(
-                                "policy `{id}` has no param `{name}` (its params: {})",
-                                p.params.keys().cloned().collect::<Vec<_>>().join(", ")
-                            ));
+                            problems.push(OverrideProblem {
+                                policy: id.clone(),
+                                param: Some(name.clone()),
+                                message: format!(
+                                    "policy `{id}`: {}",
+                                    crate::document::names::unknown_name(
+                                        "param",
+                                        name,
+                                        p.params.keys().map(String::as_str)
+                                    )
+                                ),
+                            });
                         }
                     }
                 }
@@ -284,10 +304,28 @@ impl PolicySet {
         problems
     }
 
+    /// Every rule as `policy/rule`, in load order (for messages naming the nearest one).
+    pub fn rule_refs(&self) -> Vec<String> {
+        self.policies
+            .iter()
+            .flat_map(|p| p.rules.iter().map(move |r| format!("{}/{}", p.id, r.id)))
+            .collect()
+    }
+
     /// The number of rules over all policies.
     pub fn rule_count(&self) -> usize {
         self.policies.iter().map(|p| p.rules.len()).sum()
     }
+}
+
+/// A param override that names no loaded policy, or a param its policy does not declare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverrideProblem {
+    pub policy: String,
+    /// The param, when the policy exists but the param does not.
+    pub param: Option<String>,
+    /// A sentence naming the policy or param and the nearest valid name.
+    pub message: String,
 }
 
 /// True for ids made of letters, digits, `_`, `-` and `.`, starting with a letter or digit (they

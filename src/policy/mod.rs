@@ -17,14 +17,13 @@ mod stack;
 pub mod testcase;
 mod value;
 pub mod waiver;
-mod yaml;
 
 pub use eval::{
     ChangeInfo, InventoryEntry, MAX_FINDINGS_PER_RULE, OWNERS_GROUP, ParamOverrides, TargetInfo,
     TargetInput, TargetOutcome, target_diff,
 };
 pub use expr::Compile;
-pub use load::{Policy, PolicySet, Rule};
+pub use load::{OverrideProblem, Policy, PolicySet, Rule};
 pub use stack::{STACK_BYTES, mark_big_stack_thread};
 pub use testcase::{CaseResult, Mismatch, TestCase, TestFile, is_test_file, run_case, run_file};
 pub use waiver::{Waiver, Waivers};

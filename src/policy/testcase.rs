@@ -19,8 +19,8 @@ use super::eval::{
     ChangeInfo, InventoryEntry, ParamOverrides, TargetInfo, TargetInput, target_diff,
 };
 use super::waiver::{RawWaiver, Waivers, parse_expiry};
-use super::yaml::{self, TEST_CODES, line_of};
 use super::{KINDS, PolicyDiagnostic, PolicySet};
+use crate::document::config_yaml::{self as yaml, TEST_CODES, line_of};
 use crate::document::{Diagnostic, Document, Format};
 use crate::report::{ApprovalGate, Outcome, Report, Verdict};
 
@@ -192,6 +192,8 @@ pub struct TestCase {
     pub change: ChangeInfo,
     pub inventory: Vec<InventorySpec>,
     pub params: ParamOverrides,
+    /// The line of each policy's entry in `params`.
+    pub params_lines: BTreeMap<String, u32>,
     pub waivers: Waivers,
     pub now: DateTime<Utc>,
     pub expect: Expect,
@@ -202,6 +204,35 @@ pub struct TestCase {
 pub struct TestFile {
     pub file: String,
     pub cases: Vec<TestCase>,
+}
+
+impl TestFile {
+    /// Checks the cases against the loaded policies: `params` naming a policy or a param that
+    /// does not exist, and waivers of rules that do not exist, are errors naming the nearest
+    /// valid name (the case would otherwise test the defaults, or waive nothing, silently).
+    pub fn lint(&self, policies: &PolicySet) -> Vec<PolicyDiagnostic> {
+        let mut diags = Vec::new();
+        for case in &self.cases {
+            for p in policies.check_overrides(&case.params) {
+                let line = case
+                    .params_lines
+                    .get(&p.policy)
+                    .copied()
+                    .unwrap_or(case.line);
+                diags.push(Diagnostic::error(
+                    "test.unknown-param",
+                    line,
+                    format!("case `{}`: {}", case.name, p.message),
+                ));
+            }
+            let mut waiver_diags = case.waivers.lint(policies);
+            waiver_diags.retain(PolicyDiagnostic::is_error);
+            for d in waiver_diags {
+                diags.push(d.diagnostic);
+            }
+        }
+        wrap(&self.file, diags)
+    }
 }
 
 /// A difference between what a case expects and what happened.
@@ -227,15 +258,13 @@ pub struct CaseResult {
 }
 
 fn parse_format(s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Option<Format> {
-    let f = Format::from_name(&s.value);
-    if f.is_none() {
-        diags.push(Diagnostic::error(
-            "test.bad-format",
-            line_of(s),
-            format!("unknown format `{}`", s.value.trim()),
-        ));
+    match Format::parse_name(&s.value) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            diags.push(Diagnostic::error("test.bad-format", line_of(s), e));
+            None
+        }
     }
-    f
 }
 
 fn source(
@@ -401,7 +430,9 @@ fn load_case(file: &str, raw: RawCase, line: u32, diags: &mut Vec<Diagnostic>) -
         }
     }
     let mut params = ParamOverrides::new();
+    let mut params_lines = BTreeMap::new();
     for (policy, value) in raw.params {
+        params_lines.insert(policy.clone(), line_of(&value));
         match value.value {
             serde_json::Value::Object(m) => {
                 params.insert(policy, m);
@@ -444,6 +475,7 @@ fn load_case(file: &str, raw: RawCase, line: u32, diags: &mut Vec<Diagnostic>) -
         change,
         inventory,
         params,
+        params_lines,
         waivers,
         now: now?,
         expect,

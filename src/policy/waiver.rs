@@ -23,9 +23,9 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::load::valid_id;
-use super::yaml::{self, WAIVER_CODES, line_of};
 use super::{PolicyDiagnostic, PolicySet};
 use crate::document::Diagnostic;
+use crate::document::config_yaml::{self as yaml, WAIVER_CODES, line_of};
 use crate::report::{Enforcement, Finding, Notice, Outcome, Report, WaiverRef};
 
 #[derive(Debug, Deserialize)]
@@ -223,17 +223,30 @@ impl Waivers {
         }
     }
 
-    /// Checks the waivers against a policy set: unknown rules, and mandatory rules that do not
-    /// accept waivers (both warnings: the waiver would never apply).
+    /// Checks the waivers against a policy set: a waiver of a rule no loaded policy has is an
+    /// error naming the nearest rule (a typo would otherwise waive nothing, silently); a waiver
+    /// of a mandatory rule that does not accept waivers is a warning (it will be refused, with
+    /// a notice, when it would apply).
     pub fn lint(&self, policies: &PolicySet) -> Vec<PolicyDiagnostic> {
         let mut diags = Vec::new();
+        let mut refs: Option<Vec<String>> = None;
         for w in &self.waivers {
             match policies.rule(&w.policy_id, &w.rule_id) {
-                None => diags.push(Diagnostic::warning(
-                    "waiver.unknown-rule",
-                    w.line,
-                    format!("no loaded policy has rule `{}`", w.rule),
-                )),
+                None => {
+                    let refs = refs.get_or_insert_with(|| policies.rule_refs());
+                    diags.push(Diagnostic::error(
+                        "waiver.unknown-rule",
+                        w.line,
+                        format!(
+                            "no loaded policy has rule `{}`{}",
+                            w.rule,
+                            crate::document::names::did_you_mean(
+                                &w.rule,
+                                refs.iter().map(String::as_str)
+                            )
+                        ),
+                    ))
+                }
                 Some((_, rule)) if !rule.accepts_waivers() => diags.push(Diagnostic::warning(
                     "waiver.not-allowed",
                     w.line,

@@ -70,13 +70,10 @@ impl Service {
                 ),
             ));
         }
-        let explicit =
-            match &body.format {
-                Some(f) => Some(Format::from_name(f).ok_or_else(|| {
-                    ServiceError::invalid("format", format!("unknown format `{f}`"))
-                })?),
-                None => known.and_then(|t| t.format),
-            };
+        let explicit = match &body.format {
+            Some(f) => Some(Format::parse_name(f).map_err(|e| ServiceError::invalid("format", e))?),
+            None => known.and_then(|t| t.format),
+        };
         if body.old.is_none() && body.new.is_none() {
             return Err(ServiceError::invalid("new", "give `old`, `new` or both"));
         }

@@ -118,14 +118,15 @@ impl Runtime {
                     problems.extend(e);
                     Default::default()
                 });
+        // Overrides that name no policy or param would silently put a limit back to its default.
+        for p in policies.check_overrides(&config.policy_params) {
+            let line = config.param_line(&p.policy, p.param.as_deref());
+            problems.push(format!("policy_params (line {line}): {}", p.message));
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
-        let params = config
-            .policy_params
-            .iter()
-            .filter_map(|(k, v)| v.as_object().map(|m| (k.clone(), m.clone())))
-            .collect();
+        let params = config.policy_params.clone();
         let uses_inventory = policies.uses_inventory();
         Ok(Runtime {
             config,

@@ -1,20 +1,22 @@
-//! Reading guardrail's own YAML files (policies, waivers, test cases) with `serde-saphyr`, and
-//! turning its errors into line-precise diagnostics.
+//! Reading guardrail's own YAML files (guardrail.yaml, policies, waivers, test cases) with
+//! `serde-saphyr`, and turning its errors into line-precise diagnostics. An unknown key names
+//! the nearest known one (`unknown field `enforcment` (did you mean `enforcement`?)`).
 
 use serde::de::DeserializeOwned;
 use serde_saphyr::Error;
 
-use crate::document::Diagnostic;
+use super::Diagnostic;
+use super::names::hint_unknown_field;
 
 /// The 1-based line of a spanned value.
-pub(crate) fn line_of<T>(s: &serde_saphyr::Spanned<T>) -> u32 {
+pub fn line_of<T>(s: &serde_saphyr::Spanned<T>) -> u32 {
     u32::try_from(s.referenced.line()).unwrap_or(u32::MAX)
 }
 
 /// Deserializes `text`; on failure returns one error diagnostic whose code is
 /// `<prefix>.unknown-field`, `<prefix>.missing-field`, `<prefix>.duplicate-key`,
 /// `<prefix>.schema` (a value of the wrong type) or `<prefix>.yaml` (a syntax error).
-pub(crate) fn parse<T: DeserializeOwned>(text: &str, codes: &Codes) -> Result<T, Diagnostic> {
+pub fn parse<T: DeserializeOwned>(text: &str, codes: &Codes) -> Result<T, Diagnostic> {
     let blank = text.lines().all(|l| {
         let t = l.trim();
         t.is_empty() || t.starts_with('#') || t == "---"
@@ -26,7 +28,7 @@ pub(crate) fn parse<T: DeserializeOwned>(text: &str, codes: &Codes) -> Result<T,
 }
 
 /// The codes one kind of file uses for its YAML problems.
-pub(crate) struct Codes {
+pub struct Codes {
     pub empty: &'static str,
     pub yaml: &'static str,
     pub unknown_field: &'static str,
@@ -35,7 +37,16 @@ pub(crate) struct Codes {
     pub schema: &'static str,
 }
 
-pub(crate) const POLICY_CODES: Codes = Codes {
+pub const CONFIG_CODES: Codes = Codes {
+    empty: "config.empty",
+    yaml: "config.syntax",
+    unknown_field: "config.unknown-field",
+    missing_field: "config.missing-field",
+    duplicate_key: "config.duplicate-key",
+    schema: "config.schema",
+};
+
+pub const POLICY_CODES: Codes = Codes {
     empty: "policy.empty",
     yaml: "policy.yaml",
     unknown_field: "policy.unknown-field",
@@ -44,7 +55,7 @@ pub(crate) const POLICY_CODES: Codes = Codes {
     schema: "policy.schema",
 };
 
-pub(crate) const WAIVER_CODES: Codes = Codes {
+pub const WAIVER_CODES: Codes = Codes {
     empty: "waiver.empty",
     yaml: "waiver.yaml",
     unknown_field: "waiver.unknown-field",
@@ -53,7 +64,7 @@ pub(crate) const WAIVER_CODES: Codes = Codes {
     schema: "waiver.schema",
 };
 
-pub(crate) const TEST_CODES: Codes = Codes {
+pub const TEST_CODES: Codes = Codes {
     empty: "test.empty",
     yaml: "test.yaml",
     unknown_field: "test.unknown-field",
@@ -62,7 +73,7 @@ pub(crate) const TEST_CODES: Codes = Codes {
     schema: "test.schema",
 };
 
-fn to_diagnostic(e: &Error, codes: &Codes) -> Diagnostic {
+pub fn to_diagnostic(e: &Error, codes: &Codes) -> Diagnostic {
     let inner = e.without_snippet();
     let code = match inner {
         Error::SerdeUnknownField { .. } => codes.unknown_field,
@@ -84,7 +95,7 @@ fn to_diagnostic(e: &Error, codes: &Codes) -> Diagnostic {
     if let Some(i) = message.rfind(" at line ") {
         message.truncate(i);
     }
-    let message = message.trim().to_string();
+    let message = hint_unknown_field(message.trim());
     let message = if message.is_empty() {
         "the file is not valid YAML".to_string()
     } else {
