@@ -1231,3 +1231,115 @@ fn the_examples_in_the_docs_load() {
     assert_eq!(case.inventory.len(), 2);
     assert_eq!(case.expect.verdict, Some(Verdict::ApprovalRequired));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rules judge what the change introduces.
+
+const POOLS: &str = r#"
+id: pools
+match:
+  kinds: [db_client]
+rules:
+  - id: capped
+    enforcement: mandatory
+    for_each: new.pools
+    condition: has(item.max)
+    message: "pool {{ item.name }} has no max"
+  - id: capped-strict
+    enforcement: mandatory
+    existing: enforce
+    for_each: new.pools
+    condition: has(item.max)
+    message: "pool {{ item.name }} has no max"
+"#;
+
+/// Evaluates with the real semantic diff of the two documents.
+fn check_diffed(set: &PolicySet, t: &TargetInfo, old: &str, new: &str) -> TargetOutcome {
+    let (old, new) = (doc(old), doc(new));
+    let diff = guardrail::diff::diff(&old.root, &new.root);
+    let mut input = TargetInput::new(t, Some(&old.root), Some(&new.root), &diff);
+    input.new_file = Some("new.yaml");
+    input.old_file = Some("old.yaml");
+    set.evaluate(&input)
+}
+
+#[test]
+fn a_finding_the_change_did_not_introduce_is_a_notice_unless_the_rule_enforces_it() {
+    let set = load(&[POOLS]);
+    let t = target("db_client", "app");
+    let old = "pools:\n  - name: a\n  - name: b\n    max: 5\nport: 1\n";
+    // An unrelated edit: pool `a` was uncapped before and the change does not touch it.
+    let out = check_diffed(
+        &set,
+        &t,
+        old,
+        "pools:\n  - name: a\n  - name: b\n    max: 5\nport: 2\n",
+    );
+    assert!(
+        findings_of(&out, "pools/capped").is_empty(),
+        "{:?}",
+        out.findings
+    );
+    assert_eq!(outcome_of(&out, "pools/capped"), Outcome::Passed);
+    let notice = out
+        .notices
+        .iter()
+        .find(|n| n.code == "finding.preexisting")
+        .expect("a pre-existing notice");
+    assert!(
+        notice
+            .message
+            .starts_with("pools/capped: pool a has no max (already so"),
+        "{}",
+        notice.message
+    );
+    assert_eq!(notice.line, Some(2));
+    // `existing: enforce` keeps it a finding.
+    assert_eq!(findings_of(&out, "pools/capped-strict").len(), 1);
+    assert_eq!(outcome_of(&out, "pools/capped-strict"), Outcome::Failed);
+
+    // A change that introduces the problem (pool b loses its max) is a finding; a problem at a
+    // line the change touches (a's entry edited) is one too.
+    let out = check_diffed(
+        &set,
+        &t,
+        old,
+        "pools:\n  - name: a\n    min: 1\n  - name: b\nport: 1\n",
+    );
+    let msgs: Vec<&str> = findings_of(&out, "pools/capped")
+        .iter()
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(
+        msgs,
+        vec!["pool a has no max", "pool b has no max"],
+        "{:?}",
+        out.notices
+    );
+    assert!(out.notices.iter().all(|n| n.code != "finding.preexisting"));
+
+    // A created target has no before: everything counts.
+    let new = doc("pools:\n  - name: a\n");
+    let diff = guardrail::policy::target_diff(None, Some(&new.root));
+    let input = TargetInput::new(&t, None, Some(&new.root), &diff);
+    let out = set.evaluate(&input);
+    assert_eq!(findings_of(&out, "pools/capped").len(), 1);
+}
+
+#[test]
+fn an_unknown_existing_value_names_the_nearest() {
+    let bad = POOLS.replace("existing: enforce", "existing: enforced");
+    let (_, diags) = PolicySet::load(&[("p.yaml".to_string(), bad)]);
+    assert!(
+        diags.iter().any(|d| d.diagnostic.code == "policy.schema"
+            && d.diagnostic.line == 13
+            && d.diagnostic
+                .message
+                .contains("unknown value `enforced` (did you mean `enforce`?)")),
+        "{:?}",
+        diags
+            .iter()
+            .map(PolicyDiagnostic::render)
+            .collect::<Vec<_>>()
+    );
+}

@@ -267,6 +267,14 @@ fn longest_increasing(xs: &[usize]) -> Vec<bool> {
     keep
 }
 
+/// The item of `items` whose identity (with the `#2` suffixes of repeats) is `id`.
+pub fn find_item<'a>(items: &'a [Node], id: &str) -> Option<&'a Node> {
+    identities(items)
+        .iter()
+        .position(|i| i.as_deref() == Some(id))
+        .map(|i| &items[i])
+}
+
 /// The identity of every item, with `#2`, `#3`... appended to repeated identities in order.
 fn identities(items: &[Node]) -> Vec<Option<Cow<'_, str>>> {
     let mut seen: HashMap<Cow<'_, str>, u32> = HashMap::new();

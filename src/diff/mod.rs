@@ -28,7 +28,7 @@ use std::fmt;
 
 use crate::document::{Node, Value};
 
-pub use engine::diff;
+pub use engine::{diff, find_item};
 
 pub use crate::document::IDENTITY_KEYS;
 

@@ -65,6 +65,8 @@ struct RawRule {
     approvals: Option<Spanned<RawApprovals>>,
     #[serde(default)]
     waivable: bool,
+    #[serde(default)]
+    existing: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +131,32 @@ pub struct Rule {
     pub approvals: Option<ApprovalGate>,
     /// Set by the policy author: a waiver may cover this rule even when it is mandatory.
     pub waivable: bool,
+    /// What a finding that already held before the change (and that the change does not
+    /// touch) becomes: a notice (the default) or a finding like any other.
+    pub existing: Existing,
+}
+
+/// `existing:` of a rule: whether the rule judges what a change introduces or the whole state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Existing {
+    /// A finding that the old version also had, at a place the change does not touch, is a
+    /// notice (`finding.preexisting`), not a finding: the change did not introduce it.
+    #[default]
+    Notice,
+    /// Every finding counts, whether or not the change introduced it.
+    Enforce,
+}
+
+impl Existing {
+    pub const NAMES: [&'static str; 2] = ["notice", "enforce"];
+
+    pub fn from_name(s: &str) -> Option<Existing> {
+        match s {
+            "notice" => Some(Existing::Notice),
+            "enforce" => Some(Existing::Enforce),
+            _ => None,
+        }
+    }
 }
 
 impl Rule {
@@ -592,6 +620,27 @@ fn load_rule(
             ));
         }
     }
+    let existing = match &raw.existing {
+        None => Some(Existing::default()),
+        Some(e) => {
+            let found = Existing::from_name(e.value.trim());
+            if found.is_none() {
+                diags.push(Diagnostic::error(
+                    "policy.schema",
+                    line_of(e),
+                    format!(
+                        "rule `{id}`: existing: {}",
+                        crate::document::names::unknown_name(
+                            "value",
+                            e.value.trim(),
+                            Existing::NAMES
+                        )
+                    ),
+                ));
+            }
+            found
+        }
+    };
     if raw.waivable && enforcement.is_some_and(|e| e != Enforcement::Mandatory) {
         diags.push(Diagnostic::warning(
             "policy.waivable-ignored",
@@ -614,5 +663,6 @@ fn load_rule(
         line_expr,
         approvals,
         waivable: raw.waivable,
+        existing: existing?,
     })
 }

@@ -23,7 +23,7 @@ pub use eval::{
     TargetInput, TargetOutcome, target_diff,
 };
 pub use expr::Compile;
-pub use load::{OverrideProblem, Policy, PolicySet, Rule};
+pub use load::{Existing, OverrideProblem, Policy, PolicySet, Rule};
 pub use stack::{STACK_BYTES, mark_big_stack_thread};
 pub use testcase::{CaseResult, Mismatch, TestCase, TestFile, is_test_file, run_case, run_file};
 pub use waiver::{Waiver, Waivers};
