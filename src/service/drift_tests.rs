@@ -63,6 +63,15 @@ fn world_with(config: &str) -> World {
     std::fs::write(&cfg, config).unwrap();
     let rt = load_runtime(&ConfigSource::File(cfg)).unwrap();
     let store = SqliteStore::open(&dir.path().join("data")).unwrap();
+    let key = crate::service::audit::open_key(
+        &store,
+        &dir.path().join("audit.key"),
+        DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc),
+    )
+    .unwrap()
+    .key;
     let clock = Arc::new(Mutex::new(
         DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
             .unwrap()
@@ -74,12 +83,22 @@ fn world_with(config: &str) -> World {
         rt,
         Arc::new(Metrics::new()),
         Arc::new(move || *c.lock().unwrap()),
+        key,
     );
     World {
         _dir: dir,
         svc,
         clock,
         cache: HashCache::default(),
+    }
+}
+
+/// An approver who neither wrote a change nor broke its glass (four eyes).
+fn other_approver() -> Identity {
+    Identity {
+        user: "dana".into(),
+        roles: vec![Role::Approver],
+        groups: vec![],
     }
 }
 
@@ -139,6 +158,7 @@ impl World {
             .unwrap()
             .into_iter()
             .map(|r| r.action)
+            .filter(|a| a != crate::change::audit::KEYED_ACTION)
             .collect()
     }
 
@@ -243,7 +263,7 @@ fn an_unstaged_push_is_recorded_alerted_once_grouped_while_flapping_and_resolved
     assert_eq!(resolved.status, crate::notify::Status::Resolved);
     assert_eq!(resolved.key, e.key);
     assert_eq!(w.gauge("lb", "production"), (0, 1, 1));
-    assert!(w.svc.verify_audit().unwrap().ok);
+    assert!(w.svc.verify_audit(None).unwrap().ok);
     let actions = w.audit_actions();
     for a in ["drift.unstaged_push", "drift.flap", "drift.resolve"] {
         assert!(
@@ -625,9 +645,20 @@ fn an_overdue_retro_review_alerts_once_and_resolves_when_closed() {
     assert_eq!(rows.len(), before + 1);
     assert_eq!(rows[before].event, "retro_overdue");
     let retro = w.svc.retros(true).unwrap()[0].id;
+    // The admin who broke the glass may not close its review (four eyes).
+    assert!(matches!(
+        w.svc.close_retro(
+            &admin(),
+            retro,
+            api::CloseRetroBody {
+                note: "done".into(),
+            },
+        ),
+        Err(crate::service::ServiceError::Forbidden(_))
+    ));
     w.svc
         .close_retro(
-            &admin(),
+            &other_approver(),
             retro,
             api::CloseRetroBody {
                 note: "done".into(),
