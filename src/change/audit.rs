@@ -241,15 +241,13 @@ impl std::str::FromStr for Head {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Head, String> {
-        let (seq, hash) = s
-            .trim()
-            .split_once(':')
-            .ok_or_else(|| format!("`{s}`: expected SEQ:HASH (as `guardrail audit head` prints)"))?;
-        let id: i64 = seq
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("`{seq}`: the sequence number must be a positive integer"))?;
+        let (seq, hash) = s.trim().split_once(':').ok_or_else(|| {
+            format!("`{s}`: expected SEQ:HASH (as `guardrail audit head` prints)")
+        })?;
+        let id: i64 =
+            seq.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("`{seq}`: the sequence number must be a positive integer")
+            })?;
         let hash = hash.trim().to_ascii_lowercase();
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(format!("`{hash}`: the hash must be 64 hex digits"));
@@ -516,7 +514,11 @@ mod tests {
         let anchor = head(&l);
         l.truncate(4);
         let h = head(&l);
-        assert_eq!(check(&l, Some(&h), None), Ok(4), "the cut is invisible alone");
+        assert_eq!(
+            check(&l, Some(&h), None),
+            Ok(4),
+            "the cut is invisible alone"
+        );
         let e = check(&l, Some(&h), Some(&anchor)).unwrap_err();
         assert_eq!(e.id, 5, "{e}");
         assert!(e.reason.contains("anchor"), "{e}");

@@ -57,11 +57,7 @@ pub enum AuditCommand {
 /// The store's audit log verified offline: with the key file when it exists (a keyed chain
 /// needs it; a store written before keyed chains verifies without).
 fn verify_offline(s: &Source, anchor: Option<&Anchor>) -> Result<AuditVerifyView, String> {
-    if !s
-        .data_dir
-        .join(crate::store::sqlite::FILE_NAME)
-        .is_file()
-    {
+    if !s.data_dir.join(crate::store::sqlite::FILE_NAME).is_file() {
         return Err(format!(
             "{}: no store here (pass --data-dir)",
             s.data_dir.display()

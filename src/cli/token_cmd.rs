@@ -158,10 +158,10 @@ pub fn run(cmd: TokenCommand) -> i32 {
             show(r, target.output == "json", print_tokens)
         }
         TokenCommand::Revoke { id, target } => {
-            let r = offline(&target, |svc| svc.revoke_token("guardrail token revoke", id))
-                .unwrap_or_else(|| {
-                    client(&target).and_then(|c| c.delete(&format!("/v1/tokens/{id}")))
-                });
+            let r = offline(&target, |svc| {
+                svc.revoke_token("guardrail token revoke", id)
+            })
+            .unwrap_or_else(|| client(&target).and_then(|c| c.delete(&format!("/v1/tokens/{id}"))));
             show::<TokenView>(r, target.output == "json", |t| {
                 println!(
                     "token {} of {} revoked at {}",

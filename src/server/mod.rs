@@ -78,7 +78,8 @@ pub fn prepare(config: Option<PathBuf>, flags: &Overrides) -> Result<Prepared, V
         SqliteStore::open(&server.data_dir)
             .map_err(|e| vec![format!("{}: {e}", server.data_dir.display())])?,
     );
-    let key_path = crate::service::audit::key_path(&server.data_dir, server.audit_key_file.as_deref());
+    let key_path =
+        crate::service::audit::key_path(&server.data_dir, server.audit_key_file.as_deref());
     let opened = crate::service::audit::open_key(store.as_ref(), &key_path, chrono::Utc::now())
         .map_err(|e| vec![format!("server.audit_key_file: {e}")])?;
     let mut warnings = Vec::new();
@@ -90,7 +91,10 @@ pub fn prepare(config: Option<PathBuf>, flags: &Overrides) -> Result<Prepared, V
     }
     let mut key_notes = Vec::new();
     if opened.created {
-        key_notes.push(format!("created the audit key {} (mode 0600)", key_path.display()));
+        key_notes.push(format!(
+            "created the audit key {} (mode 0600)",
+            key_path.display()
+        ));
     }
     if let Some(seq) = opened.keyed_now {
         key_notes.push(format!(
@@ -270,7 +274,11 @@ async fn run(p: Prepared) -> i32 {
         .and_then(|d| d.to_std().ok())
         .filter(|d| !d.is_zero())
         .unwrap_or(Duration::from_secs(900));
-    tokio::spawn(audit_head_loop(p.service.clone(), head_every, stop_rx.clone()));
+    tokio::spawn(audit_head_loop(
+        p.service.clone(),
+        head_every,
+        stop_rx.clone(),
+    ));
     let shutdown_delay = crate::change::parse_duration(&p.settings.shutdown_delay)
         .ok()
         .and_then(|d| d.to_std().ok())

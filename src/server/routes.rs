@@ -137,7 +137,11 @@ async fn evaluate(
     st.service.check_evaluate(&body).map_err(ApiError::from)?;
     let big = body.old.as_ref().map_or(0, String::len) + body.new.as_ref().map_or(0, String::len)
         > 256 * 1024;
-    let permit = if big { None } else { st.service.try_eval_permit() };
+    let permit = if big {
+        None
+    } else {
+        st.service.try_eval_permit()
+    };
     let json = match permit {
         Some(_permit) => st.service.evaluate(&body).map_err(ApiError::from)?,
         None => {

@@ -266,10 +266,8 @@ impl Service {
             Ok::<_, ServiceError>((olds, others, current_bases(tx, rt, env, &names)?))
         })?;
         let mut news: Vec<(TargetInfo, Option<Loaded>, Loaded)> = Vec::new();
-        for (i, ((t, explicit), (tc, base))) in checked
-            .iter()
-            .zip(contents.iter().zip(olds))
-            .enumerate()
+        for (i, ((t, explicit), (tc, base))) in
+            checked.iter().zip(contents.iter().zip(olds)).enumerate()
         {
             let new = pipeline::parse(&t.name, tc.content.as_bytes(), *explicit).map_err(|e| {
                 ServiceError::invalid(&format!("targets[{i}].content"), e.lines.join("; "))

@@ -97,6 +97,9 @@ mod tests {
         assert_eq!(nearest("prod", envs), None);
         assert_eq!(nearest("moon", envs), None);
         let m = unknown_name("environment", "stagign", envs);
-        assert!(m.contains("did you mean `staging`") && m.contains("production"), "{m}");
+        assert!(
+            m.contains("did you mean `staging`") && m.contains("production"),
+            "{m}"
+        );
     }
 }

@@ -265,10 +265,7 @@ pub fn bound_report(
 pub fn render_bounded(report: &mut Report, max_entries: usize) -> String {
     let notes = bound_report(report, max_entries);
     let json = crate::report::json::render(report, &crate::report::json::Options { compact: true });
-    if notes
-        .iter()
-        .all(|(_, s, o)| s.is_empty() && o.is_none())
-    {
+    if notes.iter().all(|(_, s, o)| s.is_empty() && o.is_none()) {
         return json;
     }
     let mut v: serde_json::Value = match serde_json::from_str(&json) {
@@ -325,13 +322,17 @@ mod tests {
         for i in 0..10 {
             t.diff.push(json!({"op": if i % 2 == 0 { "added" } else { "removed" }, "path": format!("backends[b{i}].servers[s]")}));
         }
-        t.diff.push(json!({"op": "changed", "path": "defaults.timeout"}));
+        t.diff
+            .push(json!({"op": "changed", "path": "defaults.timeout"}));
         r.targets.push(t);
         let notes = bound_report(&mut r, 4);
         assert_eq!(r.targets[0].diff.len(), 4);
         let o = notes[0].2.clone().unwrap();
         assert_eq!(o.entries, 7);
-        assert_eq!(o.by_op["added"] + o.by_op["removed"] + o.by_op["changed"], 7);
+        assert_eq!(
+            o.by_op["added"] + o.by_op["removed"] + o.by_op["changed"],
+            7
+        );
         assert_eq!(o.by_path["backends"], 6);
         assert_eq!(o.by_path["defaults"], 1);
         let json: serde_json::Value = serde_json::from_str(&render_bounded(&mut r, 4)).unwrap();

@@ -261,11 +261,10 @@ impl Service {
 
     /// Writes when tokens were last used (called by the sweep).
     pub fn flush_token_use(&self) -> Result<()> {
-        let used: Vec<(i64, DateTime<Utc>)> = std::mem::take(
-            &mut *self.token_used.lock().unwrap_or_else(|p| p.into_inner()),
-        )
-        .into_iter()
-        .collect();
+        let used: Vec<(i64, DateTime<Utc>)> =
+            std::mem::take(&mut *self.token_used.lock().unwrap_or_else(|p| p.into_inner()))
+                .into_iter()
+                .collect();
         if used.is_empty() {
             return Ok(());
         }

@@ -418,7 +418,11 @@ impl Tx for SqlTx<'_> {
         let Some((id, user, roles, groups, expires)) = row else {
             return Ok(None);
         };
-        Ok(Some((id, identity(user, &roles, &groups)?, opt_ts(expires)?)))
+        Ok(Some((
+            id,
+            identity(user, &roles, &groups)?,
+            opt_ts(expires)?,
+        )))
     }
 
     fn tokens(&mut self) -> Result<Vec<TokenRow>, StoreError> {
@@ -1331,7 +1335,8 @@ mod tests {
         let data = dir.path().join("data");
         let s = SqliteStore::open(&data).unwrap();
         write(&s, &key(), |tx| {
-            tx.append_audit(&AuditEntry::default(), Utc::now()).map(|_| ())
+            tx.append_audit(&AuditEntry::default(), Utc::now())
+                .map(|_| ())
         })
         .unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -1347,7 +1352,10 @@ mod tests {
         let file = data.join(FILE_NAME);
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = SqliteStore::open(&data).err().unwrap().to_string();
-        assert!(err.contains("chmod 600") && err.contains(FILE_NAME), "{err}");
+        assert!(
+            err.contains("chmod 600") && err.contains(FILE_NAME),
+            "{err}"
+        );
     }
 
     #[test]
