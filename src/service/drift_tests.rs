@@ -673,3 +673,36 @@ fn an_overdue_retro_review_alerts_once_and_resolves_when_closed() {
         crate::notify::Status::Resolved
     );
 }
+
+#[test]
+fn a_drift_of_a_secret_only_is_named_in_its_diff_and_alert_without_the_value() {
+    let w = world();
+    let live = |secret: &str| format!("{LB}\nuserlist admins\n    user admin password {secret}\n");
+    assert_eq!(w.poll("lb", &live("Old-Secret-1")).outcome, "first_contact");
+    w.advance(1);
+    let r = w.poll("lb", &live("New-Secret-2"));
+    assert_eq!(r.outcome, "drift_opened", "a changed password is a drift");
+    let d = w.svc.drift_show(r.drift_id.unwrap()).unwrap();
+    let unified = d.unified_diff.clone().unwrap();
+    assert!(
+        unified.contains("secret changed at sections[admins]") && unified.contains("(line 10)"),
+        "{unified}"
+    );
+    let rows = w.outbox();
+    let hook = rows.iter().find(|r| r.receiver == "hook").unwrap();
+    assert!(
+        hook.payload.contains("secret changed at"),
+        "{}",
+        hook.payload
+    );
+    let alert = crate::notify::render::alertmanager(
+        &serde_json::from_str(&hook.payload).unwrap(),
+        Utc::now(),
+        None,
+    );
+    let text = String::from_utf8(alert).unwrap();
+    assert!(text.contains("secret changed at"), "{text}");
+    for s in ["Old-Secret-1", "New-Secret-2"] {
+        assert!(!hook.payload.contains(s) && !unified.contains(s) && !text.contains(s));
+    }
+}
