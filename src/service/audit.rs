@@ -36,13 +36,15 @@ pub struct OpenedKey {
     pub keyed_now: Option<i64>,
 }
 
+/// Refuses a key file others may read or anyone but its owner may write. Group read is allowed:
+/// a Kubernetes Secret mounted with `fsGroup` is group-readable whatever its `defaultMode`.
 fn check_key_file_mode(path: &Path) -> std::result::Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
+    if mode & 0o027 != 0 {
         return Err(format!(
-            "the audit key file {} is open to group or others (mode {mode:04o}): run `chmod 600 {}`",
+            "the audit key file {} is open to others or writable by its group (mode {mode:04o}): run `chmod 600 {}`",
             path.display(),
             path.display()
         ));
