@@ -400,7 +400,7 @@ pub fn verify<'a>(
         _ => Ok(Verified {
             records: n,
             keyed_from,
-            head: (last > 0).then(|| Head {
+            head: (last > 0).then_some(Head {
                 id: last,
                 hash: prev,
             }),

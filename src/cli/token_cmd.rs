@@ -97,7 +97,7 @@ fn offline<T>(
     }
     Some(
         offline_service(&t.data_dir, t.key_file.as_deref())
-            .map_err(|e| ClientError::Decode(e))
+            .map_err(ClientError::Decode)
             .and_then(|svc| {
                 f(&svc).map_err(|e| ClientError::Api {
                     status: 0,

@@ -431,25 +431,11 @@ impl Tx for SqlTx<'_> {
              FROM tokens ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
-            let (id, user, roles, groups, created, expires, used, revoked): (
-                i64,
-                String,
-                String,
-                String,
-                String,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-            ) = (
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-            );
+            let (id, user, roles, groups): (i64, String, String, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let created: String = r.get(4)?;
+            let (expires, used, revoked): (Option<String>, Option<String>, Option<String>) =
+                (r.get(5)?, r.get(6)?, r.get(7)?);
             Ok((|| {
                 Ok(TokenRow {
                     id,
