@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Other writes beside a large submission (docs/performance.md, "Daemon: a large submission and
+# the other writers"): starts a release `guardrail serve` on loopback with
+# server.max_change_bytes raised to 16 MiB, then measures with wrk the latency of small writes
+# (approvals: one row and its audit record per transaction, no evaluation) twice: alone, and
+# while ~10 MB HAProxy submissions run back to back from a second client.
+# Usage: scripts/bench-daemon-large.sh [DURATION (default 20s)] [CONNECTIONS (default 4)] [MB (default 10)]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-20s}
+CONNS=${2:-4}
+MB=${3:-10}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
+cargo build --release --locked --quiet
+BIN=$PWD/target/release/guardrail
+WORK=$(mktemp -d)
+BIG_PID=
+trap 'kill $PID ${BIG_PID:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
+cat > "$WORK/guardrail.yaml" <<'YAML'
+server:
+  max_change_bytes: 16777216
+  rate_limit: 0
+targets:
+  - name: lb-web
+    kind: load_balancer
+    format: haproxy
+    environments: {staging: {}}
+  - name: lb-big
+    kind: load_balancer
+    format: haproxy
+    environments: {staging: {}}
+environments:
+  staging: {approvals: {count: 1}}
+YAML
+TOKEN=$($BIN token create --user bench --roles admin --data-dir "$WORK/data" 2>/dev/null)
+APPROVER=$($BIN token create --user approver --roles approver --data-dir "$WORK/data" 2>/dev/null)
+PORT=${PORT:-18538}
+GUARDRAIL_LOG=warn $BIN serve --config "$WORK/guardrail.yaml" --data-dir "$WORK/data" --listen 127.0.0.1:$PORT >/dev/null 2>"$WORK/serve.log" &
+PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+# The small change the approvals name.
+CONTENT=$(sed -n '/^local old = \[\[/,/^\]\]/p' benches/daemon/evaluate.lua | sed '1d;$d')
+BODY=$(python3 -c 'import json,sys; print(json.dumps({"env":"staging","title":"bench","targets":[{"target":"lb-web","content":sys.argv[1]}]}))' "$CONTENT")
+CHANGE=$(curl -sf -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d "$BODY" "http://127.0.0.1:$PORT/v1/changes")
+ID=$(echo "$CHANGE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+HASH=$(echo "$CHANGE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["content_hash"])')
+# The large submission: a HAProxy config of about $MB MB (backends of four servers), every line
+# new against no baseline.
+python3 - "$MB" > "$WORK/big.json" <<'PY'
+import json, sys
+mb = float(sys.argv[1])
+parts, size, i = ["global\n    maxconn 4096\ndefaults\n    mode http\n    timeout server 30s\n"], 0, 0
+while size < mb * 1e6:
+    b = f"backend be_{i}\n    balance roundrobin\n" + "".join(
+        f"    server s{i}_{k} 10.{i // 65000 % 250}.{i // 250 % 250}.{i % 250}:{8000 + k} check weight 10\n" for k in range(4))
+    parts.append(b); size += len(b); i += 1
+print(json.dumps({"env": "staging", "title": "big", "targets": [{"target": "lb-big", "content": "".join(parts)}]}))
+PY
+echo "large submission: $(wc -c < "$WORK/big.json") bytes of JSON"
+run_wrk() {
+  GUARDRAIL_TOKEN=$APPROVER CHANGE_ID=$ID CHANGE_HASH=$HASH \
+    wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s benches/daemon/approve.lua "http://127.0.0.1:$PORT"
+}
+echo "== approvals alone, $CONNS connections, $DURATION"
+run_wrk
+# Large submissions back to back for the whole second run; each one's time is recorded.
+(
+  while true; do
+    curl -s -o /dev/null -w '%{http_code} %{time_total}s\n' -H "Authorization: Bearer $TOKEN" \
+      -H 'content-type: application/json' --data-binary @"$WORK/big.json" \
+      "http://127.0.0.1:$PORT/v1/changes" >> "$WORK/big.times"
+  done
+) &
+BIG_PID=$!
+sleep 1
+echo "== approvals while ${MB} MB submissions run back to back, $CONNS connections, $DURATION"
+run_wrk
+kill $BIG_PID 2>/dev/null || true
+wait $BIG_PID 2>/dev/null || true
+BIG_PID=
+echo "== large submissions (status, time):"
+cat "$WORK/big.times" 2>/dev/null || true
+ID_BIG=$(curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/v1/changes?target=lb-big&limit=1" | python3 -c 'import json,sys; l=json.load(sys.stdin); print(l[0]["id"] if l else "")')
+if [ -n "$ID_BIG" ]; then
+  echo "== GET /v1/changes/$ID_BIG (a large change with its bounded evaluation): $(curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/v1/changes/$ID_BIG" | wc -c) bytes"
+fi
+echo "== daemon RSS: $(ps -o rss= -p $PID) KiB (peak $(grep VmHWM /proc/$PID/status | awk '{print $2}') KiB)"
