@@ -24,6 +24,7 @@ targets:
     environments: {staging: {}}
 environments:
   staging: {approvals: {count: 1}}
+  production: {}
 YAML
 TOKEN=$($BIN token create --user bench --roles admin --data-dir "$WORK/data" 2>/dev/null)
 APPROVER=$($BIN token create --user approver --roles approver --data-dir "$WORK/data" 2>/dev/null)

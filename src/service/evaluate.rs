@@ -46,9 +46,15 @@ impl Service {
     }
 
     /// The checks of an evaluation request that need no parsing: a declared environment (422
-    /// naming `env`), the size of each side (413 above `server.max_change_bytes`).
+    /// naming `env`, the nearest and the declared names; `production` when none is declared),
+    /// the size of each side (413 above `server.max_change_bytes`).
     pub fn check_evaluate(&self, body: &EvaluateBody) -> Result<()> {
-        super::changes::known_env(&self.runtime(), &body.env)?;
+        let rt = self.runtime();
+        // A guardrail.yaml that declares no environment at all (policies only) still evaluates
+        // in the default one, as `guardrail check` does.
+        if !(rt.config.environments.is_empty() && body.env == "production") {
+            super::changes::known_env(&rt, &body.env)?;
+        }
         // Old and new are two versions of one target: each may be as large as a target.
         for (field, side) in [("old", &body.old), ("new", &body.new)] {
             if let Some(text) = side {
