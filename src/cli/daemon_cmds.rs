@@ -522,3 +522,25 @@ pub fn change(a: ChangeArgs) -> i32 {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_from_the_daemon_are_shown_escaped() {
+        assert_eq!(escape("plain\nlines\tok"), "plain\nlines\tok");
+        assert_eq!(escape("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(escape("c1\u{9b}x\u{7f}"), "c1\\u{9b}x\\u{7f}");
+        let v: ChangeTargetView = escaped(&ChangeTargetView {
+            target: "t\u{7}".into(),
+            format: "haproxy".into(),
+            content_hash: "sha256:x".into(),
+        })
+        .unwrap();
+        assert_eq!(v.target, "t\\u{7}");
+        let json =
+            safe_json(serde_json::to_string(&serde_json::json!({"t": "a\u{9b}\u{1b}"})).unwrap());
+        assert!(!json.chars().any(|c| c.is_control()), "{json}");
+    }
+}

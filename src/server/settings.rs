@@ -382,3 +382,20 @@ pub fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<SystemTime>)>
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_with_their_unit_and_zero_is_off() {
+        let r = parse_rate("50/s").unwrap().unwrap();
+        assert_eq!((r.count, r.per.as_secs()), (50, 1));
+        let r = parse_rate("600/min").unwrap().unwrap();
+        assert_eq!((r.count, r.per.as_secs()), (600, 60));
+        assert_eq!(parse_rate("0").unwrap(), None);
+        assert_eq!(parse_rate("off").unwrap(), None);
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("5/week").is_err());
+    }
+}
