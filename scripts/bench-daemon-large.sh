@@ -2,12 +2,14 @@
 # Other writes beside a large submission (docs/performance.md, "Daemon: a large submission and
 # the other writers"): starts a release `guardrail serve` on loopback with
 # server.max_change_bytes raised to 16 MiB, then measures with wrk the latency of small writes
-# (approvals: one row and its audit record per transaction, no evaluation) twice: alone, and
-# while ~10 MB HAProxy submissions run back to back from a second client.
-# Usage: scripts/bench-daemon-large.sh [DURATION (default 20s)] [CONNECTIONS (default 4)] [MB (default 10)]
+# (POST /v1/freezes: one row and its audit record per transaction, no evaluation) twice: alone,
+# and while ~10 MB HAProxy submissions (a new target's whole config) run back to back from a
+# second client. With BASELINE=1 the target first gets a ~10 MB baseline and the submissions
+# change every server's weight in it (~180,000 diff entries: minutes of evaluation each).
+# Usage: scripts/bench-daemon-large.sh [DURATION (default 30s)] [CONNECTIONS (default 4)] [MB (default 10)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${1:-20s}
+DURATION=${1:-30s}
 CONNS=${2:-4}
 MB=${3:-10}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
@@ -38,30 +40,39 @@ PORT=${PORT:-18538}
 GUARDRAIL_LOG=warn $BIN serve --config "$WORK/guardrail.yaml" --data-dir "$WORK/data" --listen 127.0.0.1:$PORT >/dev/null 2>"$WORK/serve.log" &
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
-# The small change the approvals name.
-CONTENT=$(sed -n '/^local old = \[\[/,/^\]\]/p' benches/daemon/evaluate.lua | sed '1d;$d')
-BODY=$(python3 -c 'import json,sys; print(json.dumps({"env":"staging","title":"bench","targets":[{"target":"lb-web","content":sys.argv[1]}]}))' "$CONTENT")
-CHANGE=$(curl -sf -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d "$BODY" "http://127.0.0.1:$PORT/v1/changes")
-ID=$(echo "$CHANGE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-HASH=$(echo "$CHANGE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["content_hash"])')
-# The large submission: a HAProxy config of about $MB MB (backends of four servers), every line
-# new against no baseline.
-python3 - "$MB" > "$WORK/big.json" <<'PY'
+# The large config: about $MB MB of backends of four servers; big-base.json is the baseline's
+# submission, big.json a new version with every weight changed.
+python3 - "$MB" "$WORK" <<'PY'
 import json, sys
-mb = float(sys.argv[1])
-parts, size, i = ["global\n    maxconn 4096\ndefaults\n    mode http\n    timeout server 30s\n"], 0, 0
-while size < mb * 1e6:
-    b = f"backend be_{i}\n    balance roundrobin\n" + "".join(
-        f"    server s{i}_{k} 10.{i // 65000 % 250}.{i // 250 % 250}.{i % 250}:{8000 + k} check weight 10\n" for k in range(4))
-    parts.append(b); size += len(b); i += 1
-print(json.dumps({"env": "staging", "title": "big", "targets": [{"target": "lb-big", "content": "".join(parts)}]}))
+mb, work = float(sys.argv[1]), sys.argv[2]
+def config(weight):
+    parts, size, i = ["global\n    maxconn 4096\ndefaults\n    mode http\n    timeout server 30s\n"], 0, 0
+    while size < mb * 1e6:
+        b = f"backend be_{i}\n    balance roundrobin\n" + "".join(
+            f"    server s{i}_{k} 10.{i // 65000 % 250}.{i // 250 % 250}.{i % 250}:{8000 + k} check weight {weight}\n" for k in range(4))
+        parts.append(b); size += len(b); i += 1
+    return "".join(parts)
+for name, weight in (("big-base", 10), ("big", 20)):
+    with open(f"{work}/{name}.json", "w") as f:
+        json.dump({"env": "staging", "title": name, "targets": [{"target": "lb-big", "content": config(weight)}]}, f)
 PY
+api() { curl -sf -H "Authorization: Bearer $1" -H 'content-type: application/json' "${@:2}"; }
+if [ "${BASELINE:-0}" = 1 ]; then
+BASE=$(api "$TOKEN" --data-binary @"$WORK/big-base.json" "http://127.0.0.1:$PORT/v1/changes")
+BASE_ID=$(echo "$BASE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+BASE_HASH=$(echo "$BASE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["content_hash"])')
+api "$APPROVER" -d "{\"decision\":\"approve\",\"content_hash\":\"$BASE_HASH\"}" "http://127.0.0.1:$PORT/v1/changes/$BASE_ID/approvals" >/dev/null
+api "$TOKEN" -d '{}' "http://127.0.0.1:$PORT/v1/changes/$BASE_ID/applied" >/dev/null
+echo "baseline of lb-big: change $BASE_ID applied"
+fi
 echo "large submission: $(wc -c < "$WORK/big.json") bytes of JSON"
 run_wrk() {
-  GUARDRAIL_TOKEN=$APPROVER CHANGE_ID=$ID CHANGE_HASH=$HASH \
-    wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s benches/daemon/approve.lua "http://127.0.0.1:$PORT"
+  GUARDRAIL_TOKEN=$TOKEN wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s benches/daemon/freeze.lua "http://127.0.0.1:$PORT"
 }
-echo "== approvals alone, $CONNS connections, $DURATION"
+# Warm-up (discarded): the first writes after the store grew pay for its WAL checkpoint.
+GUARDRAIL_TOKEN=$TOKEN wrk -t1 -c"$CONNS" -d5s -s benches/daemon/freeze.lua "http://127.0.0.1:$PORT" >/dev/null
+echo "== one large submission alone: $(curl -s -o /dev/null -w '%{http_code} %{time_total}s' -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' --data-binary @"$WORK/big.json" "http://127.0.0.1:$PORT/v1/changes")"
+echo "== POST /v1/freezes alone, $CONNS connections, $DURATION"
 run_wrk
 # Large submissions back to back for the whole second run; each one's time is recorded.
 (
@@ -73,7 +84,7 @@ run_wrk
 ) &
 BIG_PID=$!
 sleep 1
-echo "== approvals while ${MB} MB submissions run back to back, $CONNS connections, $DURATION"
+echo "== POST /v1/freezes while ${MB} MB submissions run back to back, $CONNS connections, $DURATION"
 run_wrk
 kill $BIG_PID 2>/dev/null || true
 wait $BIG_PID 2>/dev/null || true
