@@ -17,7 +17,8 @@ cargo build --release --locked --quiet
 BIN=$PWD/target/release/guardrail
 WORK=$(mktemp -d)
 BIG_PID=
-trap 'kill $PID ${BIG_PID:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# SIGKILL: a graceful stop would wait for an in-flight large evaluation (minutes with BASELINE=1).
+trap 'kill -9 $PID ${BIG_PID:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cat > "$WORK/guardrail.yaml" <<'YAML'
 server:
   max_change_bytes: 16777216
