@@ -756,7 +756,7 @@ fn tokens_are_listed_without_the_token_and_a_revoked_or_expired_one_is_refused()
     // Created through the API with a short life: refused once it has passed.
     let (s, v) = w.d.api(&root).post(
         "/v1/tokens",
-        json!({"user": "eve", "roles": ["deployer"], "expires": "2s"}),
+        json!({"user": "eve", "roles": ["deployer"], "expires": "8s"}),
     );
     assert_eq!(s, 201, "{v}");
     let short = v["token"].as_str().unwrap().to_string();
