@@ -13,14 +13,15 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --locked --release --bin guardrail \
     && install -D -m 0755 target/release/guardrail /out/usr/local/bin/guardrail \
-    && install -d -m 0750 /out/var/lib/guardrail
+    && install -d -m 0700 /out/var/lib/guardrail
 
 # cc-debian12: glibc, libgcc, CA certificates (https sources and receivers) and tzdata; no shell,
 # no package manager. The `nonroot` variant runs as uid and gid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/usr/local/bin/guardrail /usr/local/bin/guardrail
 # The runtime has no shell to create the data directory with, and a VOLUME over a missing path
-# would be owned by root; so it is made in the builder and copied with the runtime user as owner.
+# would be owned by root; so it is made in the builder (0700: guardrail refuses a data directory
+# open to group or others) and copied with the runtime user as owner.
 COPY --from=builder --chown=65532:65532 /out/var/lib/guardrail /var/lib/guardrail
 # The default configuration (the shipped policy library, no targets); mount your own over it.
 COPY deploy/docker/guardrail.yaml /etc/guardrail/guardrail.yaml

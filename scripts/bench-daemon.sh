@@ -12,7 +12,11 @@ cargo build --release --locked --quiet
 BIN=$PWD/target/release/guardrail
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# One token drives every request: the per-token rate limit is off (it measures the API, not the
+# limiter; scripts/bench-daemon-large.sh measures writers beside a large submission).
 cat > "$WORK/guardrail.yaml" <<'YAML'
+server:
+  rate_limit: 0
 targets:
   - name: lb-web
     kind: load_balancer
@@ -20,6 +24,7 @@ targets:
     environments: {staging: {}}
 environments:
   staging: {approvals: {count: 1}}
+  production: {}
 YAML
 TOKEN=$($BIN token create --user bench --roles admin --data-dir "$WORK/data" 2>/dev/null)
 APPROVER=$($BIN token create --user approver --roles approver --data-dir "$WORK/data" 2>/dev/null)

@@ -121,6 +121,18 @@ pub struct HttpMetrics {
     pub duration: Family<RouteTiming, Histogram>,
 }
 
+/// The audit log's head, published outside the store.
+pub struct AuditMetrics {
+    pub head_seq: Gauge,
+}
+
+/// What the daemon refuses to protect itself: rate limits and the evaluation bound.
+pub struct LimitMetrics {
+    pub rate_limited: Counter,
+    pub evaluations_running: Gauge,
+    pub evaluations_refused: Counter,
+}
+
 pub struct Metrics {
     pub registry: Registry,
     pub policy: PolicyMetrics,
@@ -128,6 +140,48 @@ pub struct Metrics {
     pub drift: DriftMetrics,
     pub notify: NotifyMetrics,
     pub http: HttpMetrics,
+    pub audit: AuditMetrics,
+    pub limits: LimitMetrics,
+}
+
+impl AuditMetrics {
+    fn register(r: &mut Registry) -> Self {
+        let m = AuditMetrics {
+            head_seq: Gauge::default(),
+        };
+        r.register(
+            "guardrail_audit_head_seq",
+            "Sequence number of the newest audit record (its hash is logged with it: `audit head`)",
+            m.head_seq.clone(),
+        );
+        m
+    }
+}
+
+impl LimitMetrics {
+    fn register(r: &mut Registry) -> Self {
+        let m = LimitMetrics {
+            rate_limited: Counter::default(),
+            evaluations_running: Gauge::default(),
+            evaluations_refused: Counter::default(),
+        };
+        r.register(
+            "guardrail_rate_limited",
+            "Requests refused with 429 by the per-token rate limit",
+            m.rate_limited.clone(),
+        );
+        r.register(
+            "guardrail_evaluations_running",
+            "Policy evaluations (submit, revise, evaluate) running now",
+            m.evaluations_running.clone(),
+        );
+        r.register(
+            "guardrail_evaluations_refused",
+            "Evaluations refused with 503 because every slot was taken and the queue was full",
+            m.evaluations_refused.clone(),
+        );
+        m
+    }
 }
 
 impl PolicyMetrics {
@@ -297,6 +351,8 @@ impl Metrics {
         let drift = DriftMetrics::register(&mut registry);
         let notify = NotifyMetrics::register(&mut registry);
         let http = HttpMetrics::register(&mut registry);
+        let audit = AuditMetrics::register(&mut registry);
+        let limits = LimitMetrics::register(&mut registry);
         Metrics {
             registry,
             policy,
@@ -304,6 +360,8 @@ impl Metrics {
             drift,
             notify,
             http,
+            audit,
+            limits,
         }
     }
 

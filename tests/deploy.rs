@@ -1225,7 +1225,13 @@ fn kubernetes_deployment_serves_on_8437_with_probes_and_contract_args() {
             .find(|m| m["mountPath"] == path)
             .unwrap_or_else(|| panic!("nothing mounted at {path}"))
     };
-    assert_eq!(flags["--data-dir"], DATA_DIR);
+    // The data directory is inside the volume, not its root: with fsGroup the volume's root is
+    // open to the group, and guardrail refuses a data directory open to group or others.
+    let data_dir = &flags["--data-dir"];
+    assert!(
+        data_dir.starts_with(&format!("{DATA_DIR}/")),
+        "--data-dir {data_dir} is not a directory inside the volume at {DATA_DIR}"
+    );
     let data = volume(str_at(mount_at(DATA_DIR), "/name"));
     let pvc = one_of_kind("PersistentVolumeClaim");
     assert_eq!(

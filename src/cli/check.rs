@@ -202,12 +202,16 @@ fn ask_server(args: &Args, server: &str, report: &Report) -> Result<i32, BadInpu
                     t.env
                 );
                 for r in g.reasons {
-                    eprintln!("  - {r}");
+                    eprintln!("  - {}", super::daemon_cmds::escape(&r));
                 }
             }
             Err(e) => {
                 covered = false;
-                eprintln!("guardrail: {name} ({}): cannot ask {server}: {e}", t.env);
+                eprintln!(
+                    "guardrail: {name} ({}): cannot ask {server}: {}",
+                    t.env,
+                    super::daemon_cmds::escape(&e.to_string())
+                );
             }
         }
     }

@@ -1,6 +1,6 @@
-//! The daemon's commands: `serve`, `token create` (offline), `audit verify` (offline or via the
-//! API), `healthcheck`, `hash`, and `change ...`, a client of the API with readable output and
-//! `--output json`.
+//! The daemon's commands: `serve`, `healthcheck`, `hash`, and `change ...`, a client of the API
+//! with readable output and `--output json`; the result printer every client command shares,
+//! which never prints a control character that came from the daemon (`escape`).
 
 use std::path::PathBuf;
 
@@ -8,9 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::input;
 use crate::client::{Client, ClientError, DEFAULT_SERVER, encode};
-use crate::server::settings::{DEFAULT_DATA_DIR, Overrides};
+use crate::server::settings::Overrides;
 use crate::service::api::*;
-use crate::store::{Identity, Role};
 
 /// Exit code of a client command the daemon refused (or could not be reached for).
 pub const EXIT_API_ERROR: i32 = 1;
@@ -43,27 +42,17 @@ pub fn serve(a: ServeArgs) -> i32 {
     )
 }
 
-#[derive(clap::Subcommand, Debug)]
-pub enum TokenCommand {
-    /// Create an API token in the store (offline) and print it once; only its hash is kept.
-    Create {
-        #[arg(long)]
-        user: String,
-        /// Comma-separated: requester, approver, deployer, admin, breakglass.
-        #[arg(long, value_delimiter = ',', required = true)]
-        roles: Vec<String>,
-        /// Comma-separated groups (approval gates name groups).
-        #[arg(long, value_delimiter = ',')]
-        groups: Vec<String>,
-        #[arg(long, env = "GUARDRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-    },
-}
-
-/// Opens the store in `data_dir` with the embedded runtime, for offline commands.
-fn offline_service(data_dir: &std::path::Path) -> Result<crate::service::Service, String> {
+/// Opens the store in `data_dir` with the embedded runtime, for offline commands: with the audit
+/// key of `key_file` (default `audit.key` in the data directory), created with the chain's key
+/// marker when neither exists yet.
+pub(super) fn offline_service(
+    data_dir: &std::path::Path,
+    key_file: Option<&std::path::Path>,
+) -> Result<crate::service::Service, String> {
     let store = crate::store::sqlite::SqliteStore::open(data_dir)
         .map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let key_path = crate::service::audit::key_path(data_dir, key_file);
+    let opened = crate::service::audit::open_key(&store, &key_path, Utc::now())?;
     let rt =
         crate::server::settings::load_runtime(&crate::server::settings::ConfigSource::Embedded)
             .map_err(|e| e.join("; "))?;
@@ -72,54 +61,8 @@ fn offline_service(data_dir: &std::path::Path) -> Result<crate::service::Service
         rt,
         std::sync::Arc::new(crate::metrics::Metrics::new()),
         crate::service::system_clock(),
+        opened.key,
     ))
-}
-
-pub fn token(cmd: TokenCommand) -> i32 {
-    let TokenCommand::Create {
-        user,
-        roles,
-        groups,
-        data_dir,
-    } = cmd;
-    let mut rs = Vec::new();
-    for r in &roles {
-        match Role::from_name(r.trim()) {
-            Some(r) => rs.push(r),
-            None => {
-                eprintln!(
-                    "guardrail: error[usage]: unknown role `{r}`; expected {}",
-                    Role::ALL.map(|r| r.name()).join(", ")
-                );
-                return super::EXIT_BAD_INPUT;
-            }
-        }
-    }
-    let svc = match offline_service(&data_dir) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("guardrail: {e}");
-            return super::EXIT_BAD_INPUT;
-        }
-    };
-    let id = Identity {
-        user: user.clone(),
-        roles: rs,
-        groups,
-    };
-    match svc.create_token(&id, "guardrail token create") {
-        Ok(t) => {
-            println!("{t}");
-            eprintln!(
-                "guardrail: token for {user} created; it is shown only this once (export GUARDRAIL_TOKEN=...)"
-            );
-            0
-        }
-        Err(e) => {
-            eprintln!("guardrail: {e}");
-            EXIT_API_ERROR
-        }
-    }
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -145,108 +88,114 @@ impl Conn {
     }
 }
 
+/// Whether the CLI must not print `c` as is: C0 controls other than newline and tab (terminal
+/// escape sequences start with ESC), DEL and C1 controls.
+fn unprintable(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
+/// `s` with every control character the terminal could act on shown as `\u{1b}` instead.
+/// Input validation refuses them in the daemon already; this is the second line of defense
+/// for whatever reaches the CLI anyway (an older daemon, a drifted config's diff).
+pub(crate) fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(unprintable) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unprintable(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Every string of a JSON value escaped (see [`escape`]).
+fn escape_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let std::borrow::Cow::Owned(e) = escape(s) {
+                *s = e;
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(escape_json),
+        serde_json::Value::Object(m) => m.values_mut().for_each(escape_json),
+        _ => {}
+    }
+}
+
+/// A value with every string escaped, for the text printers.
+fn escaped<T: serde::Serialize + serde::de::DeserializeOwned>(v: &T) -> Option<T> {
+    let mut j = serde_json::to_value(v).ok()?;
+    escape_json(&mut j);
+    serde_json::from_value(j).ok()
+}
+
+/// JSON text with DEL and C1 controls escaped too (serde_json escapes only C0).
+fn safe_json(text: String) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Prints a refused or failed API call (with the field and reasons the daemon gave) and
 /// returns [`EXIT_API_ERROR`].
 pub(super) fn api_error(e: ClientError) -> i32 {
     match &e {
         ClientError::Api { field, reasons, .. } => {
-            eprintln!("guardrail: {e}");
+            eprintln!("guardrail: {}", escape(&e.to_string()));
             if let Some(f) = field {
-                eprintln!("  field: {f}");
+                eprintln!("  field: {}", escape(f));
             }
             for r in reasons {
-                eprintln!("  - {r}");
+                eprintln!("  - {}", escape(r));
             }
         }
-        _ => eprintln!("guardrail: {e}"),
+        _ => eprintln!("guardrail: {}", escape(&e.to_string())),
     }
     EXIT_API_ERROR
 }
 
-/// Prints the result of an API call, as JSON (`--output json`) or with `text`; an error is
-/// printed by [`api_error`]. Returns the exit code.
-pub(super) fn show<T: serde::Serialize>(
+/// Prints the result of an API call, as JSON (`--output json`) or with `text` (every string
+/// from the daemon escaped); an error is printed by [`api_error`]. Returns the exit code.
+pub(super) fn show<T: serde::Serialize + serde::de::DeserializeOwned>(
     r: Result<T, ClientError>,
     json: bool,
     text: impl FnOnce(&T),
 ) -> i32 {
     match r {
         Ok(v) if json => {
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            println!(
+                "{}",
+                safe_json(serde_json::to_string_pretty(&v).unwrap_or_default())
+            );
             0
         }
-        Ok(v) => {
-            text(&v);
-            0
-        }
-        Err(e) => api_error(e),
-    }
-}
-
-#[derive(clap::Args, Debug)]
-pub struct AuditArgs {
-    #[command(subcommand)]
-    pub cmd: AuditCommand,
-}
-
-#[derive(clap::Subcommand, Debug)]
-pub enum AuditCommand {
-    /// Verify the audit log's hash chain: offline from the store, or through the API with
-    /// --server. Exit 0 intact, 1 tampered (the record is named).
-    Verify {
-        #[arg(long, env = "GUARDRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-        /// Ask a running daemon instead of reading the store.
-        #[arg(long)]
-        server: Option<String>,
-        #[arg(long, env = "GUARDRAIL_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-        #[arg(long, default_value = "text")]
-        output: String,
-    },
-}
-
-pub fn audit(a: AuditArgs) -> i32 {
-    let AuditCommand::Verify {
-        data_dir,
-        server,
-        token,
-        output,
-    } = a.cmd;
-    let result: Result<AuditVerifyView, String> = match server {
-        Some(s) => Client::new(&s, token)
-            .and_then(|c| c.get("/v1/audit/verify"))
-            .map_err(|e| e.to_string()),
-        None => {
-            if !data_dir.join(crate::store::sqlite::FILE_NAME).is_file() {
-                eprintln!(
-                    "guardrail: {}: no store here (pass --data-dir)",
-                    data_dir.display()
-                );
-                return super::EXIT_BAD_INPUT;
+        Ok(v) => match escaped(&v) {
+            Some(v) => {
+                text(&v);
+                0
             }
-            offline_service(&data_dir).and_then(|s| s.verify_audit().map_err(|e| e.to_string()))
-        }
-    };
-    match result {
-        Err(e) => {
-            eprintln!("guardrail: {e}");
-            super::EXIT_BAD_INPUT
-        }
-        Ok(v) => {
-            if output == "json" {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-            } else if v.ok {
-                println!("audit log intact: {} records verified", v.records);
-            } else {
+            None => {
                 println!(
-                    "audit log TAMPERED: record {}: {}",
-                    v.broken_record.unwrap_or(0),
-                    v.reason.clone().unwrap_or_default()
+                    "{}",
+                    safe_json(serde_json::to_string_pretty(&v).unwrap_or_default())
                 );
+                0
             }
-            if v.ok { 0 } else { 1 }
-        }
+        },
+        Err(e) => api_error(e),
     }
 }
 
@@ -572,5 +521,27 @@ pub fn change(a: ChangeArgs) -> i32 {
             &format!("/v1/changes/{id}/break-glass"),
             &BreakGlassBody { reason, incident },
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_from_the_daemon_are_shown_escaped() {
+        assert_eq!(escape("plain\nlines\tok"), "plain\nlines\tok");
+        assert_eq!(escape("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(escape("c1\u{9b}x\u{7f}"), "c1\\u{9b}x\\u{7f}");
+        let v: ChangeTargetView = escaped(&ChangeTargetView {
+            target: "t\u{7}".into(),
+            format: "haproxy".into(),
+            content_hash: "sha256:x".into(),
+        })
+        .unwrap();
+        assert_eq!(v.target, "t\\u{7}");
+        let json =
+            safe_json(serde_json::to_string(&serde_json::json!({"t": "a\u{9b}\u{1b}"})).unwrap());
+        assert!(!json.chars().any(|c| c.is_control()), "{json}");
     }
 }

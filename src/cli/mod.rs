@@ -5,6 +5,7 @@
 //! 0 success/pass, 1 a semantic change (`diff`) or a block (`check`), 2 bad input or usage,
 //! 3 approval required (`check`).
 
+mod audit_cmd;
 mod check;
 mod daemon_cmds;
 mod diff_cmd;
@@ -15,6 +16,7 @@ mod parse_cmd;
 pub mod policies;
 mod policy_cmd;
 pub mod repo;
+mod token_cmd;
 
 use std::io::{IsTerminal, Write};
 
@@ -53,13 +55,13 @@ pub enum Command {
     Hash(daemon_cmds::HashArgs),
     /// Run the daemon: change requests, approvals, gates, drift, metrics.
     Serve(daemon_cmds::ServeArgs),
-    /// API tokens of the daemon.
+    /// API tokens of the daemon: create, list, revoke.
     #[command(subcommand)]
-    Token(daemon_cmds::TokenCommand),
+    Token(token_cmd::TokenCommand),
     /// Changes held by the daemon (a client of its API).
     Change(daemon_cmds::ChangeArgs),
-    /// The daemon's audit log.
-    Audit(daemon_cmds::AuditArgs),
+    /// The daemon's audit log: verify its chain, print its head.
+    Audit(audit_cmd::AuditArgs),
     /// Drift of live configs from their baselines (a client of the daemon's API).
     Drift(drift_cmd::DriftArgs),
     /// Change freezes of the daemon: list, create, lift.
@@ -103,9 +105,9 @@ fn run() -> i32 {
         Command::Parse(args) => parse_cmd::run(args),
         Command::Hash(args) => daemon_cmds::hash(args),
         Command::Serve(args) => daemon_cmds::serve(args),
-        Command::Token(cmd) => daemon_cmds::token(cmd),
+        Command::Token(cmd) => token_cmd::run(cmd),
         Command::Change(args) => daemon_cmds::change(args),
-        Command::Audit(args) => daemon_cmds::audit(args),
+        Command::Audit(args) => audit_cmd::run(args),
         Command::Drift(args) => drift_cmd::run(args),
         Command::Freeze(args) => freeze_cmd::freeze(args),
         Command::Retro(args) => freeze_cmd::retro(args),

@@ -166,7 +166,7 @@ pub async fn deliver_due(svc: &Arc<Service>, client: &reqwest::Client) -> Result
         }
         let s = svc.clone();
         blocking(move || {
-            store::write(s.store.as_ref(), |tx| {
+            store::write(s.store.as_ref(), s.audit_key(), |tx| {
                 for (row, result) in &results {
                     tx.outbox_attempted(row.id, now, result)?;
                 }

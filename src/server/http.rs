@@ -20,11 +20,16 @@ use crate::service::api::ErrorBody;
 use crate::service::{Service, ServiceError};
 use crate::store::Identity;
 
+/// The per-token request rate limit (governor's GCRA, keyed by the token's hash).
+pub type RateLimiter = governor::DefaultKeyedRateLimiter<String>;
+
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<Service>,
-    /// False until start-up finished and while shutting down (`/readyz`).
+    /// False until start-up finished and from the moment shutdown begins (`/readyz`).
     pub ready: Arc<AtomicBool>,
+    /// `None`: no rate limit (`server.rate_limit: 0`).
+    pub limiter: Option<Arc<RateLimiter>>,
 }
 
 /// An error answered as JSON.
@@ -32,6 +37,8 @@ pub struct AppState {
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,
+    /// Seconds for `Retry-After` (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -43,6 +50,7 @@ impl ApiError {
                 field: None,
                 reasons: Vec::new(),
             },
+            retry_after: None,
         }
     }
 }
@@ -53,6 +61,11 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut()
                 .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string())
+        {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
         }
         r
     }
@@ -68,10 +81,18 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unprocessable { field, .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, field.clone(), Vec::new())
             }
+            ServiceError::TooLarge { field, .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, field.clone(), Vec::new())
+            }
+            ServiceError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, None, Vec::new()),
             ServiceError::Store(err) => {
                 tracing::error!(error = %err, "store error");
                 (StatusCode::SERVICE_UNAVAILABLE, None, Vec::new())
             }
+        };
+        let retry_after = match &e {
+            ServiceError::Busy { retry_after, .. } => Some(*retry_after),
+            _ => None,
         };
         ApiError {
             status,
@@ -80,6 +101,7 @@ impl From<ServiceError> for ApiError {
                 field,
                 reasons,
             },
+            retry_after,
         }
     }
 }
@@ -127,12 +149,28 @@ impl FromRequestParts<AppState> for Auth {
             })?
             .to_string();
         let service = state.service.clone();
-        if let Some(id) = service.cached_identity(&token) {
-            return Ok(Auth(id));
+        let key = crate::service::token_hash(&token);
+        let id = match service.cached_identity(&token) {
+            Some(id) => id,
+            None => blocking(move || service.authenticate(&token)).await?,
+        };
+        if let Some(limiter) = &state.limiter
+            && let Err(not_until) = limiter.check_key(&key)
+        {
+            use governor::clock::Clock;
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            state.service.metrics.limits.rate_limited.inc();
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "rate limit of this token exceeded (server.rate_limit); retry in {} ms",
+                    wait.as_millis().max(1)
+                ),
+            );
+            e.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+            return Err(e);
         }
-        blocking(move || service.authenticate(&token))
-            .await
-            .map(Auth)
+        Ok(Auth(id))
     }
 }
 

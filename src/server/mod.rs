@@ -44,6 +44,10 @@ pub struct Prepared {
     pub settings: ServerSettings,
     pub source: ConfigSource,
     pub service: Arc<Service>,
+    /// Warnings to print once logging is up (an audit key inside the data directory).
+    pub warnings: Vec<String>,
+    /// What opening the audit key did, for the start-up log.
+    pub key_notes: Vec<String>,
 }
 
 /// Loads and validates everything; every problem at once.
@@ -74,17 +78,76 @@ pub fn prepare(config: Option<PathBuf>, flags: &Overrides) -> Result<Prepared, V
         SqliteStore::open(&server.data_dir)
             .map_err(|e| vec![format!("{}: {e}", server.data_dir.display())])?,
     );
-    let service = Arc::new(Service::new(
+    let key_path =
+        crate::service::audit::key_path(&server.data_dir, server.audit_key_file.as_deref());
+    let opened = crate::service::audit::open_key(store.as_ref(), &key_path, chrono::Utc::now())
+        .map_err(|e| vec![format!("server.audit_key_file: {e}")])?;
+    let mut warnings = Vec::new();
+    if inside(&key_path, &server.data_dir) {
+        warnings.push(format!(
+            "the audit key {} lives inside the data directory: whoever can copy or rewrite the data directory can rewrite the audit log without detection. Move it outside (server.audit_key_file or GUARDRAIL_AUDIT_KEY_FILE), e.g. to a secret mounted read-only",
+            key_path.display()
+        ));
+    }
+    let mut key_notes = Vec::new();
+    if opened.created {
+        key_notes.push(format!(
+            "created the audit key {} (mode 0600)",
+            key_path.display()
+        ));
+    }
+    if let Some(seq) = opened.keyed_now {
+        key_notes.push(format!(
+            "audit log keyed from record {seq} (HMAC-SHA256, key id {})",
+            opened.key.id()
+        ));
+    }
+    let mut service = Service::new(
         store,
         runtime,
         Arc::new(Metrics::new()),
         system_clock(),
-    ));
+        opened.key,
+    );
+    service.limits = crate::service::limits::Limits {
+        max_change_bytes: server.max_change_bytes,
+        max_diff_entries: server.max_diff_entries,
+        max_concurrent_evaluations: server.max_concurrent_evaluations,
+        evaluation_queue: server.evaluation_queue,
+    };
     Ok(Prepared {
         settings: server,
         source,
-        service,
+        service: Arc::new(service),
+        warnings,
+        key_notes,
     })
+}
+
+/// Whether `path` lies inside `dir` (both resolved when they exist).
+fn inside(path: &std::path::Path, dir: &std::path::Path) -> bool {
+    let abs = |p: &std::path::Path| {
+        std::fs::canonicalize(p).unwrap_or_else(|_| {
+            std::env::current_dir()
+                .map(|c| c.join(p))
+                .unwrap_or_else(|_| p.to_path_buf())
+        })
+    };
+    abs(path).starts_with(abs(dir))
+}
+
+/// The per-token rate limiter of the settings (`None`: no limit).
+pub fn rate_limiter(s: &ServerSettings) -> Option<Arc<http::RateLimiter>> {
+    use std::num::NonZeroU32;
+    let rate = settings::parse_rate(&s.rate_limit).ok().flatten()?;
+    let burst = s
+        .rate_burst
+        .unwrap_or_else(|| rate.count.saturating_mul(2))
+        .max(1);
+    let period = rate.per / rate.count;
+    let quota = governor::Quota::with_period(period)?
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+    Some(Arc::new(governor::RateLimiter::keyed(quota)))
 }
 
 /// The router with every route, the OpenAPI document and the middleware.
@@ -160,9 +223,11 @@ async fn run(p: Prepared) -> i32 {
     };
     let bound = listener.local_addr().unwrap_or(addr);
     let ready = Arc::new(AtomicBool::new(false));
+    let limiter = rate_limiter(&p.settings);
     let state = AppState {
         service: p.service.clone(),
         ready: ready.clone(),
+        limiter: limiter.clone(),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let rt = p.service.runtime();
@@ -180,6 +245,13 @@ async fn run(p: Prepared) -> i32 {
             p.settings.data_dir.display()
         );
     }
+    for n in &p.key_notes {
+        tracing::info!("{n}");
+    }
+    for w in &p.warnings {
+        tracing::warn!("{w}");
+        eprintln!("guardrail: warning: {w}");
+    }
     if matches!(p.source, ConfigSource::Embedded) {
         eprintln!(
             "guardrail: running on embedded defaults: the example targets of examples/infra and the policy library built into the binary (pass --config guardrail.yaml for your own)"
@@ -191,7 +263,26 @@ async fn run(p: Prepared) -> i32 {
         .ok()
         .and_then(|d| d.to_std().ok())
         .unwrap_or(Duration::from_secs(30));
-    tokio::spawn(sweep_loop(p.service.clone(), sweep_every, stop_rx.clone()));
+    tokio::spawn(sweep_loop(
+        p.service.clone(),
+        sweep_every,
+        limiter,
+        stop_rx.clone(),
+    ));
+    let head_every = crate::change::parse_duration(&p.settings.audit_head_interval)
+        .ok()
+        .and_then(|d| d.to_std().ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(900));
+    tokio::spawn(audit_head_loop(
+        p.service.clone(),
+        head_every,
+        stop_rx.clone(),
+    ));
+    let shutdown_delay = crate::change::parse_duration(&p.settings.shutdown_delay)
+        .ok()
+        .and_then(|d| d.to_std().ok())
+        .unwrap_or(Duration::from_secs(1));
     tokio::spawn(reload_loop(
         p.service.clone(),
         p.source.clone(),
@@ -207,9 +298,15 @@ async fn run(p: Prepared) -> i32 {
         let ready = ready.clone();
         async move {
             wait_for_stop().await;
+            // From here /readyz answers 503, while the listener still accepts for
+            // `server.shutdown_delay`, so load balancers see the daemon leave before it stops.
             ready.store(false, Ordering::Relaxed);
-            tracing::info!("shutting down: finishing in-flight requests");
+            tracing::info!(
+                delay_ms = shutdown_delay.as_millis() as u64,
+                "shutting down: not ready; finishing in-flight requests"
+            );
             let _ = stop_tx.send(true);
+            tokio::time::sleep(shutdown_delay).await;
         }
     };
     let served = axum::serve(listener, app)
@@ -228,11 +325,24 @@ async fn run(p: Prepared) -> i32 {
 }
 
 fn has_store_tokens(svc: &Service) -> bool {
-    crate::store::read(svc.store.as_ref(), |tx| {
-        tx.audit_records(0, 1000)
-            .map(|r| r.iter().any(|r| r.action == "token.create"))
-    })
-    .unwrap_or(true)
+    crate::store::read(svc.store.as_ref(), |tx| tx.tokens().map(|t| !t.is_empty())).unwrap_or(true)
+}
+
+/// Logs the audit head on a timer (and at start), even when it did not move, so logs always
+/// hold a recent head to pin.
+async fn audit_head_loop(svc: Arc<Service>, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        let s = svc.clone();
+        match tokio::task::spawn_blocking(move || s.audit_head()).await {
+            Ok(Ok(h)) => svc.publish_head(h.as_ref(), true),
+            Ok(Err(e)) => tracing::warn!(error = %e, "reading the audit head failed"),
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {},
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 async fn wait_for_stop() {
@@ -250,13 +360,25 @@ async fn wait_for_stop() {
     }
 }
 
-async fn sweep_loop(svc: Arc<Service>, every: Duration, mut stop: watch::Receiver<bool>) {
+async fn sweep_loop(
+    svc: Arc<Service>,
+    every: Duration,
+    limiter: Option<Arc<http::RateLimiter>>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let s = svc.clone();
         match tokio::task::spawn_blocking(move || s.sweep()).await {
             Ok(Ok(n)) if n > 0 => tracing::info!(changes = n, "sweep moved changes"),
             Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed"),
             _ => {}
+        }
+        let s = svc.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.flush_token_use()).await {
+            tracing::warn!(error = %e, "recording token use failed");
+        }
+        if let Some(l) = &limiter {
+            l.retain_recent();
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {},

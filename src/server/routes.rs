@@ -65,6 +65,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(close_retro))
         .routes(routes!(audit_log))
         .routes(routes!(audit_verify))
+        .routes(routes!(audit_head))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
         .merge(super::drift_routes::router())
 }
 
@@ -74,7 +77,8 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Readiness: started, store reachable, not shutting down.
+/// Readiness: started, store reachable, not shutting down (503 from the moment shutdown
+/// begins).
 #[utoipa::path(get, path = "/readyz", security(()), responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 async fn readyz(State(st): State<AppState>) -> Response {
     if !st.ready.load(std::sync::atomic::Ordering::Relaxed) {
@@ -119,7 +123,7 @@ async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap) -> 
 
 /// Stateless evaluation of one change (what `guardrail check` does), any role.
 #[utoipa::path(post, path = "/v1/evaluate", request_body = EvaluateBody,
-    responses((status = 200, description = "the report, as `check --output json`", body = Object), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "the report, as `check --output json`", body = Object), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, description = "every evaluation slot taken and the queue full (Retry-After)", body = ErrorBody)))]
 async fn evaluate(
     State(st): State<AppState>,
     Auth(_who): Auth,
@@ -128,8 +132,27 @@ async fn evaluate(
     // CPU work of a few hundred microseconds, with no store access except a read of the
     // environment's baselines for fan-in rules once per store write (`Service::evaluate`): run
     // on the worker thread (started with the stack CEL needs) instead of paying two thread
-    // hand-offs on the blocking pool, which cost more than the evaluation under load.
-    let json = st.service.evaluate(&body).map_err(ApiError::from)?;
+    // hand-offs on the blocking pool, which cost more than the evaluation under load. Only a
+    // large one, or one that must wait for an evaluation slot, goes to the blocking pool.
+    st.service.check_evaluate(&body).map_err(ApiError::from)?;
+    let big = body.old.as_ref().map_or(0, String::len) + body.new.as_ref().map_or(0, String::len)
+        > 256 * 1024;
+    let permit = if big {
+        None
+    } else {
+        st.service.try_eval_permit()
+    };
+    let json = match permit {
+        Some(_permit) => st.service.evaluate(&body).map_err(ApiError::from)?,
+        None => {
+            let svc = st.service.clone();
+            blocking(move || {
+                let _permit = svc.eval_permit()?;
+                svc.evaluate(&body)
+            })
+            .await?
+        }
+    };
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
@@ -427,10 +450,79 @@ async fn audit_log(
         .map(Json)
 }
 
-/// Verify the audit log's hash chain (role admin).
-#[utoipa::path(get, path = "/v1/audit/verify", responses((status = 200, body = AuditVerifyView)))]
-async fn audit_verify(State(st): State<AppState>, Auth(who): Auth) -> ApiResult<AuditVerifyView> {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct VerifyQuery {
+    /// A head published earlier (`SEQ:HASH`) the log must still contain.
+    expect_head: Option<String>,
+}
+
+/// Verify the audit log's chain: links, MACs under the audit key, and an anchor when given
+/// (role admin).
+#[utoipa::path(get, path = "/v1/audit/verify", params(VerifyQuery), responses((status = 200, body = AuditVerifyView), (status = 422, body = ErrorBody)))]
+async fn audit_verify(
+    State(st): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<VerifyQuery>,
+) -> ApiResult<AuditVerifyView> {
     crate::service::require(&who, Role::Admin)?;
+    let anchor = match &q.expect_head {
+        Some(h) => Some(h.parse::<crate::change::audit::Anchor>().map_err(|e| {
+            let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e);
+            err.body.field = Some("expect_head".into());
+            err
+        })?),
+        None => None,
+    };
     let svc = st.service.clone();
-    blocking(move || svc.verify_audit()).await.map(Json)
+    blocking(move || svc.verify_audit(anchor.as_ref()))
+        .await
+        .map(Json)
+}
+
+/// The newest audit record, `SEQ:HASH`: pin it outside the store and pass it to `guardrail
+/// audit verify --expect-head` later. Any role.
+#[utoipa::path(get, path = "/v1/audit/head", responses((status = 200, body = AuditHeadView)))]
+async fn audit_head(State(st): State<AppState>, Auth(_who): Auth) -> ApiResult<AuditHeadView> {
+    let svc = st.service.clone();
+    let h = blocking(move || svc.audit_head()).await?;
+    Ok(Json(AuditHeadView {
+        head: h.as_ref().map(|h| h.to_string()),
+        seq: h.as_ref().map_or(0, |h| h.id),
+        hash: h.map(|h| h.hash),
+    }))
+}
+
+/// Stored API tokens: id, user, roles, created, expires, last used (never the token; role
+/// admin).
+#[utoipa::path(get, path = "/v1/tokens", responses((status = 200, body = Vec<TokenView>)))]
+async fn list_tokens(State(st): State<AppState>, Auth(who): Auth) -> ApiResult<Vec<TokenView>> {
+    let svc = st.service.clone();
+    blocking(move || svc.tokens_as(&who)).await.map(Json)
+}
+
+/// Create a token (role admin); the answer is the only time it is shown.
+#[utoipa::path(post, path = "/v1/tokens", request_body = TokenCreateBody, responses((status = 201, body = TokenCreated), (status = 422, body = ErrorBody)))]
+async fn create_token(
+    State(st): State<AppState>,
+    Auth(who): Auth,
+    ApiJson(body): ApiJson<TokenCreateBody>,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    let svc = st.service.clone();
+    let t = blocking(move || svc.create_token_as(&who, body)).await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// Revoke a token (role admin): refused from its next request on.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", params(("id" = i64, Path)), responses((status = 200, body = TokenView), (status = 404, body = ErrorBody)))]
+async fn revoke_token(
+    State(st): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<TokenView> {
+    let svc = st.service.clone();
+    blocking(move || svc.revoke_token_as(&who, id))
+        .await
+        .map(Json)
 }

@@ -37,6 +37,15 @@ struct ServerSection {
     tokens: Option<serde_json::Value>,
     retro_due: Option<String>,
     sweep_interval: Option<String>,
+    audit_key_file: Option<String>,
+    audit_head_interval: Option<String>,
+    max_change_bytes: Option<usize>,
+    max_diff_entries: Option<usize>,
+    max_concurrent_evaluations: Option<usize>,
+    evaluation_queue: Option<usize>,
+    rate_limit: Option<serde_json::Value>,
+    rate_burst: Option<u32>,
+    shutdown_delay: Option<String>,
 }
 
 /// The merged daemon settings.
@@ -47,6 +56,54 @@ pub struct ServerSettings {
     pub log_format: String,
     pub body_limit: usize,
     pub sweep_interval: String,
+    /// The audit key (default `audit.key` in the data directory).
+    #[serde(default)]
+    pub audit_key_file: Option<PathBuf>,
+    /// How often the audit head is logged even when it did not move.
+    pub audit_head_interval: String,
+    pub max_change_bytes: usize,
+    pub max_diff_entries: usize,
+    pub max_concurrent_evaluations: usize,
+    pub evaluation_queue: usize,
+    /// Requests per token: `50/s`, `600/min`, `0` (off).
+    pub rate_limit: String,
+    /// Requests a token may send at once above the rate (default twice the rate's count).
+    #[serde(default)]
+    pub rate_burst: Option<u32>,
+    /// How long `/readyz` answers 503 after SIGTERM before the listener closes.
+    pub shutdown_delay: String,
+}
+
+/// A per-token rate: requests per period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: std::time::Duration,
+}
+
+/// Parses `50/s`, `600/min`, `1000/h` (`0` or `off`: no limit).
+pub fn parse_rate(s: &str) -> Result<Option<Rate>, String> {
+    let t = s.trim();
+    if t == "0" || t.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let (n, unit) = t
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}`: expected a rate like 50/s, 600/min or 0 (off)"))?;
+    let count: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}`: `{n}` is not a whole number of requests"))?;
+    let per = match unit.trim() {
+        "s" | "sec" | "second" => std::time::Duration::from_secs(1),
+        "m" | "min" | "minute" => std::time::Duration::from_secs(60),
+        "h" | "hour" => std::time::Duration::from_secs(3600),
+        u => return Err(format!("`{s}`: unknown unit `{u}`; expected s, min or h")),
+    };
+    if count == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Rate { count, per }))
 }
 
 /// Flags of `guardrail serve` that override everything.
@@ -115,12 +172,40 @@ pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSetti
     let mut plain = section.as_object().cloned().unwrap_or_default();
     plain.remove("tokens");
     plain.remove("retro_due");
+    // A rate may be written as a bare number (requests per second).
+    if let Some(v) = plain.get_mut("rate_limit")
+        && let Some(n) = v.as_u64()
+    {
+        *v = serde_json::Value::String(format!("{n}/s"));
+    }
     let built = config::Config::builder()
         .set_default("listen", DEFAULT_LISTEN)
         .and_then(|b| b.set_default("data_dir", DEFAULT_DATA_DIR))
         .and_then(|b| b.set_default("log_format", "text"))
         .and_then(|b| b.set_default("body_limit", DEFAULT_BODY_LIMIT as i64))
         .and_then(|b| b.set_default("sweep_interval", "30s"))
+        .and_then(|b| b.set_default("audit_head_interval", "15m"))
+        .and_then(|b| {
+            b.set_default(
+                "max_change_bytes",
+                crate::service::limits::DEFAULT_MAX_CHANGE_BYTES as i64,
+            )
+        })
+        .and_then(|b| {
+            b.set_default(
+                "max_diff_entries",
+                crate::service::limits::DEFAULT_MAX_DIFF_ENTRIES as i64,
+            )
+        })
+        .and_then(|b| {
+            b.set_default(
+                "max_concurrent_evaluations",
+                crate::service::limits::default_concurrency() as i64,
+            )
+        })
+        .and_then(|b| b.set_default("evaluation_queue", 32))
+        .and_then(|b| b.set_default("rate_limit", "50/s"))
+        .and_then(|b| b.set_default("shutdown_delay", "1s"))
         .map(|b| {
             // JSON is YAML: the section is handed over as text.
             b.add_source(config::File::from_str(
@@ -164,6 +249,29 @@ pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSetti
         }
         if let Err(e) = crate::change::parse_duration(&s.sweep_interval) {
             problems.push(format!("server.sweep_interval: {e}"));
+        }
+        match crate::change::parse_duration(&s.audit_head_interval) {
+            Ok(d) if d > chrono::Duration::zero() => {}
+            Ok(_) => problems.push("server.audit_head_interval: must be positive".into()),
+            Err(e) => problems.push(format!("server.audit_head_interval: {e}")),
+        }
+        if let Err(e) = crate::change::parse_duration(&s.shutdown_delay) {
+            problems.push(format!("server.shutdown_delay: {e}"));
+        }
+        if let Err(e) = parse_rate(&s.rate_limit) {
+            problems.push(format!("server.rate_limit: {e}"));
+        }
+        if s.rate_burst == Some(0) {
+            problems.push("server.rate_burst: must be at least 1".into());
+        }
+        if s.max_change_bytes == 0 {
+            problems.push("server.max_change_bytes: must be positive".into());
+        }
+        if s.max_diff_entries == 0 {
+            problems.push("server.max_diff_entries: must be positive".into());
+        }
+        if s.max_concurrent_evaluations == 0 {
+            problems.push("server.max_concurrent_evaluations: must be at least 1".into());
         }
     }
     match settings {
@@ -273,4 +381,21 @@ pub fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<SystemTime>)>
         walk(p, &mut out);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_with_their_unit_and_zero_is_off() {
+        let r = parse_rate("50/s").unwrap().unwrap();
+        assert_eq!((r.count, r.per.as_secs()), (50, 1));
+        let r = parse_rate("600/min").unwrap().unwrap();
+        assert_eq!((r.count, r.per.as_secs()), (600, 60));
+        assert_eq!(parse_rate("0").unwrap(), None);
+        assert_eq!(parse_rate("off").unwrap(), None);
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("5/week").is_err());
+    }
 }

@@ -235,6 +235,9 @@ pub struct FreezeView {
 pub struct RetroView {
     pub id: i64,
     pub change_id: i64,
+    /// Who used the break-glass (they may not close the review).
+    #[serde(default)]
+    pub opened_by: Option<String>,
     pub opened_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
     pub overdue: bool,
@@ -251,6 +254,62 @@ pub struct AuditVerifyView {
     /// The first record that does not verify.
     pub broken_record: Option<i64>,
     pub reason: Option<String>,
+    /// The newest record, `SEQ:HASH` (pin it and pass it to `--expect-head` later).
+    #[serde(default)]
+    pub head: Option<String>,
+    /// The record from which records are MAC'd with the audit key.
+    #[serde(default)]
+    pub keyed_from: Option<i64>,
+}
+
+/// `GET /v1/audit/head`: the newest audit record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditHeadView {
+    /// `SEQ:HASH`, what `--expect-head` takes (`null` for an empty log).
+    pub head: Option<String>,
+    pub seq: i64,
+    pub hash: Option<String>,
+}
+
+/// `POST /v1/tokens`: a token for a user (admin).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreateBody {
+    pub user: String,
+    /// requester, approver, deployer, admin, breakglass.
+    pub roles: Vec<String>,
+    /// Groups approval gates name.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Lifetime (`90d`, `12h`); none: until revoked.
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+/// A token just created: the only time it is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenCreated {
+    pub id: i64,
+    pub token: String,
+    pub user: String,
+    pub roles: Vec<String>,
+    pub groups: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A stored token (never the token itself).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    pub id: i64,
+    pub user: String,
+    pub roles: Vec<String>,
+    pub groups: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// active, expired or revoked.
+    pub state: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

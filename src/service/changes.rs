@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::api::*;
+use super::input::{Text, text_field, unknown_name};
 use super::{
     Effects, Result, Runtime, Service, ServiceError, combined_hash, fmt_duration, require,
 };
@@ -17,14 +18,14 @@ use crate::change::{
 use crate::document::Format;
 use crate::pipeline::{self, Loaded};
 use crate::policy::{ChangeInfo, InventoryEntry, TargetInfo};
-use crate::report::{self, Report};
+use crate::report::Report;
 use crate::store::{
     self, ApprovalRow, BaselineRow, BreakGlass, ChangeDoc, ChangeFilter, ChangeRow, ChangeTarget,
     FreezeRow, Identity, RetroReview, Role, Tx,
 };
 
 /// A revision evaluated: what to store.
-struct Evaluated {
+pub(super) struct Evaluated {
     targets: Vec<ChangeTarget>,
     content_hash: String,
     report_json: String,
@@ -117,18 +118,55 @@ pub(super) fn baseline_inventory(
 }
 
 /// Refuses an environment guardrail.yaml does not declare (a typo must not create a change or a
-/// freeze that applies to nothing).
-fn known_env(rt: &Runtime, env: &str) -> Result<()> {
+/// freeze that applies to nothing, nor get a gate answer or an evaluation for nothing): 422
+/// naming the field, the nearest name and the declared ones.
+pub(super) fn known_env(rt: &Runtime, env: &str) -> Result<()> {
     if rt.config.environments.iter().any(|e| e == env) {
         return Ok(());
     }
     Err(ServiceError::invalid(
         "env",
-        format!(
-            "unknown environment `{env}`; guardrail.yaml declares {}",
-            rt.config.environments.join(", ")
-        ),
+        unknown_name(
+            "environment",
+            env,
+            rt.config.environments.iter().map(String::as_str),
+        ) + " (guardrail.yaml declares them)",
     ))
+}
+
+/// What a revision was evaluated against: the id of the baseline of each target it names and,
+/// when a rule reads `inventory`, of every target of the environment (`None`: no baseline).
+pub(super) type Bases = Vec<(String, Option<i64>)>;
+
+/// The baselines a revision of `names` in `env` depends on, now.
+pub(super) fn current_bases(
+    tx: &mut dyn Tx,
+    rt: &Runtime,
+    env: &str,
+    names: &[String],
+) -> Result<Bases> {
+    let mut all: Vec<String> = names.to_vec();
+    if rt.uses_inventory {
+        all.extend(rt.config.targets.iter().map(|t| t.name.clone()));
+    }
+    all.sort();
+    all.dedup();
+    let mut out = Vec::new();
+    for n in all {
+        let id = tx.baseline(&n, env)?.map(|b| b.id);
+        out.push((n, id));
+    }
+    Ok(out)
+}
+
+/// Refuses control characters in the free text of a submission (422 naming the field).
+fn check_submit_text(req: &SubmitChange) -> Result<()> {
+    text_field("title", &req.title, Text::Line)?;
+    text_field("ticket", &req.ticket, Text::Line)?;
+    text_field("source_url", &req.source_url, Text::Line)?;
+    text_field("commit", &req.commit, Text::Line)?;
+    text_field("env", &req.env, Text::Line)?;
+    Ok(())
 }
 
 fn load_change(tx: &mut dyn Tx, id: i64) -> Result<ChangeRow> {
@@ -150,16 +188,17 @@ impl Service {
         self.show(id, false)
     }
 
-    /// Parses, diffs and evaluates the content of a revision against the baselines.
-    #[allow(clippy::too_many_arguments)]
-    fn evaluate_revision(
+    /// Parses, diffs and evaluates the content of a revision against the baselines, outside any
+    /// write transaction: the baselines are read in a snapshot, and the caller's write
+    /// transaction checks with [`bases_moved`] that they did not move meanwhile. Holds an
+    /// evaluation slot while it works. Refuses (413) content over `server.max_change_bytes`.
+    pub(super) fn evaluate_revision(
         &self,
         rt: &Runtime,
-        tx: &mut dyn Tx,
         env: &str,
         change: &ChangeInfo,
         contents: &[TargetContent],
-    ) -> Result<Evaluated> {
+    ) -> Result<(Evaluated, Bases)> {
         known_env(rt, env)?;
         if contents.is_empty() {
             return Err(ServiceError::invalid(
@@ -167,17 +206,28 @@ impl Service {
                 "a change needs at least one target",
             ));
         }
-        let started = std::time::Instant::now();
-        let mut news: Vec<(TargetInfo, Option<Loaded>, Loaded)> = Vec::new();
+        self.check_sizes(
+            contents
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("targets[{i}].content"), t.content.as_str())),
+            "targets",
+        )?;
+        // Names and formats first: nothing is parsed for a request that names a wrong target.
+        let mut checked: Vec<(&crate::config::Target, Option<Format>)> = Vec::new();
         for (i, tc) in contents.iter().enumerate() {
             let field = format!("targets[{i}]");
             let t = rt.config.target(&tc.target).ok_or_else(|| {
                 ServiceError::invalid(
                     &format!("{field}.target"),
-                    format!("unknown target `{}`", tc.target),
+                    unknown_name(
+                        "target",
+                        &tc.target,
+                        rt.config.targets.iter().map(|t| t.name.as_str()),
+                    ),
                 )
             })?;
-            if news.iter().any(|(info, _, _)| info.name == t.name) {
+            if checked.iter().any(|(c, _)| c.name == t.name) {
                 return Err(ServiceError::invalid(
                     &format!("{field}.target"),
                     format!("target `{}` is listed twice", t.name),
@@ -200,10 +250,29 @@ impl Service {
                 })?),
                 None => t.format,
             };
-            let new = pipeline::parse(&t.name, tc.content.as_bytes(), explicit).map_err(|e| {
-                ServiceError::invalid(&format!("{field}.content"), e.lines.join("; "))
+            checked.push((t, explicit));
+        }
+        let _slot = self.eval_permit()?;
+        let started = std::time::Instant::now();
+        let names: Vec<String> = checked.iter().map(|(t, _)| t.name.clone()).collect();
+        // One snapshot: the baselines diffed against, the others' for fan-in rules, and what
+        // the write transaction will compare.
+        let (olds, others, bases) = store::read(self.store.as_ref(), |tx| {
+            let mut olds = Vec::new();
+            for n in &names {
+                olds.push(tx.baseline(n, env)?);
+            }
+            let others = baseline_inventory(tx, rt, env, |name| names.iter().any(|n| n == name))?;
+            Ok::<_, ServiceError>((olds, others, current_bases(tx, rt, env, &names)?))
+        })?;
+        let mut news: Vec<(TargetInfo, Option<Loaded>, Loaded)> = Vec::new();
+        for (i, ((t, explicit), (tc, base))) in
+            checked.iter().zip(contents.iter().zip(olds)).enumerate()
+        {
+            let new = pipeline::parse(&t.name, tc.content.as_bytes(), *explicit).map_err(|e| {
+                ServiceError::invalid(&format!("targets[{i}].content"), e.lines.join("; "))
             })?;
-            let old = match tx.baseline(&t.name, env)? {
+            let old = match base {
                 Some(b) => Some(
                     pipeline::parse(
                         &format!("{} (baseline)", t.name),
@@ -232,9 +301,6 @@ impl Service {
         }
         // Fan-in rules see every target of the environment: this change's new content, the
         // baselines of the others.
-        let others = baseline_inventory(tx, rt, env, |name| {
-            news.iter().any(|(i, _, _)| i.name == name)
-        })?;
         let inventory = pipeline::inventory(
             news.iter().map(|(i, _, n)| InventoryEntry {
                 target: i.clone(),
@@ -258,10 +324,6 @@ impl Service {
         let now = self.now();
         rt.waivers.apply(&rt.policies, &mut report, now);
         self.metrics.record_evaluations(&report);
-        self.metrics
-            .policy
-            .check_duration
-            .observe(started.elapsed().as_secs_f64());
         let env_settings = rt.settings.env(env);
         let reqs = requirements(&report.findings, &env_settings);
         let mandatory = mandatory_blockers(&report.findings);
@@ -280,7 +342,10 @@ impl Service {
                 content: tc.content.clone(),
             })
             .collect();
-        let report_json = report::json::render(&report, &report::json::Options { compact: true });
+        drop(inventory);
+        drop(news);
+        // What is stored and shown is bounded per target (`server.max_diff_entries`).
+        let report_json = super::limits::render_bounded(&mut report, self.limits.max_diff_entries);
         let state = if !mandatory.is_empty() {
             State::Denied
         } else if !reqs.is_empty() {
@@ -288,33 +353,82 @@ impl Service {
         } else {
             State::Approved
         };
-        drop(inventory);
-        Ok(Evaluated {
-            targets,
-            content_hash: combined_hash(&parts),
-            report_json,
-            requirements: reqs,
-            mandatory,
-            verdict: verdict.name().to_string(),
-            state,
+        self.metrics
+            .policy
+            .check_duration
+            .observe(started.elapsed().as_secs_f64());
+        Ok((
+            Evaluated {
+                targets,
+                content_hash: combined_hash(&parts),
+                report_json,
+                requirements: reqs,
+                mandatory,
+                verdict: verdict.name().to_string(),
+                state,
+            },
+            bases,
+        ))
+    }
+
+    /// Evaluates outside the write transaction, then stores with `store` inside it; when a
+    /// baseline moved in between, evaluates again (three tries, then 409).
+    pub(super) fn with_fresh_bases<R>(
+        &self,
+        rt: &Runtime,
+        env: &str,
+        names: &[String],
+        evaluate: impl Fn() -> Result<(Evaluated, Bases)>,
+        store: impl Fn(&mut dyn Tx, &mut Effects, Evaluated) -> Result<R>,
+    ) -> Result<R> {
+        for _ in 0..3 {
+            let (ev, bases) = evaluate()?;
+            let mut fx = Effects::default();
+            let stored = self.write(|tx| {
+                if current_bases(tx, rt, env, names)? != bases {
+                    return Ok(None);
+                }
+                store(tx, &mut fx, ev).map(Some)
+            })?;
+            if let Some(r) = stored {
+                self.apply(fx);
+                return Ok(r);
+            }
+        }
+        Err(ServiceError::Conflict {
+            message: format!(
+                "the baselines of {env} moved three times while this change was evaluated"
+            ),
+            reasons: vec!["changes are being applied in this environment now; submit again".into()],
         })
     }
 
     /// `POST /v1/changes`.
     pub fn submit(&self, who: &Identity, req: SubmitChange) -> Result<ChangeView> {
         require(who, Role::Requester)?;
+        check_submit_text(&req)?;
         if req.title.trim().is_empty() {
             return Err(ServiceError::invalid("title", "a change needs a title"));
         }
         let rt = self.runtime();
-        let mut fx = Effects::default();
-        let id = self.write(|tx| self.submit_in(tx, &rt, &mut fx, who, &req))?;
-        self.apply(fx);
+        let names: Vec<String> = req.targets.iter().map(|t| t.target.clone()).collect();
+        let info = ChangeInfo {
+            author: who.user.clone(),
+            ticket: req.ticket.clone(),
+            title: req.title.clone(),
+        };
+        let id = self.with_fresh_bases(
+            &rt,
+            &req.env,
+            &names,
+            || self.evaluate_revision(&rt, &req.env, &info, &req.targets),
+            |tx, fx, ev| self.submit_in(tx, &rt, fx, who, &req, ev),
+        )?;
         self.show(id, false)
     }
 
-    /// Evaluates and stores a new change inside the caller's transaction; returns its id. The
-    /// caller applies `fx` after the commit.
+    /// Stores a new change evaluated as `ev` inside the caller's transaction; returns its id.
+    /// The caller applies `fx` after the commit.
     pub(super) fn submit_in(
         &self,
         tx: &mut dyn store::Tx,
@@ -322,18 +436,8 @@ impl Service {
         fx: &mut Effects,
         who: &Identity,
         req: &SubmitChange,
+        ev: Evaluated,
     ) -> Result<i64> {
-        let ev = self.evaluate_revision(
-            rt,
-            tx,
-            &req.env,
-            &ChangeInfo {
-                author: who.user.clone(),
-                ticket: req.ticket.clone(),
-                title: req.title.clone(),
-            },
-            &req.targets,
-        )?;
         let now = self.now();
         let env = rt.settings.env(&req.env);
         let mut c = ChangeRow {
@@ -392,9 +496,10 @@ impl Service {
     /// `POST /v1/changes/{id}/revisions`: new content, approvals voided, evaluated again.
     pub fn revise(&self, who: &Identity, id: i64, req: ReviseChange) -> Result<ChangeView> {
         require(who, Role::Requester)?;
+        text_field("commit", &req.commit, Text::Line)?;
         let rt = self.runtime();
-        self.change_op(id, |tx, fx| {
-            let mut c = load_change(tx, id)?;
+        // Who may revise, checked before the (costly) evaluation and again inside the write.
+        let may_revise = |c: &ChangeRow| -> Result<()> {
             if c.author != who.user && !who.has(Role::Admin) {
                 return Err(ServiceError::Forbidden(
                     "only the author (or an admin) may revise a change".into(),
@@ -406,57 +511,73 @@ impl Service {
                     c.state
                 )));
             }
-            let ev = self.evaluate_revision(
-                &rt,
-                tx,
-                &c.env.clone(),
-                &ChangeInfo {
-                    author: c.author.clone(),
-                    ticket: c.doc.ticket.clone(),
-                    title: c.doc.title.clone(),
-                },
-                &req.targets,
-            )?;
-            let now = self.now();
-            let voided = tx.void_approvals(id, "new revision", now)?;
-            if voided > 0 {
-                fx.invalidated.push(("new_revision", voided as u64));
-            }
-            c.revision += 1;
-            c.content_hash = ev.content_hash.clone();
-            c.doc.requirements = ev.requirements.clone();
-            c.doc.mandatory = ev.mandatory.clone();
-            c.doc.verdict = ev.verdict.clone();
-            c.doc.scheduled_at = None;
-            c.doc.break_glass = None;
-            if !req.commit.is_empty() {
-                c.doc.commit = req.commit.clone();
-            }
-            tx.set_change_targets(id, &ev.targets)?;
-            tx.set_change_evaluation(id, &ev.report_json)?;
-            let detail = serde_json::json!({"revision": c.revision, "approvals_voided": voided});
-            transition(
-                tx,
-                fx,
-                &mut c,
-                State::Proposed,
-                &who.user,
-                "change.revise",
-                detail,
-                now,
-            )?;
-            transition(
-                tx,
-                fx,
-                &mut c,
-                ev.state,
-                &who.user,
-                "change.evaluate",
-                serde_json::json!({"verdict": ev.verdict}),
-                now,
-            )?;
             Ok(())
-        })
+        };
+        let before = store::read(self.store.as_ref(), |tx| load_change(tx, id))?;
+        may_revise(&before)?;
+        let names: Vec<String> = req.targets.iter().map(|t| t.target.clone()).collect();
+        let info = ChangeInfo {
+            author: before.author.clone(),
+            ticket: before.doc.ticket.clone(),
+            title: before.doc.title.clone(),
+        };
+        self.with_fresh_bases(
+            &rt,
+            &before.env,
+            &names,
+            || self.evaluate_revision(&rt, &before.env, &info, &req.targets),
+            |tx, fx, ev| {
+                let mut c = load_change(tx, id)?;
+                may_revise(&c)?;
+                if c.revision != before.revision {
+                    return Err(ServiceError::conflict(format!(
+                        "change {id} got revision {} while this one was evaluated; revise it again",
+                        c.revision
+                    )));
+                }
+                let now = self.now();
+                let voided = tx.void_approvals(id, "new revision", now)?;
+                if voided > 0 {
+                    fx.invalidated.push(("new_revision", voided as u64));
+                }
+                c.revision += 1;
+                c.content_hash = ev.content_hash.clone();
+                c.doc.requirements = ev.requirements.clone();
+                c.doc.mandatory = ev.mandatory.clone();
+                c.doc.verdict = ev.verdict.clone();
+                c.doc.scheduled_at = None;
+                c.doc.break_glass = None;
+                if !req.commit.is_empty() {
+                    c.doc.commit = req.commit.clone();
+                }
+                tx.set_change_targets(id, &ev.targets)?;
+                tx.set_change_evaluation(id, &ev.report_json)?;
+                let detail =
+                    serde_json::json!({"revision": c.revision, "approvals_voided": voided});
+                transition(
+                    tx,
+                    fx,
+                    &mut c,
+                    State::Proposed,
+                    &who.user,
+                    "change.revise",
+                    detail,
+                    now,
+                )?;
+                transition(
+                    tx,
+                    fx,
+                    &mut c,
+                    ev.state,
+                    &who.user,
+                    "change.evaluate",
+                    serde_json::json!({"verdict": ev.verdict}),
+                    now,
+                )?;
+                Ok(())
+            },
+        )?;
+        self.show(id, false)
     }
 
     /// The approval status and apply decision of a change, now.
@@ -549,6 +670,7 @@ impl Service {
     /// `POST /v1/changes/{id}/approvals`.
     pub fn approve(&self, who: &Identity, id: i64, body: ApprovalBody) -> Result<ChangeView> {
         require(who, Role::Approver)?;
+        text_field("comment", &body.comment, Text::Lines)?;
         let rt = self.runtime();
         let decision = match body.decision {
             DecisionBody::Approve => Decision::Approve,
@@ -680,6 +802,7 @@ impl Service {
     /// unless the gate allows the change now.
     pub fn applied(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Deployer)?;
+        text_field("note", &body.note, Text::Lines)?;
         let rt = self.runtime();
         self.change_op(id, |tx, fx| {
             let now = self.now();
@@ -767,6 +890,7 @@ impl Service {
     /// `POST /v1/changes/{id}/verified`.
     pub fn verified(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Deployer)?;
+        text_field("note", &body.note, Text::Lines)?;
         self.change_op(id, |tx, fx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
@@ -801,6 +925,7 @@ impl Service {
     /// `POST /v1/changes/{id}/rolled_back`: the previous baseline is restored.
     pub fn rolled_back(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Deployer)?;
+        text_field("note", &body.note, Text::Lines)?;
         self.change_op(id, |tx, fx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
@@ -845,6 +970,7 @@ impl Service {
     /// `POST /v1/changes/{id}/cancel`: by the author or an admin.
     pub fn cancel(&self, who: &Identity, id: i64, body: NoteBody) -> Result<ChangeView> {
         require(who, Role::Requester)?;
+        text_field("note", &body.note, Text::Lines)?;
         self.change_op(id, |tx, fx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
@@ -869,6 +995,8 @@ impl Service {
     /// `POST /v1/changes/{id}/break-glass`: passes every gate, opens a retro review.
     pub fn break_glass(&self, who: &Identity, id: i64, body: BreakGlassBody) -> Result<ChangeView> {
         require(who, Role::Breakglass)?;
+        text_field("reason", &body.reason, Text::Line)?;
+        text_field("incident", &body.incident, Text::Line)?;
         if body.reason.trim().is_empty() {
             return Err(ServiceError::invalid(
                 "reason",
@@ -885,6 +1013,9 @@ impl Service {
         self.change_op(id, |tx, fx| {
             let now = self.now();
             let mut c = load_change(tx, id)?;
+            // Every state a change can still be pushed from: open (scheduled included),
+            // rejected, denied. An applied change has passed its gate; the other states are
+            // closed.
             if !c.state.accepts_revision() {
                 return Err(ServiceError::conflict(format!(
                     "change {id} is {}; break-glass applies to a change not yet applied",
@@ -901,6 +1032,7 @@ impl Service {
             let rid = tx.insert_retro(&RetroReview {
                 id: 0,
                 change_id: id,
+                opened_by: Some(who.user.clone()),
                 opened_at: now,
                 due_at: due,
                 closed_at: None,
@@ -908,7 +1040,9 @@ impl Service {
                 note: None,
             })?;
             let detail = serde_json::json!({"reason": body.reason, "incident": body.incident, "retro_review": rid, "retro_due": due, "mandatory_overridden": c.doc.mandatory});
-            if c.state == State::Approved {
+            // An approved or scheduled change stays where it is (the gate lets break-glass pass
+            // the schedule too); any other moves to approved.
+            if matches!(c.state, State::Approved | State::Scheduled) {
                 tx.update_change(&c)?;
                 audit_change(
                     tx,
@@ -1046,9 +1180,14 @@ impl Service {
         if rt.config.target(target).is_none() {
             return Err(ServiceError::invalid(
                 "target",
-                format!("unknown target `{target}`"),
+                unknown_name(
+                    "target",
+                    target,
+                    rt.config.targets.iter().map(|t| t.name.as_str()),
+                ),
             ));
         }
+        known_env(&rt, env)?;
         let key = (target.to_string(), env.to_string(), hash.to_string());
         if let Some(a) = self.cached_gate(&key) {
             return Ok(a);
@@ -1115,6 +1254,8 @@ impl Service {
     /// `POST /v1/freezes`.
     pub fn freeze(&self, who: &Identity, body: FreezeBody) -> Result<FreezeView> {
         require(who, Role::Admin)?;
+        text_field("reason", &body.reason, Text::Line)?;
+        text_field("targets", &body.targets, Text::Line)?;
         if body.reason.trim().is_empty() {
             return Err(ServiceError::invalid("reason", "a freeze needs a reason"));
         }
@@ -1207,6 +1348,7 @@ impl Service {
                 overdue: r.closed_at.is_none() && r.due_at <= now,
                 id: r.id,
                 change_id: r.change_id,
+                opened_by: r.opened_by,
                 opened_at: r.opened_at,
                 due_at: r.due_at,
                 closed_at: r.closed_at,
@@ -1216,9 +1358,11 @@ impl Service {
             .collect())
     }
 
-    /// `POST /v1/retro-reviews/{id}/close`.
+    /// `POST /v1/retro-reviews/{id}/close`: by an approver who neither used the break-glass
+    /// nor wrote the change (four eyes; the admin role does not lift it).
     pub fn close_retro(&self, who: &Identity, id: i64, body: CloseRetroBody) -> Result<()> {
         require(who, Role::Approver)?;
+        text_field("note", &body.note, Text::Lines)?;
         if body.note.trim().is_empty() {
             return Err(ServiceError::invalid(
                 "note",
@@ -1227,6 +1371,29 @@ impl Service {
         }
         let now = self.now();
         self.write(|tx| {
+            let r = tx
+                .retro(id)?
+                .filter(|r| r.closed_at.is_none())
+                .ok_or_else(|| ServiceError::NotFound(format!("no open retro review {id}")))?;
+            let c = load_change(tx, r.change_id)?;
+            // Stores older than schema 3 did not record who opened the review: the change's
+            // break-glass names them (unless a new revision cleared it).
+            let broke_glass = r
+                .opened_by
+                .clone()
+                .or_else(|| c.doc.break_glass.as_ref().map(|b| b.by.clone()));
+            if broke_glass.as_deref() == Some(who.user.as_str()) {
+                return Err(ServiceError::Forbidden(format!(
+                    "{} used the break-glass of change {} and cannot close its retro review; another approver must (four eyes)",
+                    who.user, c.id
+                )));
+            }
+            if c.author == who.user {
+                return Err(ServiceError::Forbidden(format!(
+                    "{} wrote change {} and cannot close its retro review; another approver must (four eyes)",
+                    who.user, c.id
+                )));
+            }
             if !tx.close_retro(id, &who.user, &body.note, now)? {
                 return Err(ServiceError::NotFound(format!("no open retro review {id}")));
             }
@@ -1235,7 +1402,12 @@ impl Service {
                     actor: who.user.clone(),
                     action: "retro.close".into(),
                     subject: format!("retro/{id}"),
-                    detail: serde_json::json!({"note": body.note}),
+                    detail: serde_json::json!({
+                        "note": body.note,
+                        "change": c.id,
+                        "author": c.author,
+                        "break_glass_by": broke_glass,
+                    }),
                     ..Default::default()
                 },
                 now,

@@ -28,7 +28,7 @@ use crate::metrics::TargetEnv;
 use crate::notify::{Event, EventKind, Status};
 use crate::pipeline::{self, Loaded};
 use crate::policy::{ChangeInfo, InventoryEntry, TargetInfo};
-use crate::report::{self, Report};
+use crate::report::Report;
 use crate::store::{
     self, BaselineRow, ChangeFilter, DriftFilter, DriftRow, Identity, Role, SourceStatusRow, Tx,
 };
@@ -973,16 +973,24 @@ impl Service {
         );
         rt.waivers.apply(&rt.policies, &mut rep, self.now());
         self.metrics.record_evaluations(&rep);
-        let json: serde_json::Value = serde_json::from_str(&report::json::render(
-            &rep,
-            &report::json::Options { compact: true },
+        // Bounded like a change's evaluation; a change of secrets only is named ("secret
+        // changed at PATH (line N)") in the unified diff, which would otherwise be empty.
+        let json: serde_json::Value = serde_json::from_str(&super::limits::render_bounded(
+            &mut rep,
+            self.limits.max_diff_entries,
         ))
         .unwrap_or_default();
         let target = &json["targets"][0];
-        let diff = serde_json::json!({
+        let mut diff = serde_json::json!({
             "semantic": target["diff"],
             "unified": target["unified_diff"],
         });
+        if target.get("secret_changes").is_some() {
+            diff["secret_changes"] = target["secret_changes"].clone();
+        }
+        if target.get("diff_omitted").is_some() {
+            diff["omitted"] = target["diff_omitted"].clone();
+        }
         Ok((
             diff,
             json["findings"].clone(),
@@ -1195,13 +1203,16 @@ impl Service {
     /// applied on its next poll (or a deployer reports it applied) and the drift resolves.
     pub fn adopt(&self, who: &Identity, id: i64, body: AdoptBody) -> Result<ChangeView> {
         require(who, Role::Requester)?;
+        super::input::text_field("ticket", &body.ticket, super::input::Text::Line)?;
+        if let Some(t) = &body.title {
+            super::input::text_field("title", t, super::input::Text::Line)?;
+        }
         let rt = self.runtime();
-        let mut fx = Effects::default();
-        let now = self.now();
-        // One transaction: two adopts of one drift cannot both create a change, and the change
-        // never exists without the drift's link to it.
-        let change_id = self.write(|tx| {
-            let mut d = tx
+        // Whether the drift may be adopted: checked before the (costly) evaluation, and again in
+        // the one transaction that creates the change, so two adopts of one drift cannot both
+        // create a change and the change never exists without the drift's link to it.
+        let adoptable = |tx: &mut dyn Tx| -> Result<DriftRow> {
+            let d = tx
                 .drift(id)?
                 .ok_or_else(|| ServiceError::NotFound(format!("drift {id} does not exist")))?;
             if d.status != "open" {
@@ -1219,40 +1230,62 @@ impl Service {
                     reasons: vec![format!("change {c} is {}", existing.state)],
                 });
             }
-            let title = body
-                .title
-                .clone()
-                .filter(|t| !t.trim().is_empty())
-                .unwrap_or_else(|| format!("Adopt drift {id} of {} in {}", d.target, d.env));
-            let req = SubmitChange {
-                env: d.env.clone(),
-                title,
-                ticket: body.ticket.clone(),
-                source_url: String::new(),
-                commit: String::new(),
-                targets: vec![TargetContent {
-                    target: d.target.clone(),
-                    content: d.live_content.clone(),
-                    format: Some(d.format.clone()),
-                }],
-            };
-            let change_id = self.submit_in(tx, &rt, &mut fx, who, &req)?;
-            d.adopted_change_id = Some(change_id);
-            tx.update_drift(&d)?;
-            tx.append_audit(
-                &AuditEntry {
-                    actor: who.user.clone(),
-                    action: "drift.adopt".into(),
-                    subject: format!("drift/{id}"),
-                    content_hash: Some(d.live_hash.clone()),
-                    detail: serde_json::json!({"change": change_id, "target": d.target, "env": d.env}),
-                    ..Default::default()
-                },
-                now,
-            )?;
-            Ok::<_, ServiceError>(change_id)
-        })?;
-        self.apply(fx);
+            Ok(d)
+        };
+        let seen = store::read(self.store.as_ref(), |tx| adoptable(tx))?;
+        let title = body
+            .title
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| format!("Adopt drift {id} of {} in {}", seen.target, seen.env));
+        let req = SubmitChange {
+            env: seen.env.clone(),
+            title,
+            ticket: body.ticket.clone(),
+            source_url: String::new(),
+            commit: String::new(),
+            targets: vec![TargetContent {
+                target: seen.target.clone(),
+                content: seen.live_content.clone(),
+                format: Some(seen.format.clone()),
+            }],
+        };
+        let info = ChangeInfo {
+            author: who.user.clone(),
+            ticket: req.ticket.clone(),
+            title: req.title.clone(),
+        };
+        let now = self.now();
+        let change_id = self.with_fresh_bases(
+            &rt,
+            &req.env,
+            std::slice::from_ref(&seen.target),
+            || self.evaluate_revision(&rt, &req.env, &info, &req.targets),
+            |tx, fx, ev| {
+                let mut d = adoptable(tx)?;
+                if d.live_hash != seen.live_hash {
+                    return Err(ServiceError::conflict(format!(
+                        "drift {id} moved to live content {} while it was being adopted; adopt it again",
+                        d.live_hash
+                    )));
+                }
+                let change_id = self.submit_in(tx, &rt, fx, who, &req, ev)?;
+                d.adopted_change_id = Some(change_id);
+                tx.update_drift(&d)?;
+                tx.append_audit(
+                    &AuditEntry {
+                        actor: who.user.clone(),
+                        action: "drift.adopt".into(),
+                        subject: format!("drift/{id}"),
+                        content_hash: Some(d.live_hash.clone()),
+                        detail: serde_json::json!({"change": change_id, "target": d.target, "env": d.env}),
+                        ..Default::default()
+                    },
+                    now,
+                )?;
+                Ok(change_id)
+            },
+        )?;
         let view = self.show(change_id, false)?;
         Ok(view)
     }

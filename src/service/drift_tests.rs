@@ -63,6 +63,15 @@ fn world_with(config: &str) -> World {
     std::fs::write(&cfg, config).unwrap();
     let rt = load_runtime(&ConfigSource::File(cfg)).unwrap();
     let store = SqliteStore::open(&dir.path().join("data")).unwrap();
+    let key = crate::service::audit::open_key(
+        &store,
+        &dir.path().join("audit.key"),
+        DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc),
+    )
+    .unwrap()
+    .key;
     let clock = Arc::new(Mutex::new(
         DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
             .unwrap()
@@ -74,12 +83,22 @@ fn world_with(config: &str) -> World {
         rt,
         Arc::new(Metrics::new()),
         Arc::new(move || *c.lock().unwrap()),
+        key,
     );
     World {
         _dir: dir,
         svc,
         clock,
         cache: HashCache::default(),
+    }
+}
+
+/// An approver who neither wrote a change nor broke its glass (four eyes).
+fn other_approver() -> Identity {
+    Identity {
+        user: "dana".into(),
+        roles: vec![Role::Approver],
+        groups: vec![],
     }
 }
 
@@ -139,6 +158,7 @@ impl World {
             .unwrap()
             .into_iter()
             .map(|r| r.action)
+            .filter(|a| a != crate::change::audit::KEYED_ACTION)
             .collect()
     }
 
@@ -243,7 +263,7 @@ fn an_unstaged_push_is_recorded_alerted_once_grouped_while_flapping_and_resolved
     assert_eq!(resolved.status, crate::notify::Status::Resolved);
     assert_eq!(resolved.key, e.key);
     assert_eq!(w.gauge("lb", "production"), (0, 1, 1));
-    assert!(w.svc.verify_audit().unwrap().ok);
+    assert!(w.svc.verify_audit(None).unwrap().ok);
     let actions = w.audit_actions();
     for a in ["drift.unstaged_push", "drift.flap", "drift.resolve"] {
         assert!(
@@ -625,9 +645,20 @@ fn an_overdue_retro_review_alerts_once_and_resolves_when_closed() {
     assert_eq!(rows.len(), before + 1);
     assert_eq!(rows[before].event, "retro_overdue");
     let retro = w.svc.retros(true).unwrap()[0].id;
+    // The admin who broke the glass may not close its review (four eyes).
+    assert!(matches!(
+        w.svc.close_retro(
+            &admin(),
+            retro,
+            api::CloseRetroBody {
+                note: "done".into(),
+            },
+        ),
+        Err(crate::service::ServiceError::Forbidden(_))
+    ));
     w.svc
         .close_retro(
-            &admin(),
+            &other_approver(),
             retro,
             api::CloseRetroBody {
                 note: "done".into(),
@@ -641,4 +672,37 @@ fn an_overdue_retro_review_alerts_once_and_resolves_when_closed() {
         event_of(&rows[before + 1]).status,
         crate::notify::Status::Resolved
     );
+}
+
+#[test]
+fn a_drift_of_a_secret_only_is_named_in_its_diff_and_alert_without_the_value() {
+    let w = world();
+    let live = |secret: &str| format!("{LB}\nuserlist admins\n    user admin password {secret}\n");
+    assert_eq!(w.poll("lb", &live("Old-Secret-1")).outcome, "first_contact");
+    w.advance(1);
+    let r = w.poll("lb", &live("New-Secret-2"));
+    assert_eq!(r.outcome, "drift_opened", "a changed password is a drift");
+    let d = w.svc.drift_show(r.drift_id.unwrap()).unwrap();
+    let unified = d.unified_diff.clone().unwrap();
+    assert!(
+        unified.contains("secret changed at sections[admins]") && unified.contains("(line 10)"),
+        "{unified}"
+    );
+    let rows = w.outbox();
+    let hook = rows.iter().find(|r| r.receiver == "hook").unwrap();
+    assert!(
+        hook.payload.contains("secret changed at"),
+        "{}",
+        hook.payload
+    );
+    let alert = crate::notify::render::alertmanager(
+        &serde_json::from_str(&hook.payload).unwrap(),
+        Utc::now(),
+        None,
+    );
+    let text = String::from_utf8(alert).unwrap();
+    assert!(text.contains("secret changed at"), "{text}");
+    for s in ["Old-Secret-1", "New-Secret-2"] {
+        assert!(!hook.payload.contains(s) && !unified.contains(s) && !text.contains(s));
+    }
 }

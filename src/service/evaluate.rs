@@ -12,7 +12,7 @@ use crate::config::KINDS;
 use crate::document::Format;
 use crate::pipeline::{self, Loaded};
 use crate::policy::{ChangeInfo, InventoryEntry, TargetInfo};
-use crate::report::{self, Report};
+use crate::report::Report;
 use crate::store;
 
 /// Per environment: (store generation, the parsed baselines of its targets).
@@ -45,8 +45,29 @@ impl Service {
         Ok(docs)
     }
 
-    /// Evaluates and returns the report as JSON text (`check --output json` shape).
+    /// The checks of an evaluation request that need no parsing: a declared environment (422
+    /// naming `env`, the nearest and the declared names; `production` when none is declared),
+    /// the size of each side (413 above `server.max_change_bytes`).
+    pub fn check_evaluate(&self, body: &EvaluateBody) -> Result<()> {
+        let rt = self.runtime();
+        // A guardrail.yaml that declares no environment at all (policies only) still evaluates
+        // in the default one, as `guardrail check` does.
+        if !(rt.config.environments.is_empty() && body.env == "production") {
+            super::changes::known_env(&rt, &body.env)?;
+        }
+        // Old and new are two versions of one target: each may be as large as a target.
+        for (field, side) in [("old", &body.old), ("new", &body.new)] {
+            if let Some(text) = side {
+                self.check_sizes([(field.to_string(), text.as_str())], field)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluates and returns the report as JSON text (`check --output json` shape), its diffs
+    /// bounded per target (`server.max_diff_entries`).
     pub fn evaluate(&self, body: &EvaluateBody) -> Result<String> {
+        self.check_evaluate(body)?;
         let started = std::time::Instant::now();
         let rt = self.runtime();
         let known = body.target.as_deref().and_then(|t| rt.config.target(t));
@@ -138,9 +159,9 @@ impl Service {
             .policy
             .check_duration
             .observe(started.elapsed().as_secs_f64());
-        Ok(report::json::render(
-            &report,
-            &report::json::Options { compact: true },
+        Ok(super::limits::render_bounded(
+            &mut report,
+            self.limits.max_diff_entries,
         ))
     }
 }

@@ -8,21 +8,25 @@
 
 mod alerts;
 pub mod api;
+pub mod audit;
 mod changes;
 pub mod drift;
 #[cfg(test)]
 mod drift_tests;
 mod evaluate;
+pub mod input;
+pub mod limits;
 mod runtime;
+pub mod tokens;
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
 pub use runtime::{Runtime, TokenEntry};
 
-use crate::change::audit::{self, AuditEntry};
+use crate::change::audit::AuditKey;
 use crate::metrics::Metrics;
 use crate::store::{self, Identity, Role, Store, StoreError};
 
@@ -47,6 +51,15 @@ pub enum ServiceError {
         field: Option<String>,
         message: String,
     },
+    /// The request costs more than one request may (413), naming the field.
+    #[error("{message}")]
+    TooLarge {
+        field: Option<String>,
+        message: String,
+    },
+    /// Every evaluation slot is taken and the queue is full (503 with `Retry-After`).
+    #[error("{message}")]
+    Busy { message: String, retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -94,8 +107,20 @@ pub struct Service {
             (u64, std::time::Instant, api::GateAnswer),
         >,
     >,
-    /// Identities of tokens seen recently (token hash → identity), cleared on reload.
-    token_cache: RwLock<std::collections::HashMap<String, Identity>>,
+    /// Tokens authenticated recently (token hash → identity), each reused for at most
+    /// [`tokens::TOKEN_CACHE_TTL`] and dropped at once when revoked through this service;
+    /// cleared on reload.
+    token_cache: RwLock<std::collections::HashMap<String, tokens::CachedToken>>,
+    /// When each stored token was last used, not yet written to the store (flushed by the
+    /// sweep: at most one write per token per sweep).
+    token_used: Mutex<std::collections::HashMap<i64, DateTime<Utc>>>,
+    /// The key audit records are sealed with (kept outside the store).
+    audit_key: AuditKey,
+    /// The newest head published (log line, metric).
+    published_head: Mutex<i64>,
+    /// What one request may cost, and the bound on concurrent evaluations.
+    pub limits: limits::Limits,
+    eval_gate: limits::EvalGate,
     /// Parsed baselines per environment for the fan-in rules of `POST /v1/evaluate`, with the
     /// generation they were read at; cleared on reload.
     inventory_cache: evaluate::InventoryCache,
@@ -118,11 +143,17 @@ impl Service {
         runtime: Runtime,
         metrics: Arc<Metrics>,
         clock: Clock,
+        audit_key: AuditKey,
     ) -> Self {
         Service {
             store,
             runtime: RwLock::new(Arc::new(runtime)),
             token_cache: RwLock::new(std::collections::HashMap::new()),
+            token_used: Mutex::new(std::collections::HashMap::new()),
+            audit_key,
+            published_head: Mutex::new(0),
+            limits: limits::Limits::default(),
+            eval_gate: limits::EvalGate::default(),
             inventory_cache: RwLock::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
             gate_cache: RwLock::new(std::collections::HashMap::new()),
@@ -135,15 +166,22 @@ impl Service {
         (self.clock)()
     }
 
-    /// One write transaction (see [`store::write`]); a commit makes cached answers stale.
+    /// One write transaction (see [`store::write`]), its audit records sealed with the audit
+    /// key; a commit makes cached answers stale and publishes the audit head when it moved.
     pub fn write<R, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&mut dyn store::Tx) -> std::result::Result<R, E>,
     ) -> std::result::Result<R, E> {
-        let r = store::write(self.store.as_ref(), f);
+        let r = store::write(self.store.as_ref(), &self.audit_key, |tx| {
+            let r = f(tx)?;
+            let head = tx.audit_head().map_err(E::from)?;
+            Ok::<_, E>((r, head))
+        });
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        r
+        let (r, head) = r?;
+        self.publish_head(head.as_ref(), false);
+        Ok(r)
     }
 
     fn generation(&self) -> u64 {
@@ -186,15 +224,6 @@ impl Service {
             .clear();
     }
 
-    /// The identity of a token authenticated before (no store access).
-    pub fn cached_identity(&self, token: &str) -> Option<Identity> {
-        self.token_cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&token_hash(token))
-            .cloned()
-    }
-
     fn apply(&self, e: Effects) {
         let m = &self.metrics.changes;
         for (from, to) in e.transitions {
@@ -217,82 +246,6 @@ impl Service {
                 .inc_by(n);
         }
         m.break_glass.inc_by(e.break_glass);
-    }
-
-    /// The identity of a bearer token: the config's hashed tokens first, then the store's.
-    pub fn authenticate(&self, token: &str) -> Result<Identity> {
-        let hash = token_hash(token);
-        if let Some(t) = self.runtime().tokens.iter().find(|t| t.sha256 == hash) {
-            return Ok(t.identity.clone());
-        }
-        let id = store::read(self.store.as_ref(), |tx| tx.token_identity(&hash))?
-            .ok_or(ServiceError::Unauthorized)?;
-        let mut cache = self.token_cache.write().unwrap_or_else(|p| p.into_inner());
-        if cache.len() > 10_000 {
-            cache.clear();
-        }
-        cache.insert(hash, id.clone());
-        Ok(id)
-    }
-
-    /// Creates a token for a user (offline: `guardrail token create`). Returns the token; only
-    /// its hash is stored.
-    pub fn create_token(&self, id: &Identity, actor: &str) -> Result<String> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| StoreError::Backend(format!("no randomness for a token: {e}")))?;
-        let token = format!("grd_{}", hex::encode(bytes));
-        let hash = token_hash(&token);
-        let now = self.now();
-        self.write(|tx| {
-            let tid = tx.insert_token(&hash, id, now)?;
-            tx.append_audit(
-                &AuditEntry {
-                    actor: actor.to_string(),
-                    action: "token.create".into(),
-                    subject: format!("token/{tid}"),
-                    detail: serde_json::json!({
-                        "user": id.user,
-                        "roles": id.roles.iter().map(|r| r.name()).collect::<Vec<_>>(),
-                        "groups": id.groups,
-                    }),
-                    ..Default::default()
-                },
-                now,
-            )?;
-            Ok::<_, ServiceError>(())
-        })?;
-        Ok(token)
-    }
-
-    /// Walks the whole audit log and checks its hash chain.
-    pub fn verify_audit(&self) -> Result<api::AuditVerifyView> {
-        let (records, head) = store::read(self.store.as_ref(), |tx| {
-            let mut all = Vec::new();
-            loop {
-                let after = all.last().map(|r: &audit::AuditRecord| r.id).unwrap_or(0);
-                let batch = tx.audit_records(after, 10_000)?;
-                if batch.is_empty() {
-                    break;
-                }
-                all.extend(batch);
-            }
-            Ok::<_, ServiceError>((all, tx.audit_head()?))
-        })?;
-        Ok(match audit::verify(&records, head.as_ref()) {
-            Ok(n) => api::AuditVerifyView {
-                ok: true,
-                records: n,
-                broken_record: None,
-                reason: None,
-            },
-            Err(b) => api::AuditVerifyView {
-                ok: false,
-                records: records.len() as u64,
-                broken_record: Some(b.id),
-                reason: Some(b.reason),
-            },
-        })
     }
 
     /// Audit records after `after`, oldest first.

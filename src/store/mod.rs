@@ -12,7 +12,7 @@ pub mod sqlite;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::change::audit::{AuditEntry, AuditRecord, Head};
+use crate::change::audit::{AuditEntry, AuditKey, AuditRecord, GENESIS, Head};
 use crate::change::{Decision, Freeze, State};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,9 @@ pub enum StoreError {
     /// The closure returned an error; the transaction was rolled back.
     #[error("transaction aborted")]
     Aborted,
+    /// An audit record was appended in a transaction without the audit key (a read).
+    #[error("store: an audit record needs a write transaction with the audit key")]
+    NoAuditKey,
 }
 
 /// A user's roles (DESIGN.md section 5).
@@ -179,11 +182,24 @@ pub struct FreezeRow {
 pub struct RetroReview {
     pub id: i64,
     pub change_id: i64,
+    /// The user whose break-glass opened it (`None` in stores older than schema 3).
+    pub opened_by: Option<String>,
     pub opened_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub closed_by: Option<String>,
     pub note: Option<String>,
+}
+
+/// A stored API token (never the token itself: only its sha256 is kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub id: i64,
+    pub identity: Identity,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// Filters of `GET /v1/changes`.
@@ -285,13 +301,31 @@ pub struct OutboxRow {
 
 /// Record operations inside one transaction.
 pub trait Tx {
+    /// The key audit records are sealed with: the one the write transaction was opened with
+    /// (`None` in a read transaction).
+    fn audit_key(&self) -> Option<&AuditKey>;
+
     fn insert_token(
         &mut self,
         hash: &str,
         id: &Identity,
         at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
     ) -> Result<i64, StoreError>;
-    fn token_identity(&mut self, hash: &str) -> Result<Option<Identity>, StoreError>;
+    /// The token with this hash if it is neither revoked nor expired at `now`: (id, identity,
+    /// expiry).
+    #[allow(clippy::type_complexity)]
+    fn token_identity(
+        &mut self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(i64, Identity, Option<DateTime<Utc>>)>, StoreError>;
+    /// Every stored token, oldest first.
+    fn tokens(&mut self) -> Result<Vec<TokenRow>, StoreError>;
+    /// Revokes a token not yet revoked; false when there is none with this id.
+    fn revoke_token(&mut self, id: i64, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Records when tokens were last used.
+    fn touch_tokens(&mut self, used: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError>;
 
     /// Inserts a change with id 0 replaced; returns the id.
     fn insert_change(&mut self, c: &ChangeRow) -> Result<i64, StoreError>;
@@ -343,6 +377,7 @@ pub trait Tx {
     fn freezes(&mut self) -> Result<Vec<FreezeRow>, StoreError>;
 
     fn insert_retro(&mut self, r: &RetroReview) -> Result<i64, StoreError>;
+    fn retro(&mut self, id: i64) -> Result<Option<RetroReview>, StoreError>;
     fn retros(&mut self, open_only: bool) -> Result<Vec<RetroReview>, StoreError>;
     fn close_retro(
         &mut self,
@@ -352,15 +387,31 @@ pub trait Tx {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    /// Appends one record to the hash-chained audit log.
+    /// Stores a sealed record as the new head of the log (the record and the head move
+    /// together).
+    fn insert_audit(&mut self, r: &AuditRecord) -> Result<(), StoreError>;
+    /// Records with `id > after`, oldest first, at most `limit`.
+    fn audit_records(&mut self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    fn audit_head(&mut self) -> Result<Option<Head>, StoreError>;
+    /// The oldest record with this action (the chain's key marker).
+    fn audit_first(&mut self, action: &str) -> Result<Option<AuditRecord>, StoreError>;
+
+    /// Appends one record to the chained audit log: sealed after the head with the
+    /// transaction's audit key (the MAC is computed by `change::audit`, not by the backend).
     fn append_audit(
         &mut self,
         e: &AuditEntry,
         at: DateTime<Utc>,
-    ) -> Result<AuditRecord, StoreError>;
-    /// Records with `id > after`, oldest first, at most `limit`.
-    fn audit_records(&mut self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
-    fn audit_head(&mut self) -> Result<Option<Head>, StoreError>;
+    ) -> Result<AuditRecord, StoreError> {
+        let key = self.audit_key().cloned().ok_or(StoreError::NoAuditKey)?;
+        let (id, prev) = match self.audit_head()? {
+            Some(h) => (h.id + 1, h.hash),
+            None => (1, GENESIS.to_string()),
+        };
+        let r = e.seal(id, &ts(at), &prev, &key);
+        self.insert_audit(&r)?;
+        Ok(r)
+    }
 
     // Drift detection, source health and the notification outbox (schema 2).
 
@@ -436,9 +487,10 @@ pub enum OutboxAttempt {
 /// A transactional store. Implementations serialize writers; readers may run concurrently.
 pub trait Store: Send + Sync {
     /// Runs `f` in a write transaction: committed (durably) when `f` returns `Ok`, rolled back
-    /// otherwise.
+    /// otherwise. Audit records appended in it are sealed with `key`.
     fn write_tx(
         &self,
+        key: &AuditKey,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
     /// Runs `f` in a read-only snapshot.
@@ -452,7 +504,7 @@ pub trait Store: Send + Sync {
 
 fn run<R, E: From<StoreError>>(
     store: &dyn Store,
-    write: bool,
+    write: Option<&AuditKey>,
     f: impl FnOnce(&mut dyn Tx) -> Result<R, E>,
 ) -> Result<R, E> {
     let mut f = Some(f);
@@ -468,10 +520,9 @@ fn run<R, E: From<StoreError>>(
             Ok(())
         }
     };
-    let res = if write {
-        store.write_tx(&mut body)
-    } else {
-        store.read_tx(&mut body)
+    let res = match write {
+        Some(key) => store.write_tx(key, &mut body),
+        None => store.read_tx(&mut body),
     };
     match (res, out) {
         (_, Some(Err(e))) => Err(e),
@@ -481,13 +532,14 @@ fn run<R, E: From<StoreError>>(
     }
 }
 
-/// Runs `f` in one write transaction; its error (any type that a store error converts into)
-/// rolls everything back.
+/// Runs `f` in one write transaction whose audit records are sealed with `key`; its error (any
+/// type that a store error converts into) rolls everything back.
 pub fn write<R, E: From<StoreError>>(
     store: &dyn Store,
+    key: &AuditKey,
     f: impl FnOnce(&mut dyn Tx) -> Result<R, E>,
 ) -> Result<R, E> {
-    run(store, true, f)
+    run(store, Some(key), f)
 }
 
 /// Runs `f` in one read transaction.
@@ -495,7 +547,7 @@ pub fn read<R, E: From<StoreError>>(
     store: &dyn Store,
     f: impl FnOnce(&mut dyn Tx) -> Result<R, E>,
 ) -> Result<R, E> {
-    run(store, false, f)
+    run(store, None, f)
 }
 
 /// The stored form of an instant: RFC 3339 UTC with microseconds, so strings sort in time

@@ -2,6 +2,11 @@
 //! FULL` (a commit is on disk before the client hears of it), migrations embedded in the
 //! binary and applied at open. One writer connection (SQLite serializes writers anyway) and a
 //! small pool of reader connections that never block it.
+//!
+//! The store holds raw configs (secrets included), so the data directory is kept private: it is
+//! created 0700 and the store file 0600 (SQLite gives its `-wal` and `-shm` files the store
+//! file's mode), and opening refuses a directory or file that group or others may read, naming
+//! the `chmod` that fixes it.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -10,12 +15,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use super::*;
-use crate::change::audit::GENESIS;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is the number applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_drift.sql"),
+    include_str!("migrations/0003_integrity.sql"),
 ];
 
 /// The store file's name inside the data directory.
@@ -46,16 +51,92 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     Ok(c)
 }
 
-impl SqliteStore {
-    /// Opens (creating when missing) the store in `data_dir`, and migrates it.
-    pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
+/// Creates the data directory (mode 0700) when missing.
+pub fn create_data_dir(data_dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if data_dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .map_err(|e| {
             StoreError::Backend(format!(
                 "cannot create data directory {}: {e}",
                 data_dir.display()
             ))
-        })?;
+        })
+}
+
+/// Refuses a data directory that group or others may enter, or a file (or directory) in it
+/// that they may read or write; the message names the fix.
+pub fn check_private(data_dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| -> Result<u32, StoreError> {
+        std::fs::symlink_metadata(p)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", p.display())))
+    };
+    let dir = mode(data_dir)?;
+    let mut problems = Vec::new();
+    if dir & 0o077 != 0 {
+        problems.push(format!(
+            "the data directory {} is open to group or others (mode {dir:04o}); it holds raw configs and secrets: run `chmod 700 {}`",
+            data_dir.display(),
+            data_dir.display()
+        ));
+    }
+    let mut open: Vec<String> = Vec::new();
+    let entries = std::fs::read_dir(data_dir)
+        .map_err(|e| StoreError::Backend(format!("{}: {e}", data_dir.display())))?;
+    for e in entries.flatten() {
+        let p = e.path();
+        if e.file_type().is_ok_and(|t| t.is_symlink()) {
+            continue;
+        }
+        let m = mode(&p)?;
+        if m & 0o077 != 0 {
+            open.push(format!("{} ({m:04o})", p.display()));
+        }
+    }
+    if !open.is_empty() {
+        open.sort();
+        let names: Vec<&str> = open
+            .iter()
+            .map(|s| s.rsplit_once(" (").map_or(s.as_str(), |(p, _)| p))
+            .collect();
+        problems.push(format!(
+            "files in the data directory are open to group or others: {}; run `chmod 600 {}` (directories: chmod 700)",
+            open.join(", "),
+            names.join(" ")
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(problems.join("; ")))
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the store in `data_dir`, and migrates it. The directory
+    /// is created 0700 and the store file 0600; an existing directory or file that group or
+    /// others may read is refused.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        create_data_dir(data_dir)?;
+        check_private(data_dir)?;
         let path = data_dir.join(FILE_NAME);
+        if !path.exists() {
+            // Created here, private, before SQLite opens it (SQLite would create it 0644).
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        }
         let mut c = open_conn(&path)?;
         migrate(&mut c)?;
         Ok(SqliteStore {
@@ -90,6 +171,7 @@ fn migrate(c: &mut Connection) -> Result<(), StoreError> {
 impl Store for SqliteStore {
     fn write_tx(
         &self,
+        key: &AuditKey,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut c = self
@@ -97,7 +179,7 @@ impl Store for SqliteStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut t = SqlTx { tx };
+        let mut t = SqlTx { tx, key: Some(key) };
         f(&mut t)?;
         t.tx.commit()?;
         Ok(())
@@ -114,7 +196,7 @@ impl Store for SqliteStore {
         };
         let result = (|| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let mut t = SqlTx { tx };
+            let mut t = SqlTx { tx, key: None };
             f(&mut t)?;
             t.tx.rollback()?;
             Ok(())
@@ -133,6 +215,7 @@ impl Store for SqliteStore {
 
 struct SqlTx<'c> {
     tx: Transaction<'c>,
+    key: Option<&'c AuditKey>,
 }
 
 fn json_list(v: &[String]) -> String {
@@ -247,15 +330,19 @@ fn baseline_row(r: &Row<'_>) -> rusqlite::Result<Result<BaselineRow, StoreError>
     })())
 }
 
+const RETRO_COLS: &str = "id, change_id, opened_at, due_at, closed_at, closed_by, note, opened_by";
+
 fn retro_row(r: &Row<'_>) -> rusqlite::Result<Result<RetroReview, StoreError>> {
     let opened: String = r.get(2)?;
     let due: String = r.get(3)?;
     let closed: Option<String> = r.get(4)?;
-    let (id, change_id, closed_by, note) = (r.get(0)?, r.get(1)?, r.get(5)?, r.get(6)?);
+    let (id, change_id, closed_by, note, opened_by) =
+        (r.get(0)?, r.get(1)?, r.get(5)?, r.get(6)?, r.get(7)?);
     Ok((|| {
         Ok(RetroReview {
             id,
             change_id,
+            opened_by,
             opened_at: parse_ts(&opened)?,
             due_at: parse_ts(&due)?,
             closed_at: opt_ts(closed)?,
@@ -281,41 +368,103 @@ fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     })
 }
 
+fn identity(user: String, roles: &str, groups: &str) -> Result<Identity, StoreError> {
+    let roles = parse_list(roles)?
+        .iter()
+        .map(|r| Role::from_name(r).ok_or_else(|| StoreError::Corrupt(format!("role `{r}`"))))
+        .collect::<Result<_, _>>()?;
+    Ok(Identity {
+        user,
+        roles,
+        groups: parse_list(groups)?,
+    })
+}
+
 impl Tx for SqlTx<'_> {
+    fn audit_key(&self) -> Option<&AuditKey> {
+        self.key
+    }
+
     fn insert_token(
         &mut self,
         hash: &str,
         id: &Identity,
         at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
     ) -> Result<i64, StoreError> {
         let roles: Vec<String> = id.roles.iter().map(|r| r.name().to_string()).collect();
         self.tx.execute(
-            "INSERT INTO tokens (hash, user, roles, groups_, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![hash, id.user, json_list(&roles), json_list(&id.groups), ts(at)],
+            "INSERT INTO tokens (hash, user, roles, groups_, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![hash, id.user, json_list(&roles), json_list(&id.groups), ts(at), expires_at.map(ts)],
         )?;
         Ok(self.tx.last_insert_rowid())
     }
 
-    fn token_identity(&mut self, hash: &str) -> Result<Option<Identity>, StoreError> {
-        let row: Option<(String, String, String)> = self
+    fn token_identity(
+        &mut self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(i64, Identity, Option<DateTime<Utc>>)>, StoreError> {
+        let row: Option<(i64, String, String, String, Option<String>)> = self
             .tx
             .prepare_cached(
-                "SELECT user, roles, groups_ FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
+                "SELECT id, user, roles, groups_, expires_at FROM tokens
+                 WHERE hash = ?1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
             )?
-            .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(params![hash, ts(now)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .optional()?;
-        let Some((user, roles, groups)) = row else {
+        let Some((id, user, roles, groups, expires)) = row else {
             return Ok(None);
         };
-        let roles = parse_list(&roles)?
-            .iter()
-            .map(|r| Role::from_name(r).ok_or_else(|| StoreError::Corrupt(format!("role `{r}`"))))
-            .collect::<Result<_, _>>()?;
-        Ok(Some(Identity {
-            user,
-            roles,
-            groups: parse_list(&groups)?,
-        }))
+        Ok(Some((
+            id,
+            identity(user, &roles, &groups)?,
+            opt_ts(expires)?,
+        )))
+    }
+
+    fn tokens(&mut self) -> Result<Vec<TokenRow>, StoreError> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT id, user, roles, groups_, created_at, expires_at, last_used_at, revoked_at
+             FROM tokens ORDER BY id",
+        )?;
+        let rows = st.query_map([], |r| {
+            let (id, user, roles, groups): (i64, String, String, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let created: String = r.get(4)?;
+            let (expires, used, revoked): (Option<String>, Option<String>, Option<String>) =
+                (r.get(5)?, r.get(6)?, r.get(7)?);
+            Ok((|| {
+                Ok(TokenRow {
+                    id,
+                    identity: identity(user, &roles, &groups)?,
+                    created_at: parse_ts(&created)?,
+                    expires_at: opt_ts(expires)?,
+                    last_used_at: opt_ts(used)?,
+                    revoked_at: opt_ts(revoked)?,
+                })
+            })())
+        })?;
+        collect(rows)
+    }
+
+    fn revoke_token(&mut self, id: i64, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(self.tx.execute(
+            "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, ts(at)],
+        )? == 1)
+    }
+
+    fn touch_tokens(&mut self, used: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError> {
+        let mut st = self
+            .tx
+            .prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE id = ?1")?;
+        for (id, at) in used {
+            st.execute(params![id, ts(*at)])?;
+        }
+        Ok(())
     }
 
     fn insert_change(&mut self, c: &ChangeRow) -> Result<i64, StoreError> {
@@ -626,17 +775,24 @@ impl Tx for SqlTx<'_> {
 
     fn insert_retro(&mut self, r: &RetroReview) -> Result<i64, StoreError> {
         self.tx.execute(
-            "INSERT INTO retro_reviews (change_id, opened_at, due_at) VALUES (?1, ?2, ?3)",
-            params![r.change_id, ts(r.opened_at), ts(r.due_at)],
+            "INSERT INTO retro_reviews (change_id, opened_at, due_at, opened_by) VALUES (?1, ?2, ?3, ?4)",
+            params![r.change_id, ts(r.opened_at), ts(r.due_at), r.opened_by],
         )?;
         Ok(self.tx.last_insert_rowid())
     }
 
+    fn retro(&mut self, id: i64) -> Result<Option<RetroReview>, StoreError> {
+        let mut st = self.tx.prepare_cached(&format!(
+            "SELECT {RETRO_COLS} FROM retro_reviews WHERE id = ?1"
+        ))?;
+        st.query_row([id], retro_row).optional()?.transpose()
+    }
+
     fn retros(&mut self, open_only: bool) -> Result<Vec<RetroReview>, StoreError> {
-        let mut st = self.tx.prepare_cached(
-            "SELECT id, change_id, opened_at, due_at, closed_at, closed_by, note FROM retro_reviews
-             WHERE (?1 = 0 OR closed_at IS NULL) ORDER BY id",
-        )?;
+        let mut st = self.tx.prepare_cached(&format!(
+            "SELECT {RETRO_COLS} FROM retro_reviews
+             WHERE (?1 = 0 OR closed_at IS NULL) ORDER BY id"
+        ))?;
         let rows = st.query_map([open_only as i64], retro_row)?;
         collect(rows)
     }
@@ -655,17 +811,7 @@ impl Tx for SqlTx<'_> {
         )? == 1)
     }
 
-    fn append_audit(
-        &mut self,
-        e: &AuditEntry,
-        at: DateTime<Utc>,
-    ) -> Result<AuditRecord, StoreError> {
-        let head = self.audit_head()?;
-        let (id, prev) = match head {
-            Some(h) => (h.id + 1, h.hash),
-            None => (1, GENESIS.to_string()),
-        };
-        let r = e.seal(id, &ts(at), &prev);
+    fn insert_audit(&mut self, r: &AuditRecord) -> Result<(), StoreError> {
         self.tx
             .prepare_cached(
                 "INSERT INTO audit (id, at, actor, action, subject, before, after, content_hash, detail, prev_hash, hash)
@@ -690,7 +836,18 @@ impl Tx for SqlTx<'_> {
                  ON CONFLICT(one) DO UPDATE SET id = excluded.id, hash = excluded.hash",
             )?
             .execute(params![r.id, r.hash])?;
-        Ok(r)
+        Ok(())
+    }
+
+    fn audit_first(&mut self, action: &str) -> Result<Option<AuditRecord>, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT id, at, actor, action, subject, before, after, content_hash, detail, prev_hash, hash
+                 FROM audit WHERE action = ?1 ORDER BY id LIMIT 1",
+            )?
+            .query_row([action], audit_row)
+            .optional()?)
     }
 
     fn audit_records(&mut self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
@@ -1095,12 +1252,16 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<Result<OutboxRow, StoreError>> {
 mod tests {
     use super::*;
 
+    fn key() -> AuditKey {
+        AuditKey::from_bytes(&[3u8; 32]).unwrap()
+    }
+
     #[test]
     fn round_trips_and_chains_audit() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path()).unwrap();
+        let s = SqliteStore::open(&dir.path().join("data")).unwrap();
         let now = Utc::now();
-        let id: i64 = write(&s, |tx| {
+        let id: i64 = write(&s, &key(), |tx| {
             let c = ChangeRow {
                 id: 0,
                 env: "production".into(),
@@ -1125,6 +1286,7 @@ mod tests {
                     content: "x".into(),
                 }],
             )?;
+            tx.append_audit(&crate::change::audit::keyed_marker(&key(), 0), now)?;
             for _ in 0..3 {
                 tx.append_audit(&AuditEntry::default(), now)?;
             }
@@ -1133,7 +1295,7 @@ mod tests {
         .unwrap();
         // Reopen: migrations are idempotent, data is there.
         drop(s);
-        let s = SqliteStore::open(dir.path()).unwrap();
+        let s = SqliteStore::open(&dir.path().join("data")).unwrap();
         let (c, found, log, head) = read(&s, |tx| {
             Ok::<_, StoreError>((
                 tx.change(id)?.unwrap(),
@@ -1145,14 +1307,48 @@ mod tests {
         .unwrap();
         assert_eq!(c.doc.title, "t");
         assert_eq!(found.len(), 1);
-        assert_eq!(crate::change::audit::verify(&log, head.as_ref()), Ok(3));
+        assert_eq!(
+            crate::change::audit::verify(&log, head.as_ref(), Some(&key()), None)
+                .map(|v| (v.records, v.keyed_from)),
+            Ok((4, Some(1)))
+        );
+    }
+
+    #[test]
+    fn the_store_is_private_and_an_open_directory_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let s = SqliteStore::open(&data).unwrap();
+        write(&s, &key(), |tx| {
+            tx.append_audit(&AuditEntry::default(), Utc::now())
+                .map(|_| ())
+        })
+        .unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        for e in std::fs::read_dir(&data).unwrap().flatten() {
+            assert_eq!(mode(&e.path()), 0o600, "{}", e.path().display());
+        }
+        drop(s);
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = SqliteStore::open(&data).err().unwrap().to_string();
+        assert!(err.contains("chmod 700"), "{err}");
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let file = data.join(FILE_NAME);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = SqliteStore::open(&data).err().unwrap().to_string();
+        assert!(
+            err.contains("chmod 600") && err.contains(FILE_NAME),
+            "{err}"
+        );
     }
 
     #[test]
     fn an_error_rolls_everything_back() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path()).unwrap();
-        let r: Result<(), StoreError> = write(&s, |tx| {
+        let s = SqliteStore::open(&dir.path().join("data")).unwrap();
+        let r: Result<(), StoreError> = write(&s, &key(), |tx| {
             tx.append_audit(&AuditEntry::default(), Utc::now())?;
             Err(StoreError::Backend("boom".into()))
         });
@@ -1164,7 +1360,7 @@ mod tests {
     #[test]
     fn drifts_and_the_outbox_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path()).unwrap();
+        let s = SqliteStore::open(&dir.path().join("data")).unwrap();
         let now = Utc::now();
         let mut d = DriftRow {
             id: 0,
@@ -1189,12 +1385,12 @@ mod tests {
             resolution: None,
             adopted_change_id: None,
         };
-        d.id = write(&s, |tx| tx.insert_drift(&d)).unwrap();
+        d.id = write(&s, &key(), |tx| tx.insert_drift(&d)).unwrap();
         // Only one open drift per target and environment.
-        assert!(write(&s, |tx| tx.insert_drift(&d)).is_err());
+        assert!(write(&s, &key(), |tx| tx.insert_drift(&d)).is_err());
         d.flaps = 2;
         d.in_sync_since = Some(now);
-        write(&s, |tx| tx.update_drift(&d)).unwrap();
+        write(&s, &key(), |tx| tx.update_drift(&d)).unwrap();
         let back = read(&s, |tx| tx.open_drift("lb", "production"))
             .unwrap()
             .unwrap();
@@ -1214,7 +1410,7 @@ mod tests {
             last_error: None,
         };
         let later = now + chrono::Duration::seconds(60);
-        let ids = write(&s, |tx| {
+        let ids = write(&s, &key(), |tx| {
             Ok::<_, StoreError>(vec![
                 tx.insert_outbox(&row("a", now))?,
                 tx.insert_outbox(&row("a", now))?,
@@ -1225,7 +1421,7 @@ mod tests {
         // One row per receiver, oldest first, and only when due.
         let due = read(&s, |tx| tx.outbox_due(now)).unwrap();
         assert_eq!(due.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[0]]);
-        write(&s, |tx| {
+        write(&s, &key(), |tx| {
             tx.outbox_attempted(
                 ids[0],
                 now,
@@ -1244,7 +1440,7 @@ mod tests {
             vec![ids[0], ids[2]]
         );
         assert_eq!(due[0].attempts, 1);
-        write(&s, |tx| {
+        write(&s, &key(), |tx| {
             tx.outbox_attempted(ids[0], later, &OutboxAttempt::Delivered)
         })
         .unwrap();

@@ -77,6 +77,10 @@ pub const DAEMON_METRICS: &[Metric] = &[
         &["method", "route"],
     ),
     metric("guardrail_build_info", Kind::Gauge, &["version"]),
+    metric("guardrail_audit_head_seq", Kind::Gauge, &[]),
+    metric("guardrail_rate_limited_total", Kind::Counter, &[]),
+    metric("guardrail_evaluations_running", Kind::Gauge, &[]),
+    metric("guardrail_evaluations_refused_total", Kind::Counter, &[]),
 ];
 
 /// Label values the contract enumerates (a matcher on one of these labels must use them).
