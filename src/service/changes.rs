@@ -242,12 +242,10 @@ impl Service {
                 ));
             }
             let explicit = match &tc.format {
-                Some(f) => Some(Format::from_name(f).ok_or_else(|| {
-                    ServiceError::invalid(
-                        &format!("{field}.format"),
-                        format!("unknown format `{f}`"),
-                    )
-                })?),
+                Some(f) => Some(
+                    Format::parse_name(f)
+                        .map_err(|e| ServiceError::invalid(&format!("{field}.format"), e))?,
+                ),
                 None => t.format,
             };
             checked.push((t, explicit));

@@ -974,7 +974,8 @@ impl Service {
         rt.waivers.apply(&rt.policies, &mut rep, self.now());
         self.metrics.record_evaluations(&rep);
         // Bounded like a change's evaluation; a change of secrets only is named ("secret
-        // changed at PATH (line N)") in the unified diff, which would otherwise be empty.
+        // changed at PATH (line N)") in the unified diff, which would otherwise be empty, and so
+        // is a reorder of first-match rules ("PATH moved from position 2 to 1 ...").
         let json: serde_json::Value = serde_json::from_str(&super::limits::render_bounded(
             &mut rep,
             self.limits.max_diff_entries,
@@ -985,8 +986,10 @@ impl Service {
             "semantic": target["diff"],
             "unified": target["unified_diff"],
         });
-        if target.get("secret_changes").is_some() {
-            diff["secret_changes"] = target["secret_changes"].clone();
+        for key in ["secret_changes", "moves"] {
+            if target.get(key).is_some() {
+                diff[key] = target[key].clone();
+            }
         }
         if target.get("diff_omitted").is_some() {
             diff["omitted"] = target["diff_omitted"].clone();

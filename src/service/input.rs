@@ -44,35 +44,7 @@ pub fn text_field(field: &str, value: &str, kind: Text) -> Result<()> {
     Ok(())
 }
 
-/// The known name closest to `given` (by edit distance), when it is close enough to be a typo.
-pub fn nearest<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    known
-        .into_iter()
-        .map(|k| (strsim::damerau_levenshtein(given, k), k))
-        .filter(|(d, k)| *d <= (k.len().max(given.len()) / 2).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-/// "unknown {what} `{given}`; did you mean `x`? known: a, b" .
-pub fn unknown_name<'a>(
-    what: &str,
-    given: &str,
-    known: impl IntoIterator<Item = &'a str> + Clone,
-) -> String {
-    let list: Vec<&str> = known.clone().into_iter().collect();
-    let hint = nearest(given, known)
-        .map(|n| format!(" (did you mean `{n}`?)"))
-        .unwrap_or_default();
-    format!(
-        "unknown {what} `{given}`{hint}; known: {}",
-        if list.is_empty() {
-            "none".to_string()
-        } else {
-            list.join(", ")
-        }
-    )
-}
+pub use crate::document::names::{nearest, unknown_name};
 
 #[cfg(test)]
 mod tests {

@@ -179,18 +179,21 @@ fn prefix(path: &str) -> String {
 }
 
 /// Notes for diff entries whose only difference is a secret: a `changed` entry whose two sides
-/// render the same (secrets render redacted; their digests differ).
+/// render the same (secrets render redacted; their digests differ), in the words every output
+/// uses (`diff::sentence`).
 pub fn secret_changes(diff: &[serde_json::Value]) -> Vec<String> {
     diff.iter()
         .filter(|e| e["op"] == "changed" && e["old"] == e["new"])
-        .map(|e| {
-            let line = e["new_line"].as_u64().or(e["old_line"].as_u64());
-            format!(
-                "secret changed at {}{}",
-                e["path"].as_str().unwrap_or("."),
-                line.map(|l| format!(" (line {l})")).unwrap_or_default()
-            )
-        })
+        .map(crate::diff::sentence)
+        .collect()
+}
+
+/// Notes for reorders of ordered lists (first-match rules), which a line diff shows as a
+/// removal plus an addition: "PATH moved from position 2 to 1 (line 6 -> 5)".
+pub fn moves(diff: &[serde_json::Value]) -> Vec<String> {
+    diff.iter()
+        .filter(|e| e["op"] == "moved")
+        .map(crate::diff::sentence)
         .collect()
 }
 
@@ -208,15 +211,13 @@ pub struct Omitted {
 
 /// Bounds what is stored and returned per target: at most `max_entries` diff entries (the rest
 /// counted and summarized), a unified diff of at most [`MAX_UNIFIED_BYTES`], the changed lines
-/// of the kept entries; and names secret-only changes in the unified diff. Returns, per target
-/// name, the secret changes and what was left out.
-pub fn bound_report(
-    report: &mut Report,
-    max_entries: usize,
-) -> Vec<(String, Vec<String>, Option<Omitted>)> {
+/// of the kept entries; and names secret-only changes and moves in the unified diff. Returns,
+/// per target, those notes and what was left out.
+pub fn bound_report(report: &mut Report, max_entries: usize) -> Vec<TargetNotes> {
     let mut out = Vec::new();
     for t in &mut report.targets {
         let secrets = secret_changes(&t.diff);
+        let moved = moves(&t.diff);
         let mut omitted = Omitted::default();
         if t.diff.len() > max_entries {
             for e in t.diff.drain(max_entries..) {
@@ -248,24 +249,39 @@ pub fn bound_report(
                 omitted.unified_lines
             ));
         }
-        if !secrets.is_empty() {
-            for s in &secrets {
-                t.unified_diff.push_str(s);
-                t.unified_diff.push('\n');
-            }
+        for s in secrets.iter().chain(&moved) {
+            t.unified_diff.push_str(s);
+            t.unified_diff.push('\n');
         }
-        let left_out = (omitted.entries > 0 || omitted.unified_lines > 0).then_some(omitted);
-        out.push((t.name.clone(), secrets, left_out));
+        let omitted = (omitted.entries > 0 || omitted.unified_lines > 0).then_some(omitted);
+        out.push(TargetNotes {
+            secrets,
+            moves: moved,
+            omitted,
+        });
     }
     out
 }
 
-/// Renders a bounded report as compact JSON, each target carrying `secret_changes` and, when
-/// entries were left out, `diff_omitted`.
+/// What [`bound_report`] says of one target beside its bounded diff.
+#[derive(Debug, Clone, Default)]
+pub struct TargetNotes {
+    /// "secret changed at PATH (line N)" per secret-only change.
+    pub secrets: Vec<String>,
+    /// "PATH moved from position A to B (line X -> Y)" per reorder of an ordered list.
+    pub moves: Vec<String>,
+    pub omitted: Option<Omitted>,
+}
+
+/// Renders a bounded report as compact JSON, each target carrying `secret_changes`, `moves` and,
+/// when entries were left out, `diff_omitted` (each only when not empty).
 pub fn render_bounded(report: &mut Report, max_entries: usize) -> String {
     let notes = bound_report(report, max_entries);
     let json = crate::report::json::render(report, &crate::report::json::Options { compact: true });
-    if notes.iter().all(|(_, s, o)| s.is_empty() && o.is_none()) {
+    if notes
+        .iter()
+        .all(|n| n.secrets.is_empty() && n.moves.is_empty() && n.omitted.is_none())
+    {
         return json;
     }
     let mut v: serde_json::Value = match serde_json::from_str(&json) {
@@ -273,11 +289,14 @@ pub fn render_bounded(report: &mut Report, max_entries: usize) -> String {
         Err(_) => return json,
     };
     if let Some(targets) = v["targets"].as_array_mut() {
-        for (t, (_, secrets, omitted)) in targets.iter_mut().zip(notes) {
-            if !secrets.is_empty() {
-                t["secret_changes"] = serde_json::json!(secrets);
+        for (t, n) in targets.iter_mut().zip(notes) {
+            if !n.secrets.is_empty() {
+                t["secret_changes"] = serde_json::json!(n.secrets);
             }
-            if let Some(o) = omitted {
+            if !n.moves.is_empty() {
+                t["moves"] = serde_json::json!(n.moves);
+            }
+            if let Some(o) = n.omitted {
                 t["diff_omitted"] = serde_json::to_value(o).unwrap_or_default();
             }
         }
@@ -295,7 +314,7 @@ mod tests {
     #[test]
     fn a_secret_only_change_is_named_with_its_path_and_line() {
         let diff = vec![
-            json!({"op": "changed", "path": "db.password", "old": "<redacted>", "new": "<redacted>", "old_line": 2, "new_line": 2}),
+            json!({"op": "changed", "path": "db.password", "old": "<redacted>", "new": "<redacted>", "old_line": 2, "new_line": 2, "secret": true}),
             json!({"op": "changed", "path": "db.port", "old": 1, "new": 2, "old_line": 3, "new_line": 3}),
         ];
         assert_eq!(
@@ -327,7 +346,7 @@ mod tests {
         r.targets.push(t);
         let notes = bound_report(&mut r, 4);
         assert_eq!(r.targets[0].diff.len(), 4);
-        let o = notes[0].2.clone().unwrap();
+        let o = notes[0].omitted.clone().unwrap();
         assert_eq!(o.entries, 7);
         assert_eq!(
             o.by_op["added"] + o.by_op["removed"] + o.by_op["changed"],
