@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use super::*;
@@ -298,13 +299,84 @@ fn approval_row(r: &Row<'_>) -> rusqlite::Result<Result<ApprovalRow, StoreError>
     })())
 }
 
+/// Config contents and evaluations are stored compressed (zstd) when they are large: the commit
+/// of a write transaction is what every other writer waits for, and a 10 MB config is ~1 MB
+/// compressed. Small texts stay plain `TEXT`; a compressed one is a `BLOB`. Rows written before
+/// compression read as they are (`TEXT`).
+struct Packed(String);
+
+/// Texts shorter than this are stored plain: compressing them saves nothing worth a frame.
+const PACK_ABOVE: usize = 4096;
+/// zstd's default level: ~8x on config text at hundreds of MB/s.
+const PACK_LEVEL: i32 = 3;
+
+/// Binds `text` as [`Packed`] without copying it when it stays plain.
+struct PackRef<'a>(&'a str);
+
+impl ToSql for PackRef<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        pack(self.0)
+    }
+}
+
+fn pack(text: &str) -> rusqlite::Result<ToSqlOutput<'_>> {
+    if text.len() < PACK_ABOVE {
+        return Ok(ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())));
+    }
+    let packed = zstd::bulk::compress(text.as_bytes(), PACK_LEVEL)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    Ok(ToSqlOutput::Owned(rusqlite::types::Value::Blob(packed)))
+}
+
+/// The most a packed text may expand to (the largest accepted config is 64 MiB).
+const UNPACK_LIMIT: usize = 256 * 1024 * 1024;
+
+impl FromSql for Packed {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        match v {
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .map(|s| Packed(s.to_string()))
+                .map_err(|e| FromSqlError::Other(Box::new(e))),
+            ValueRef::Blob(b) => {
+                let bytes = zstd::bulk::decompress(b, UNPACK_LIMIT)
+                    .map_err(|e| FromSqlError::Other(Box::new(e)))?;
+                String::from_utf8(bytes)
+                    .map(Packed)
+                    .map_err(|e| FromSqlError::Other(Box::new(e)))
+            }
+            _ => Err(FromSqlError::InvalidType),
+        }
+    }
+}
+
+impl FromSql for PackedOpt {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        match v {
+            ValueRef::Null => Ok(PackedOpt(None)),
+            other => Packed::column_result(other).map(|p| PackedOpt(Some(p.0))),
+        }
+    }
+}
+
+/// An owned text bound as [`PackRef`] (for parameter lists of boxed values).
+struct PackedText(String);
+
+impl ToSql for PackedText {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        pack(&self.0)
+    }
+}
+
+/// A nullable [`Packed`] column.
+struct PackedOpt(Option<String>);
+
 const BASELINE_COLS: &str =
     "id, target, env, content, content_hash, format, change_id, origin, applied_at, rolled_back_at";
 
 fn baseline_row(r: &Row<'_>) -> rusqlite::Result<Result<BaselineRow, StoreError>> {
     let applied: String = r.get(8)?;
     let rolled: Option<String> = r.get(9)?;
-    let (id, target, env, content, content_hash, format, change_id, origin) = (
+    let (id, target, env, Packed(content), content_hash, format, change_id, origin) = (
         r.get(0)?,
         r.get(1)?,
         r.get(2)?,
@@ -587,7 +659,7 @@ impl Tx for SqlTx<'_> {
             self.tx.execute(
                 "INSERT INTO change_targets (change_id, target, content_hash, format, content)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, x.target, x.content_hash, x.format, x.content],
+                params![id, x.target, x.content_hash, x.format, PackRef(&x.content)],
             )?;
         }
         Ok(())
@@ -596,7 +668,7 @@ impl Tx for SqlTx<'_> {
     fn set_change_evaluation(&mut self, id: i64, json: &str) -> Result<(), StoreError> {
         self.tx.execute(
             "UPDATE changes SET evaluation = ?2 WHERE id = ?1",
-            params![id, json],
+            params![id, PackRef(json)],
         )?;
         Ok(())
     }
@@ -605,8 +677,9 @@ impl Tx for SqlTx<'_> {
         Ok(self
             .tx
             .prepare_cached("SELECT evaluation FROM changes WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))
-            .optional()?)
+            .query_row([id], |r| r.get::<_, PackedOpt>(0))
+            .optional()?
+            .and_then(|p| p.0))
     }
 
     fn change_targets(&mut self, id: i64) -> Result<Vec<ChangeTarget>, StoreError> {
@@ -619,7 +692,7 @@ impl Tx for SqlTx<'_> {
                 target: r.get(0)?,
                 content_hash: r.get(1)?,
                 format: r.get(2)?,
-                content: r.get(3)?,
+                content: r.get::<_, Packed>(3)?.0,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -671,7 +744,7 @@ impl Tx for SqlTx<'_> {
             params![
                 b.target,
                 b.env,
-                b.content,
+                PackRef(&b.content),
                 b.content_hash,
                 b.format,
                 b.change_id,
@@ -1129,7 +1202,7 @@ fn drift_params(d: &DriftRow) -> Vec<Box<dyn rusqlite::ToSql>> {
         Box::new(ts(d.first_seen)),
         Box::new(ts(d.last_seen)),
         Box::new(d.live_hash.clone()),
-        Box::new(d.live_content.clone()),
+        Box::new(PackedText(d.live_content.clone())),
         Box::new(d.format.clone()),
         Box::new(d.baseline_id),
         Box::new(d.baseline_hash.clone()),
@@ -1159,7 +1232,7 @@ fn drift_row(r: &Row<'_>) -> rusqlite::Result<Result<DriftRow, StoreError>> {
         first_seen: DateTime::<Utc>::MIN_UTC,
         last_seen: DateTime::<Utc>::MIN_UTC,
         live_hash: r.get(7)?,
-        live_content: r.get(8)?,
+        live_content: r.get::<_, Packed>(8)?.0,
         format: r.get(9)?,
         baseline_id: r.get(10)?,
         baseline_hash: r.get(11)?,
@@ -1254,6 +1327,76 @@ mod tests {
 
     fn key() -> AuditKey {
         AuditKey::from_bytes(&[3u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn large_contents_are_stored_compressed_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("data")).unwrap();
+        let now = Utc::now();
+        let big: String = (0..20_000)
+            .map(|i| format!("    server web{i} 10.0.{}.{}:80 check\n", i / 250, i % 250))
+            .collect();
+        let small = "backend a\n".to_string();
+        let id: i64 = write(&s, &key(), |tx| {
+            let c = ChangeRow {
+                id: 0,
+                env: "production".into(),
+                state: State::Proposed,
+                author: "alice".into(),
+                content_hash: "sha256:a".into(),
+                revision: 1,
+                created_at: now,
+                updated_at: now,
+                doc: ChangeDoc::default(),
+            };
+            let id = tx.insert_change(&c)?;
+            let target = |name: &str, content: &str| ChangeTarget {
+                target: name.into(),
+                content_hash: "sha256:a".into(),
+                format: "haproxy".into(),
+                content: content.into(),
+            };
+            tx.set_change_targets(id, &[target("big", &big), target("small", &small)])?;
+            tx.set_change_evaluation(id, &big)?;
+            Ok::<_, StoreError>(id)
+        })
+        .unwrap();
+        let (targets, evaluation) = read(&s, |tx| {
+            Ok::<_, StoreError>((tx.change_targets(id)?, tx.change_evaluation(id)?))
+        })
+        .unwrap();
+        assert_eq!(targets[0].content, big);
+        assert_eq!(targets[1].content, small);
+        assert_eq!(evaluation.as_deref(), Some(big.as_str()));
+        // On disk: the large text is a much smaller BLOB, the small one plain TEXT.
+        let conn = Connection::open(dir.path().join("data").join("guardrail.sqlite")).unwrap();
+        let (kind, len): (String, i64) = conn
+            .query_row(
+                "SELECT typeof(content), length(content) FROM change_targets WHERE target = 'big'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(kind, "blob");
+        assert!((len as usize) * 4 < big.len(), "{len} of {}", big.len());
+        let kind: String = conn
+            .query_row(
+                "SELECT typeof(content) FROM change_targets WHERE target = 'small'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kind, "text");
+        // A row written before compression (plain TEXT, whatever its size) reads as it is.
+        conn.execute(
+            "UPDATE change_targets SET content = ?1 WHERE target = 'big'",
+            [big.as_str()],
+        )
+        .unwrap();
+        drop(conn);
+        let targets = read(&s, |tx| Ok::<_, StoreError>(tx.change_targets(id)?)).unwrap();
+        assert_eq!(targets[0].content, big);
     }
 
     #[test]
