@@ -1395,7 +1395,7 @@ mod tests {
         )
         .unwrap();
         drop(conn);
-        let targets = read(&s, |tx| Ok::<_, StoreError>(tx.change_targets(id)?)).unwrap();
+        let targets = read(&s, |tx| tx.change_targets(id)).unwrap();
         assert_eq!(targets[0].content, big);
     }
 
