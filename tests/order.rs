@@ -1,0 +1,219 @@
+//! Order in the document tree (issue 13): where the software applies the first match, a
+//! reordering is a change (`moved`, with both lines); where it does not, it is no change. One
+//! test per class of list, named after what used to go wrong, through the library API.
+
+use guardrail::diff::{DiffEntry, diff};
+use guardrail::document::{Document, Format};
+use guardrail::formats;
+
+fn parse(format: Format, text: &str) -> Document {
+    let doc = formats::parse(format, text);
+    assert!(
+        !doc.has_errors(),
+        "{text}\n{:?}",
+        doc.diagnostics
+            .iter()
+            .map(|d| d.render("input"))
+            .collect::<Vec<_>>()
+    );
+    doc
+}
+
+/// `op path old_line->new_line` (and `[from->to]` for moves), one string per entry.
+fn render(entries: &[DiffEntry<'_>]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| {
+            let lines = format!(
+                "{}->{}",
+                e.old_line().map_or("-".to_string(), |l| l.to_string()),
+                e.new_line().map_or("-".to_string(), |l| l.to_string())
+            );
+            match e.moved {
+                Some(m) => format!("{} {} {lines} [{}->{}]", e.op.name(), e.path, m.from, m.to),
+                None => format!("{} {} {lines}", e.op.name(), e.path),
+            }
+        })
+        .collect()
+}
+
+fn changes(format: Format, old: &str, new: &str) -> Vec<String> {
+    let a = parse(format, old);
+    let b = parse(format, new);
+    render(&diff(&a.root, &b.root))
+}
+
+// ---- HAProxy ---------------------------------------------------------------------------
+
+const HAPROXY_ROUTES: &str = "\
+frontend fe_https
+    bind :443
+    acl is_api hdr(host) -i api.example.com
+    acl is_static path_end .css .js
+    use_backend be_api if is_api
+    use_backend static if is_static
+    default_backend be_web
+
+backend be_api
+    server api1 10.0.0.1:80 check
+
+backend static
+    server st1 10.0.0.2:80 check
+
+backend be_web
+    server web1 10.0.0.3:80 check
+";
+
+#[test]
+fn swapped_use_backend_rules_are_one_move_with_both_lines() {
+    // The issue's example: /x.css on api.example.com now goes to `static`.
+    let new = HAPROXY_ROUTES.replace(
+        "    use_backend be_api if is_api\n    use_backend static if is_static\n",
+        "    use_backend static if is_static\n    use_backend be_api if is_api\n",
+    );
+    assert_eq!(
+        changes(Format::Haproxy, HAPROXY_ROUTES, &new),
+        vec!["moved frontends[fe_https].use_backend[\"be_api if is_api\"] 5->6 [1->2]"]
+    );
+}
+
+#[test]
+fn reordering_haproxy_backends_and_acls_of_different_names_is_no_change() {
+    let new = HAPROXY_ROUTES
+        .replace(
+            "    acl is_api hdr(host) -i api.example.com\n    acl is_static path_end .css .js\n",
+            "    acl is_static path_end .css .js\n    acl is_api hdr(host) -i api.example.com\n",
+        )
+        .replace("backend be_api\n    server api1 10.0.0.1:80 check\n\n", "")
+        + "\nbackend be_api\n    server api1 10.0.0.1:80 check\n";
+    assert!(changes(Format::Haproxy, HAPROXY_ROUTES, &new).is_empty());
+}
+
+#[test]
+fn swapped_http_request_rules_are_one_move() {
+    let old = "frontend f\n    bind :80\n    http-request deny if { src 10.0.0.0/8 }\n    http-request allow if { path_beg /public }\n    http-request set-header X-A 1\n";
+    let new = "frontend f\n    bind :80\n    http-request allow if { path_beg /public }\n    http-request deny if { src 10.0.0.0/8 }\n    http-request set-header X-A 1\n";
+    assert_eq!(
+        changes(Format::Haproxy, old, new),
+        vec!["moved frontends[f].http_request[\"deny if { src 10.0.0.0/8 }\"] 3->4 [1->2]"]
+    );
+}
+
+#[test]
+fn haproxy_rule_families_each_keep_their_own_order() {
+    // An http-request rule moved past a redirect, a use_backend or an unrelated directive:
+    // the families are separate sequences, so this is no change.
+    let old = "frontend f\n    bind :80\n    redirect scheme https if !{ ssl_fc }\n    http-request deny if { src 10.0.0.1 }\n    option forwardfor\n    use_backend b if { path /x }\n";
+    let new = "frontend f\n    bind :80\n    option forwardfor\n    use_backend b if { path /x }\n    http-request deny if { src 10.0.0.1 }\n    redirect scheme https if !{ ssl_fc }\n";
+    assert!(changes(Format::Haproxy, old, new).is_empty());
+    // tcp-request rules of different phases do not compete either.
+    let old = "frontend f\n    bind :80\n    tcp-request content accept if HTTP\n    tcp-request connection reject if { src 10.0.0.1 }\n    tcp-request inspect-delay 5s\n";
+    let new = "frontend f\n    bind :80\n    tcp-request inspect-delay 5s\n    tcp-request connection reject if { src 10.0.0.1 }\n    tcp-request content accept if HTTP\n";
+    assert!(changes(Format::Haproxy, old, new).is_empty());
+    // Within one phase they do.
+    let old = "frontend f\n    bind :80\n    tcp-request content reject if { src 10.0.0.1 }\n    tcp-request content accept if HTTP\n";
+    let new = "frontend f\n    bind :80\n    tcp-request content accept if HTTP\n    tcp-request content reject if { src 10.0.0.1 }\n";
+    assert_eq!(
+        changes(Format::Haproxy, old, new),
+        vec!["moved frontends[f].tcp_request[\"content reject if { src 10.0.0.1 }\"] 3->4 [1->2]"]
+    );
+}
+
+#[test]
+fn other_ordered_haproxy_rules_report_moves() {
+    for (kw, key, a, b) in [
+        ("redirect", "redirect", "prefix /a if x", "location /b if y"),
+        ("use-server", "use_server", "s1 if x", "s2 if y"),
+        (
+            "http-response",
+            "http_response",
+            "del-header Server",
+            "deny if z",
+        ),
+        (
+            "http-check",
+            "http_check",
+            "send meth GET uri /",
+            "expect status 200",
+        ),
+        ("stick", "stick", "match src", "on src table t2"),
+    ] {
+        let old = format!(
+            "backend b\n    server s1 10.0.0.1:80\n    server s2 10.0.0.2:80\n    {kw} {a}\n    {kw} {b}\n"
+        );
+        let new = format!(
+            "backend b\n    server s1 10.0.0.1:80\n    server s2 10.0.0.2:80\n    {kw} {b}\n    {kw} {a}\n"
+        );
+        let got = changes(Format::Haproxy, &old, &new);
+        assert_eq!(got.len(), 1, "{kw}: {got:?}");
+        assert!(
+            got[0].starts_with(&format!("moved backends[b].{key}[")),
+            "{kw}: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn reordered_same_name_acls_are_no_change_and_an_edit_is_one_change() {
+    let old = "frontend f\n    bind :80\n    acl is_static path_end .css\n    acl is_static path_beg /static/\n    acl is_static hdr(host) static.example.com\n    use_backend b if is_static\n";
+    let new = "frontend f\n    bind :80\n    acl is_static hdr(host) static.example.com\n    acl is_static path_end .css\n    acl is_static path_beg /static/\n    use_backend b if is_static\n";
+    assert!(changes(Format::Haproxy, old, new).is_empty());
+    let edited = old.replace("path_beg /static/", "path_beg /assets/");
+    let got = changes(Format::Haproxy, old, &edited);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("changed frontends[f].acls[") && got[0].contains("is_static"),
+        "{got:?}"
+    );
+    assert!(got[0].ends_with(".pattern 4->4"), "{got:?}");
+}
+
+#[test]
+fn reordered_servers_matter_only_for_position_based_balance() {
+    let server = |name: &str| format!("    server {name} 10.0.0.{}:80 check\n", &name[1..]);
+    let backend = |balance: &str, first: &str, second: &str| {
+        format!(
+            "backend b\n    {balance}\n{}{}",
+            server(first),
+            server(second)
+        )
+    };
+    // roundrobin: no change.
+    assert!(
+        changes(
+            Format::Haproxy,
+            &backend("balance roundrobin", "s1", "s2"),
+            &backend("balance roundrobin", "s2", "s1")
+        )
+        .is_empty()
+    );
+    // `first` fills servers in order: a move.
+    let got = changes(
+        Format::Haproxy,
+        &backend("balance first", "s1", "s2"),
+        &backend("balance first", "s2", "s1"),
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("moved backends[b].servers["), "{got:?}");
+    // The algorithm may come from the defaults section before the backend.
+    let with_defaults = |first: &str, second: &str| {
+        format!(
+            "defaults\n    mode http\n    balance source\n\n{}",
+            backend("option httpchk", first, second)
+        )
+    };
+    let got = changes(
+        Format::Haproxy,
+        &with_defaults("s1", "s2"),
+        &with_defaults("s2", "s1"),
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    // ... and a later defaults section without `balance` resets it to roundrobin.
+    let reset = |first: &str, second: &str| {
+        format!(
+            "defaults\n    balance first\n\ndefaults\n    mode http\n\n{}",
+            backend("option httpchk", first, second)
+        )
+    };
+    assert!(changes(Format::Haproxy, &reset("s1", "s2"), &reset("s2", "s1")).is_empty());
+}
