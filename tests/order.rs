@@ -217,3 +217,134 @@ fn reordered_servers_matter_only_for_position_based_balance() {
     };
     assert!(changes(Format::Haproxy, &reset("s1", "s2"), &reset("s2", "s1")).is_empty());
 }
+
+// ---- nginx -----------------------------------------------------------------------------
+
+const NGINX_SITE: &str = "\
+server {
+    listen 80;
+    server_name www.example.net;
+    root /srv/www;
+
+    location / {
+        try_files $uri $uri/ =404;
+    }
+    location /api/ {
+        proxy_pass http://127.0.0.1:8080;
+    }
+    location ~ \\.php$ {
+        fastcgi_pass unix:/run/php/php-fpm.sock;
+    }
+    location ~* \\.(css|js|php)$ {
+        expires 30d;
+    }
+    location /admin/ {
+        allow 10.0.0.0/8;
+        deny 10.1.0.0/16;
+        deny all;
+    }
+    rewrite ^/old/(.*)$ /new/$1 permanent;
+    rewrite ^/new/legacy$ /gone last;
+}
+
+server {
+    listen 80;
+    server_name api.example.net;
+    location / {
+        proxy_pass http://127.0.0.1:9090;
+    }
+}
+";
+
+#[test]
+fn swapped_nginx_regex_locations_are_one_move() {
+    let new = NGINX_SITE.replace(
+        "    location ~ \\.php$ {\n        fastcgi_pass unix:/run/php/php-fpm.sock;\n    }\n    location ~* \\.(css|js|php)$ {\n        expires 30d;\n    }\n",
+        "    location ~* \\.(css|js|php)$ {\n        expires 30d;\n    }\n    location ~ \\.php$ {\n        fastcgi_pass unix:/run/php/php-fpm.sock;\n    }\n",
+    );
+    let got = changes(Format::Nginx, NGINX_SITE, &new);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("moved http.servers[\"www.example.net 80\"].locations["),
+        "{got:?}"
+    );
+    assert!(
+        got[0].contains(" 12->15 ") || got[0].contains(" 15->12 "),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn reordered_nginx_prefix_locations_are_no_change() {
+    let new = NGINX_SITE.replace(
+        "    location / {\n        try_files $uri $uri/ =404;\n    }\n    location /api/ {\n        proxy_pass http://127.0.0.1:8080;\n    }\n",
+        "    location /api/ {\n        proxy_pass http://127.0.0.1:8080;\n    }\n    location / {\n        try_files $uri $uri/ =404;\n    }\n",
+    );
+    assert!(changes(Format::Nginx, NGINX_SITE, &new).is_empty());
+}
+
+#[test]
+fn swapped_nginx_allow_deny_and_rewrites_are_moves() {
+    let new = NGINX_SITE.replace(
+        "        allow 10.0.0.0/8;\n        deny 10.1.0.0/16;\n",
+        "        deny 10.1.0.0/16;\n        allow 10.0.0.0/8;\n",
+    );
+    let got = changes(Format::Nginx, NGINX_SITE, &new);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("moved ") && got[0].contains(".access["),
+        "{got:?}"
+    );
+    let new = NGINX_SITE.replace(
+        "    rewrite ^/old/(.*)$ /new/$1 permanent;\n    rewrite ^/new/legacy$ /gone last;\n",
+        "    rewrite ^/new/legacy$ /gone last;\n    rewrite ^/old/(.*)$ /new/$1 permanent;\n",
+    );
+    let got = changes(Format::Nginx, NGINX_SITE, &new);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("moved ") && got[0].contains(".rewrites["),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn top_level_server_blocks_are_sites_and_deleting_one_is_one_removal() {
+    let doc = parse(Format::Nginx, NGINX_SITE);
+    let http = doc.root.get("http").expect("an implicit http block");
+    assert_eq!(
+        http.get("implicit").unwrap().value,
+        guardrail::document::Value::Bool(true)
+    );
+    let cut = NGINX_SITE
+        .find("server {\n    listen 80;\n    server_name api")
+        .unwrap();
+    let new = &NGINX_SITE[..cut];
+    let got = changes(Format::Nginx, NGINX_SITE, new);
+    assert_eq!(
+        got,
+        vec!["removed http.servers[\"api.example.net 80\"] 27->-"]
+    );
+}
+
+#[test]
+fn moving_a_server_block_in_front_changes_the_default_server() {
+    let cut = NGINX_SITE
+        .find("server {\n    listen 80;\n    server_name api")
+        .unwrap();
+    let (first, second) = NGINX_SITE.split_at(cut);
+    let swapped = format!("{second}\n{first}");
+    let got = changes(Format::Nginx, NGINX_SITE, &swapped);
+    assert!(
+        !got.is_empty(),
+        "a new default server for *:80 must be a change"
+    );
+    assert!(got.iter().all(|g| g.contains(".default_for")), "{got:?}");
+    // With `default_server` written, the order of the blocks is no behaviour.
+    let explicit = NGINX_SITE.replacen("listen 80;", "listen 80 default_server;", 1);
+    let cut = explicit
+        .find("server {\n    listen 80;\n    server_name api")
+        .unwrap();
+    let (first, second) = explicit.split_at(cut);
+    let swapped = format!("{second}\n{first}");
+    assert!(changes(Format::Nginx, &explicit, &swapped).is_empty());
+}

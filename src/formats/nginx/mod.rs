@@ -404,7 +404,15 @@ impl<'a> Parser<'a> {
             );
         }
         let root = self.stack.pop().expect("root frame");
-        doc.root = root.into_root();
+        let (root, misplaced) = root.into_root();
+        if let Some(line) = misplaced {
+            self.diagnostics.push(Diagnostic::error(
+                "nginx.misplaced-block",
+                line,
+                "a `server` or `upstream` block at the top level of a file that has `http`, `stream` or `events` blocks: nginx refuses it (put it inside `http` or `stream`)",
+            ));
+        }
+        doc.root = root;
         doc.diagnostics = self.diagnostics;
         doc.secret_spans = self.secret_spans;
         doc
