@@ -348,3 +348,162 @@ fn moving_a_server_block_in_front_changes_the_default_server() {
     let swapped = format!("{second}\n{first}");
     assert!(changes(Format::Nginx, &explicit, &swapped).is_empty());
 }
+
+// ---- IOS-style -------------------------------------------------------------------------
+
+const IOS: &str = "\
+hostname edge-1
+interface GigabitEthernet0/1
+ description uplink
+ ip address 10.0.0.1 255.255.255.0
+interface GigabitEthernet0/2
+ description access
+ shutdown
+ip access-list extended EDGE-IN
+ permit tcp any host 192.0.2.10 eq 443
+ deny tcp any any eq 22
+ permit ip any any
+ip access-list extended NUMBERED
+ 10 permit tcp any any eq 80
+ 20 deny ip any any
+access-list 101 permit icmp any any
+access-list 101 deny ip any any
+ip prefix-list FROM-PEER permit 10.0.0.0/8 le 24
+ip prefix-list FROM-PEER deny 0.0.0.0/0 le 32
+ip prefix-list SEQ seq 5 permit 172.16.0.0/12
+ip prefix-list SEQ seq 10 deny 0.0.0.0/0 le 32
+ip as-path access-list 10 deny _65666_
+ip as-path access-list 10 permit ^65001_
+ip community-list standard KEEP permit 65000:100
+ip community-list standard KEEP deny 65000:666
+ip nat inside source static 10.0.0.5 192.0.2.5
+ip nat inside source list NAT-ACL interface GigabitEthernet0/1 overload
+route-map RM-IN permit 10
+ match ip address prefix-list FROM-PEER
+route-map RM-IN deny 20
+";
+
+fn swap_lines(text: &str, a: &str, b: &str) -> String {
+    let ia = text.find(a).unwrap_or_else(|| panic!("no {a:?}"));
+    let ib = text.find(b).unwrap_or_else(|| panic!("no {b:?}"));
+    assert!(ia < ib);
+    let mut out = String::new();
+    out.push_str(&text[..ia]);
+    out.push_str(b);
+    out.push_str(&text[ia + a.len()..ib]);
+    out.push_str(a);
+    out.push_str(&text[ib + b.len()..]);
+    out
+}
+
+#[test]
+fn swapped_unnumbered_acl_entries_are_one_move() {
+    let new = swap_lines(IOS, " deny tcp any any eq 22\n", " permit ip any any\n");
+    assert_eq!(
+        changes(Format::Ios, IOS, &new),
+        vec!["moved acls[EDGE-IN].entries[\"deny tcp any any eq 22\"] 10->11 [2->3]"]
+    );
+    // Numbered ACL lines (`access-list 101 ...`) cannot carry numbers either.
+    let new = swap_lines(
+        IOS,
+        "access-list 101 permit icmp any any\n",
+        "access-list 101 deny ip any any\n",
+    );
+    let got = changes(Format::Ios, IOS, &new);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("moved acls[101].entries["), "{got:?}");
+}
+
+#[test]
+fn inserting_an_unnumbered_acl_entry_is_one_addition_and_numbered_reorders_are_no_change() {
+    let new = IOS.replace(
+        " deny tcp any any eq 22\n",
+        " deny tcp any any eq 23\n deny tcp any any eq 22\n",
+    );
+    assert_eq!(
+        changes(Format::Ios, IOS, &new),
+        vec!["added acls[EDGE-IN].entries[\"deny tcp any any eq 23\"] -->10"]
+    );
+    let new = swap_lines(
+        IOS,
+        " 10 permit tcp any any eq 80\n",
+        " 20 deny ip any any\n",
+    );
+    assert!(changes(Format::Ios, IOS, &new).is_empty());
+}
+
+#[test]
+fn swapped_prefix_list_as_path_community_and_nat_entries_are_moves() {
+    for (a, b, key) in [
+        (
+            "ip prefix-list FROM-PEER permit 10.0.0.0/8 le 24\n",
+            "ip prefix-list FROM-PEER deny 0.0.0.0/0 le 32\n",
+            "moved prefix_lists[FROM-PEER].entries[",
+        ),
+        (
+            "ip as-path access-list 10 deny _65666_\n",
+            "ip as-path access-list 10 permit ^65001_\n",
+            "moved as_path_lists[10].entries[",
+        ),
+        (
+            "ip community-list standard KEEP permit 65000:100\n",
+            "ip community-list standard KEEP deny 65000:666\n",
+            "moved community_lists[KEEP].entries[",
+        ),
+        (
+            "ip nat inside source static 10.0.0.5 192.0.2.5\n",
+            "ip nat inside source list NAT-ACL interface GigabitEthernet0/1 overload\n",
+            "moved nat[",
+        ),
+    ] {
+        let got = changes(Format::Ios, IOS, &swap_lines(IOS, a, b));
+        assert_eq!(got.len(), 1, "{a}: {got:?}");
+        assert!(got[0].starts_with(key), "{a}: {got:?}");
+    }
+    // With sequence numbers the number is the order.
+    let new = swap_lines(
+        IOS,
+        "ip prefix-list SEQ seq 5 permit 172.16.0.0/12\n",
+        "ip prefix-list SEQ seq 10 deny 0.0.0.0/0 le 32\n",
+    );
+    assert!(changes(Format::Ios, IOS, &new).is_empty());
+}
+
+#[test]
+fn reordered_interfaces_and_route_map_entries_are_no_change() {
+    let new = swap_lines(
+        IOS,
+        "interface GigabitEthernet0/1\n description uplink\n ip address 10.0.0.1 255.255.255.0\n",
+        "interface GigabitEthernet0/2\n description access\n shutdown\n",
+    );
+    assert!(changes(Format::Ios, IOS, &new).is_empty());
+    let new = swap_lines(
+        IOS,
+        "route-map RM-IN permit 10\n match ip address prefix-list FROM-PEER\n",
+        "route-map RM-IN deny 20\n",
+    );
+    assert!(changes(Format::Ios, IOS, &new).is_empty());
+}
+
+#[test]
+fn swapped_ios_xr_route_policy_statements_are_a_move() {
+    let old = "route-policy FROM-PEER\n  if destination in BOGONS then\n    drop\n  endif\n  if as-path passes-through '65666' then\n    drop\n  endif\n  pass\nend-policy\n!\nroute-policy OTHER\n  pass\nend-policy\n";
+    let new = "route-policy FROM-PEER\n  pass\n  if destination in BOGONS then\n    drop\n  endif\n  if as-path passes-through '65666' then\n    drop\n  endif\nend-policy\n!\nroute-policy OTHER\n  pass\nend-policy\n";
+    let got = changes(Format::Ios, old, new);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("moved lines[\"route-policy FROM-PEER\"].children[pass]"),
+        "{got:?}"
+    );
+}
+
+// ---- data formats ----------------------------------------------------------------------
+
+#[test]
+fn swapped_yaml_args_are_a_move_and_reordered_named_items_are_not() {
+    let old = "containers:\n  - name: app\n    args: [--port, \"8080\", --verbose]\n  - name: sidecar\n    image: proxy\n";
+    let new = "containers:\n  - name: sidecar\n    image: proxy\n  - name: app\n    args: [--verbose, --port, \"8080\"]\n";
+    let got = changes(Format::Yaml, old, new);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("moved containers[app].args["), "{got:?}");
+}

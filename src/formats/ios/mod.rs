@@ -204,6 +204,12 @@ pub fn parse(text: &str) -> Document {
             p.exit(body, indent);
             continue;
         }
+        // IOS-XR closes its policy language blocks with `end-policy`, `end-set`,
+        // `end-policy-map`, `end-class-map`...: like `exit`, not stored.
+        if body.starts_with("end-") && !body.contains(' ') {
+            p.exit("exit", indent);
+            continue;
+        }
         p.line(body, w0, indent, line.number, offset);
     }
     p.close_all();

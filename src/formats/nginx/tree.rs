@@ -501,7 +501,7 @@ fn map_entries_in_nginx_order(entries: Vec<Node>) -> Vec<Node> {
     };
     let (mut plain, mut regex): (Vec<Node>, Vec<Node>) =
         entries.into_iter().partition(|n| !is_regex(n));
-    plain.sort_by(|a, b| a.value.display_short().cmp(&b.value.display_short()));
+    plain.sort_by_cached_key(|n| n.value.display_short());
     plain.append(&mut regex);
     plain
 }
