@@ -239,6 +239,26 @@ impl Builder {
         self.banners.insert(kind.to_string(), Node::str(line, text));
     }
 
+    /// One line of a banner written a line per command (ASA `banner motd TEXT`): appended to
+    /// the banner's text.
+    pub(super) fn banner_line(&mut self, kind: &str, line: u32, text: String) {
+        if self.banners_line == 0 {
+            self.banners_line = line;
+        }
+        match self.banners.get_mut(kind) {
+            Some(Node {
+                value: Value::Str(s),
+                ..
+            }) => {
+                s.push('\n');
+                s.push_str(&text);
+            }
+            _ => {
+                self.banners.insert(kind.to_string(), Node::str(line, text));
+            }
+        }
+    }
+
     /// Keeps a top-level block in `lines`; `w` holds the words of its first line.
     fn keep(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
         let node = self.raw_node_with(raw, w, None);
@@ -583,11 +603,16 @@ impl Builder {
             return;
         }
         let name = w.get(1);
-        let Some((seq, at)) = self.seq_and_action(raw, w, 2) else {
+        // ASA: `access-list NAME extended|standard|webtype|ethertype ACTION ...`.
+        let (kind, from) = match w.get(2) {
+            k @ ("extended" | "standard" | "webtype" | "ethertype") => (k.to_string(), 3),
+            _ => (numbered_kind(name), 2),
+        };
+        let Some((seq, at)) = self.seq_and_action(raw, w, from) else {
             self.keep(raw, w);
             return;
         };
-        let ix = self.acl(ListKind::Acl, name, numbered_kind(name), raw.number);
+        let ix = self.acl(ListKind::Acl, name, kind, raw.number);
         self.acl_entry(
             ListKind::Acl,
             ix,

@@ -171,7 +171,8 @@ pub fn parse(text: &str) -> Document {
         let Some(&first) = body.as_bytes().first() else {
             continue;
         };
-        if first == b'!' || first == b'#' {
+        // Comments; ASA writes `: Saved`, `: end` and similar lines as comments too.
+        if first == b'!' || first == b'#' || (first == b':' && indent == 0) {
             continue;
         }
         let w0 = first_word(body);
@@ -414,6 +415,12 @@ impl<'a> Parser<'a> {
                 pieces.push(line.text);
             }
             self.unterminated_banner(kind, number, "EOF", pieces.join("\n"));
+            return;
+        }
+        // ASA and NX-OS `banner motd TEXT`: one line of text per command, no delimiter (IOS
+        // delimiters are never letters or digits in practice); repeated lines add lines.
+        if rest.starts_with(|c: char| c.is_alphanumeric()) {
+            self.build.banner_line(kind, number, rest.to_string());
             return;
         }
         let delim = if rest.starts_with("^C") {
