@@ -148,6 +148,11 @@ struct Frame {
     sticky: bool,
 }
 
+/// The secret rules of IOS-style configs as a Markdown table (the one in docs/formats.md).
+pub fn secret_rules_markdown() -> String {
+    secrets::rules_markdown()
+}
+
 /// Parses IOS-style text into a document. Never panics.
 pub fn parse(text: &str) -> Document {
     let mut p = Parser {

@@ -439,7 +439,7 @@ pub(super) const COMMANDS: &[CommandRule] = &[
         ),
     },
     CommandRule {
-        syntax: "any word `scheme://user:PASS@host`",
+        syntax: "scheme://user:PASS@host (in any word)",
         platforms: "all (`archive path`, `boot system`, `ip http client`...)",
         example: (
             "archive path scp://backup:S3cr3t@10.0.0.9/cfg/",
@@ -447,6 +447,47 @@ pub(super) const COMMANDS: &[CommandRule] = &[
         ),
     },
 ];
+
+/// The rules as the Markdown table of docs/formats.md (a test keeps the two equal).
+pub(super) fn rules_markdown() -> String {
+    let mut out =
+        String::from("| construct | platforms | example (as shown) |\n| --- | --- | --- |\n");
+    let when = |r: &KeywordRule| match r.when {
+        When::Anywhere => String::new(),
+        When::Context(heads) => format!(" (in `{}` lines or blocks)", heads.join("`, `")),
+        When::After(w) => format!(" (after `{w}`)"),
+        When::AfterNext(w) => format!(" (after `{w} X`)"),
+    };
+    for r in KEYWORDS {
+        let take = match r.take {
+            Take::Tail => "rest of the line",
+            Take::Word => "one word",
+            Take::PreShared => "the key",
+        };
+        out.push_str(&format!(
+            "| `{}`{}: {} | {} | `{}` |\n",
+            r.word,
+            when(r),
+            take,
+            cell(r.platforms),
+            r.example.1
+        ));
+    }
+    for r in COMMANDS {
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` |\n",
+            cell(r.syntax),
+            cell(r.platforms),
+            r.example.1
+        ));
+    }
+    out
+}
+
+/// Text for a Markdown table cell (`|` escaped).
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
 
 /// True for words that may start a keyword rule (a cheap filter before the table).
 #[inline]
