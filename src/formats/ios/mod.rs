@@ -155,6 +155,15 @@ pub fn secret_rules_markdown() -> String {
 
 /// Parses IOS-style text into a document. Never panics.
 pub fn parse(text: &str) -> Document {
+    if let Some((vendor, line)) = crate::formats::foreign::looks_like(text) {
+        let mut doc = Document::empty(Format::Ios);
+        doc.diagnostics.push(Diagnostic::error(
+            "ios.not-ios",
+            line,
+            crate::formats::foreign::message(vendor, "IOS-style configs"),
+        ));
+        return doc;
+    }
     let mut p = Parser {
         lines: Vec::new(),
         stack: Vec::with_capacity(16),

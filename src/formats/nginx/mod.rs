@@ -25,6 +25,15 @@ use tree::{Frame, Kind};
 
 /// Parses nginx configuration text into a document. Never panics.
 pub fn parse(text: &str) -> Document {
+    if let Some((vendor, line)) = crate::formats::foreign::looks_like(text) {
+        let mut doc = Document::empty(Format::Nginx);
+        doc.diagnostics.push(Diagnostic::error(
+            "nginx.not-nginx",
+            line,
+            crate::formats::foreign::message(vendor, "nginx configs"),
+        ));
+        return doc;
+    }
     let mut p = Parser::new(text);
     p.run();
     p.finish()
