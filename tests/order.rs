@@ -507,3 +507,19 @@ fn swapped_yaml_args_are_a_move_and_reordered_named_items_are_not() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].starts_with("moved containers[app].args["), "{got:?}");
 }
+
+// ---- fetchmail -------------------------------------------------------------------------
+
+#[test]
+fn fetchmail_polls_and_their_options_reorder_freely_but_smtphost_is_a_preference_list() {
+    let old = "set daemon 300\npoll imap.example.net proto imap port 993\n  user alice password \"pw1\" is alice here ssl keep smtphost mx1.internal,mx2.internal\npoll pop.example.org proto pop3\n  user bob password \"pw2\" is bob here fetchall\n";
+    let new = "set daemon 300\npoll pop.example.org proto pop3\n  user bob password \"pw2\" is bob here fetchall\npoll imap.example.net port 993 proto imap\n  user alice password \"pw1\" is alice here keep ssl smtphost mx1.internal,mx2.internal\n";
+    assert!(changes(Format::Fetchmail, old, new).is_empty());
+    let swapped = old.replace("mx1.internal,mx2.internal", "mx2.internal,mx1.internal");
+    let got = changes(Format::Fetchmail, old, &swapped);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("moved polls[imap.example.net].users[alice].options.smtphost["),
+        "{got:?}"
+    );
+}
