@@ -471,17 +471,11 @@ fn locations_node(line: u32, locations: Vec<Node>) -> Node {
             prefix.push(loc);
         }
     }
-    let by_name = |a: &Node, b: &Node| {
-        let n = |x: &Node| {
-            x.get("name")
-                .and_then(Node::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        n(a).cmp(&n(b))
-    };
-    prefix.sort_by(by_name);
-    named.sort_by(by_name);
+    fn name(n: &Node) -> &str {
+        n.get("name").and_then(Node::as_str).unwrap_or("")
+    }
+    prefix.sort_by(|a, b| name(a).cmp(name(b)));
+    named.sort_by(|a, b| name(a).cmp(name(b)));
     prefix.append(&mut regex);
     prefix.append(&mut named);
     Node::ordered_list(line, prefix)
