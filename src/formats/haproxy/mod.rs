@@ -5,9 +5,12 @@
 //! `listen`, `userlist`, `resolvers`, ...) opens a section that runs to the next one. In proxy
 //! sections the directives that decide routing, capacity and health checks are parsed into
 //! fields (`mode`, `bind`, `acls`, `default_backend`, `use_backend`, `balance`, `servers`,
-//! `default_server`, `option`, `timeout`, `http-check`, `tcp-check`); every other line is kept,
-//! comments stripped and whitespace normalised, in the section's `directives` list. Each source
-//! line lands in exactly one place of the tree, so a change is reported once.
+//! `default_server`, `option`, `timeout`, `http-check`, `tcp-check`), and the rule families
+//! whose order is behaviour get ordered lists of their own (`http_request`, `http_response`,
+//! `http_after_response`, `tcp_request` by phase, `tcp_response`, `redirect`, `use_server`,
+//! `stick`); every other line is kept, comments stripped and whitespace normalised, in the
+//! section's `directives` list. Each source line lands in exactly one place of the tree, so a
+//! change is reported once. Which lists are ordered, and why, is in docs/formats.md.
 //!
 //! Secrets (`stats auth` passwords, userlist passwords, secret header values, URL credentials)
 //! become [`Value::Secret`] and their byte ranges go to [`Document::secret_spans`].

@@ -1,5 +1,6 @@
 //! Files each finished top-level block into the document's views (`interfaces`, `vlans`,
-//! `acls`, `bgp`, `banners`, `lines`) and builds the final tree. Every source line is stored in
+//! `acls`, `prefix_lists`, `as_path_lists`, `community_lists`, `nat`, `bgp`, `banners`, `lines`)
+//! and builds the final tree. Every source line is stored in
 //! exactly one place; lines the views do not interpret are kept in an `other` list (or in
 //! `lines`) as written, secrets redacted.
 

@@ -5,7 +5,9 @@
 //! separators are honoured; Quagga-style address families whose children share the header's
 //! indentation are closed by `exit-address-family`). Each finished top-level block is handed to
 //! [`build`], which files it into the document's views: `hostname`, `interfaces`, `vlans`, `acls`,
-//! `bgp`, `banners`, and `lines` for everything else. Every source line lands in exactly one
+//! `prefix_lists`, `as_path_lists`, `community_lists`, `nat`, `bgp`, `banners`, and `lines` for
+//! everything else. Lists whose order is behaviour (entries without sequence numbers, NAT rules,
+//! `route-policy` statements, `policy-map` classes) are ordered. Every source line lands in exactly one
 //! place of the tree. The shape is documented in `docs/formats.md`.
 //!
 //! Skipped: comment lines (`!`, `#`, including volatile ones such as `! Last configuration

@@ -8,9 +8,13 @@
 //!
 //! `http` and `stream` get views for routing: `upstreams` with their `servers` (address,
 //! weight, down, backup...), virtual `servers` with `listen`, `server_names` and `locations`
-//! (with `proxy_pass`). Every other directive is kept, whitespace normalised and comments
-//! stripped, in the `directives` list of its block; other blocks (`map`, `geo`, `if`, `types`,
-//! ...) are kept generically. `include` is kept as a directive and not followed.
+//! (with `proxy_pass`, listed in nginx's lookup order), `default_for` (the listen addresses a
+//! server is the default for), and the ordered `rewrites` (`rewrite`, `return`, `set`, `break`,
+//! `if`) and `access` (`allow`, `deny`) lists. Every other directive is kept, whitespace
+//! normalised and comments stripped, in the `directives` list of its block; other blocks
+//! (`map`, `geo`, `types`, ...) are kept generically. `include` is kept as a directive and not
+//! followed. A site file (top-level `server` / `upstream` blocks, no `http`) is read as an
+//! implicit `http` block.
 
 mod text;
 mod tree;
