@@ -606,7 +606,7 @@ impl Builder {
         let name = w.get(1);
         // ASA: `access-list NAME extended|standard|webtype|ethertype ACTION ...`.
         let (kind, from) = match w.get(2) {
-            k @ ("extended" | "standard" | "webtype" | "ethertype") => (k.to_string(), 3),
+            k @ ("extended" | "standard" | "webtype" | "ethertype") => (k, 3),
             _ => (numbered_kind(name), 2),
         };
         let Some((seq, at)) = self.seq_and_action(raw, w, from) else {
@@ -680,7 +680,7 @@ impl Builder {
                 self.keep(raw, w);
                 return;
             };
-            let ix = self.acl(ListKind::Acl, name, kind, raw.number);
+            let ix = self.acl(ListKind::Acl, name, &kind, raw.number);
             self.acl_entry(
                 ListKind::Acl,
                 ix,
@@ -691,7 +691,7 @@ impl Builder {
             );
             return;
         }
-        let ix = self.acl(ListKind::Acl, name, kind, raw.number);
+        let ix = self.acl(ListKind::Acl, name, &kind, raw.number);
         self.block_entries(ListKind::Acl, ix, raw);
     }
 
@@ -730,7 +730,7 @@ impl Builder {
     }
 
     /// The index of list `name` of kind `k`, created with `kind` on first sight.
-    fn acl(&mut self, k: ListKind, name: &str, kind: String, line: u32) -> usize {
+    fn acl(&mut self, k: ListKind, name: &str, kind: &str, line: u32) -> usize {
         let (lists, index) = (&mut self.acls[k as usize], &mut self.acl_index[k as usize]);
         if let Some(&ix) = index.get(name) {
             return ix;
@@ -740,7 +740,7 @@ impl Builder {
         lists.push(Acl {
             line,
             name: name.to_string(),
-            kind,
+            kind: kind.to_string(),
             family: None,
             entries: Vec::new(),
             other: Vec::new(),
@@ -817,7 +817,7 @@ impl Builder {
         let name = w.get(2);
         let n = w.len();
         if n == 3 && !raw.children.is_empty() {
-            let ix = self.acl(ListKind::PrefixList, name, kind.to_string(), raw.number);
+            let ix = self.acl(ListKind::PrefixList, name, kind, raw.number);
             self.block_entries(ListKind::PrefixList, ix, raw);
             return;
         }
@@ -826,7 +826,7 @@ impl Builder {
                 self.keep(raw, w);
                 return;
             };
-            let ix = self.acl(ListKind::PrefixList, name, kind.to_string(), raw.number);
+            let ix = self.acl(ListKind::PrefixList, name, kind, raw.number);
             self.acl_entry(
                 ListKind::PrefixList,
                 ix,
@@ -838,7 +838,7 @@ impl Builder {
             return;
         }
         if n >= 4 && w.get(3) == "description" {
-            let ix = self.acl(ListKind::PrefixList, name, kind.to_string(), raw.number);
+            let ix = self.acl(ListKind::PrefixList, name, kind, raw.number);
             let node = self.raw_node_with(raw, w, None);
             self.acls[ListKind::PrefixList as usize][ix]
                 .other
@@ -861,7 +861,7 @@ impl Builder {
             self.keep(raw, w);
             return;
         };
-        let ix = self.acl(ListKind::AsPath, name, String::new(), raw.number);
+        let ix = self.acl(ListKind::AsPath, name, "", raw.number);
         self.acl_entry(
             ListKind::AsPath,
             ix,
@@ -910,7 +910,7 @@ impl Builder {
         } else {
             format!("{family} {name}")
         };
-        let ix = self.acl(ListKind::Community, &key, kind, raw.number);
+        let ix = self.acl(ListKind::Community, &key, &kind, raw.number);
         let list = &mut self.acls[ListKind::Community as usize][ix];
         list.family = Some(family);
         list.name = name.to_string();
@@ -1367,14 +1367,13 @@ fn is_action(word: &str) -> bool {
 }
 
 /// The type of an ACL named by `access-list NAME`: IOS numbered ranges, else `named` (FRR).
-fn numbered_kind(name: &str) -> String {
-    let kind = match name.parse::<u32>() {
+fn numbered_kind(name: &str) -> &'static str {
+    match name.parse::<u32>() {
         Ok(1..=99 | 1300..=1999) => "standard",
         Ok(100..=199 | 2000..=2699) => "extended",
         Ok(_) => "numbered",
         Err(_) => "named",
-    };
-    kind.to_string()
+    }
 }
 
 fn default_kind(family: &str) -> &'static str {
