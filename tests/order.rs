@@ -95,7 +95,7 @@ fn swapped_http_request_rules_are_one_move() {
     let new = "frontend f\n    bind :80\n    http-request allow if { path_beg /public }\n    http-request deny if { src 10.0.0.0/8 }\n    http-request set-header X-A 1\n";
     assert_eq!(
         changes(Format::Haproxy, old, new),
-        vec!["moved frontends[f].http_request[\"deny if { src 10.0.0.0/8 }\"] 3->4 [1->2]"]
+        vec!["moved frontends[f].rules.http_request[\"deny if { src 10.0.0.0/8 }\"] 3->4 [1->2]"]
     );
 }
 
@@ -115,18 +115,25 @@ fn haproxy_rule_families_each_keep_their_own_order() {
     let new = "frontend f\n    bind :80\n    tcp-request content accept if HTTP\n    tcp-request content reject if { src 10.0.0.1 }\n";
     assert_eq!(
         changes(Format::Haproxy, old, new),
-        vec!["moved frontends[f].tcp_request[\"content reject if { src 10.0.0.1 }\"] 3->4 [1->2]"]
+        vec![
+            "moved frontends[f].rules.tcp_request[\"content reject if { src 10.0.0.1 }\"] 3->4 [1->2]"
+        ]
     );
 }
 
 #[test]
 fn other_ordered_haproxy_rules_report_moves() {
     for (kw, key, a, b) in [
-        ("redirect", "redirect", "prefix /a if x", "location /b if y"),
-        ("use-server", "use_server", "s1 if x", "s2 if y"),
+        (
+            "redirect",
+            "rules.redirect",
+            "prefix /a if x",
+            "location /b if y",
+        ),
+        ("use-server", "rules.use_server", "s1 if x", "s2 if y"),
         (
             "http-response",
-            "http_response",
+            "rules.http_response",
             "del-header Server",
             "deny if z",
         ),
@@ -136,7 +143,7 @@ fn other_ordered_haproxy_rules_report_moves() {
             "send meth GET uri /",
             "expect status 200",
         ),
-        ("stick", "stick", "match src", "on src table t2"),
+        ("stick", "rules.stick", "match src", "on src table t2"),
     ] {
         let old = format!(
             "backend b\n    server s1 10.0.0.1:80\n    server s2 10.0.0.2:80\n    {kw} {a}\n    {kw} {b}\n"

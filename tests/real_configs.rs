@@ -153,7 +153,7 @@ const CASES: &[Case] = &[
         ordered: Some((
             "http-request redirect scheme https code 301 if !{ ssl_fc }",
             "http-request del-header x-forwarded-for",
-            "frontends[pub1].http_request[",
+            "frontends[pub1].rules.http_request[",
         )),
         edit: Some((
             "server srv3 192.0.2.3:80 cookie s3 maxconn 100 check inter 1s",

@@ -6,11 +6,12 @@
 //! sections the directives that decide routing, capacity and health checks are parsed into
 //! fields (`mode`, `bind`, `acls`, `default_backend`, `use_backend`, `balance`, `servers`,
 //! `default_server`, `option`, `timeout`, `http-check`, `tcp-check`), and the rule families
-//! whose order is behaviour get ordered lists of their own (`http_request`, `http_response`,
-//! `http_after_response`, `tcp_request` by phase, `tcp_response`, `redirect`, `use_server`,
-//! `stick`); every other line is kept, comments stripped and whitespace normalised, in the
-//! section's `directives` list. Each source line lands in exactly one place of the tree, so a
-//! change is reported once. Which lists are ordered, and why, is in docs/formats.md.
+//! whose order is behaviour get ordered lists of their own in a `rules` map (`http_request`,
+//! `http_response`, `http_after_response`, `tcp_request` by phase, `tcp_response`, `redirect`,
+//! `use_server`, `stick`); every other line is kept, comments stripped and whitespace
+//! normalised, in the section's `directives` list. Each source line lands in exactly one place
+//! of the tree, so a change is reported once. Which lists are ordered, and why, is in
+//! docs/formats.md.
 //!
 //! Secrets (`stats auth` passwords, userlist passwords, secret header values, URL credentials)
 //! become [`Value::Secret`] and their byte ranges go to [`Document::secret_spans`].
@@ -400,6 +401,17 @@ impl Proxy {
         let has_redirect = !is_defaults || !self.redirect.is_empty();
         let has_use_server = k.backs() || !self.use_server.is_empty();
         let has_stick = k.backs() || !self.stick.is_empty();
+        let rule_keys = [
+            has_http_request,
+            has_http_response,
+            has_http_after_response,
+            has_tcp_request,
+            has_tcp_response,
+            has_redirect,
+            has_use_server,
+            has_stick,
+        ];
+        let has_rules = rule_keys.iter().any(|&b| b);
         // name, from, disabled, mode, options, timeouts, directives and the optional keys: the
         // map is allocated at its final size.
         let len = 7 + [
@@ -413,14 +425,7 @@ impl Proxy {
             has_default_server,
             has_http_check,
             has_tcp_check,
-            has_http_request,
-            has_http_response,
-            has_http_after_response,
-            has_tcp_request,
-            has_tcp_response,
-            has_redirect,
-            has_use_server,
-            has_stick,
+            has_rules,
         ]
         .iter()
         .filter(|&&b| b)
@@ -490,52 +495,59 @@ impl Proxy {
             );
         }
         // Rule families: each runs its rules in declaration order (first final action wins).
-        if has_http_request {
-            m.push(
-                "http_request",
-                Node::ordered_list(l, take_list(&mut self.http_request)),
-            );
-        }
-        if has_http_response {
-            m.push(
-                "http_response",
-                Node::ordered_list(l, take_list(&mut self.http_response)),
-            );
-        }
-        if has_http_after_response {
-            m.push(
-                "http_after_response",
-                Node::ordered_list(l, take_list(&mut self.http_after_response)),
-            );
-        }
-        if has_tcp_request {
-            // One sequence per phase: rules of different phases never compete, so the list
-            // holds the phases in the order HAProxy runs them, each in declaration order.
-            self.tcp_request.sort_by_key(|(phase, _)| *phase);
-            let mut rules = Vec::with_capacity(self.tcp_request.len());
-            rules.extend(self.tcp_request.drain(..).map(|(_, n)| n));
-            m.push("tcp_request", Node::ordered_list(l, rules));
-        }
-        if has_tcp_response {
-            m.push(
-                "tcp_response",
-                Node::ordered_list(l, take_list(&mut self.tcp_response)),
-            );
-        }
-        if has_redirect {
-            m.push(
-                "redirect",
-                Node::ordered_list(l, take_list(&mut self.redirect)),
-            );
-        }
-        if has_use_server {
-            m.push(
-                "use_server",
-                Node::ordered_list(l, take_list(&mut self.use_server)),
-            );
-        }
-        if has_stick {
-            m.push("stick", Node::ordered_list(l, take_list(&mut self.stick)));
+        // They sit in one `rules` map, which keeps a section's map small (the diff indexes maps
+        // of more than 16 keys, which costs on every backend of a large config).
+        if has_rules {
+            let mut r = Map::with_capacity(rule_keys.iter().filter(|&&b| b).count());
+            if has_http_request {
+                r.push(
+                    "http_request",
+                    Node::ordered_list(l, take_list(&mut self.http_request)),
+                );
+            }
+            if has_http_response {
+                r.push(
+                    "http_response",
+                    Node::ordered_list(l, take_list(&mut self.http_response)),
+                );
+            }
+            if has_http_after_response {
+                r.push(
+                    "http_after_response",
+                    Node::ordered_list(l, take_list(&mut self.http_after_response)),
+                );
+            }
+            if has_tcp_request {
+                // One sequence per phase: rules of different phases never compete, so the
+                // list holds the phases in the order HAProxy runs them, each in declaration
+                // order.
+                self.tcp_request.sort_by_key(|(phase, _)| *phase);
+                let mut rules = Vec::with_capacity(self.tcp_request.len());
+                rules.extend(self.tcp_request.drain(..).map(|(_, n)| n));
+                r.push("tcp_request", Node::ordered_list(l, rules));
+            }
+            if has_tcp_response {
+                r.push(
+                    "tcp_response",
+                    Node::ordered_list(l, take_list(&mut self.tcp_response)),
+                );
+            }
+            if has_redirect {
+                r.push(
+                    "redirect",
+                    Node::ordered_list(l, take_list(&mut self.redirect)),
+                );
+            }
+            if has_use_server {
+                r.push(
+                    "use_server",
+                    Node::ordered_list(l, take_list(&mut self.use_server)),
+                );
+            }
+            if has_stick {
+                r.push("stick", Node::ordered_list(l, take_list(&mut self.stick)));
+            }
+            m.push("rules", Node::map(l, r));
         }
         m.push("options", Node::map(l, std::mem::take(&mut self.options)));
         m.push("timeouts", Node::map(l, std::mem::take(&mut self.timeouts)));

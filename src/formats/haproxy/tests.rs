@@ -77,7 +77,7 @@ fn quoted_values_keep_their_text() {
         doc("frontend f\n  http-request set-header X-Msg \"a   b # not a comment\" # comment\n");
     let fe = &list(&d.root, "frontends")[0];
     assert_eq!(
-        list(fe, "http_request")[0].as_str(),
+        list(fe.get("rules").unwrap(), "http_request")[0].as_str(),
         Some("set-header X-Msg \"a   b # not a comment\"")
     );
 }
@@ -145,11 +145,7 @@ fn empty_sections_have_stable_keys() {
             "acls",
             "default_backend",
             "use_backend",
-            "http_request",
-            "http_response",
-            "http_after_response",
-            "tcp_request",
-            "redirect",
+            "rules",
             "options",
             "timeouts",
             "directives"
@@ -173,14 +169,7 @@ fn empty_sections_have_stable_keys() {
             "default_server",
             "http_check",
             "tcp_check",
-            "http_request",
-            "http_response",
-            "http_after_response",
-            "tcp_request",
-            "tcp_response",
-            "redirect",
-            "use_server",
-            "stick",
+            "rules",
             "options",
             "timeouts",
             "directives"
