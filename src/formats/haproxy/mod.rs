@@ -393,28 +393,9 @@ impl Proxy {
         let has_default_server = backs || self.default_server.is_some();
         let has_http_check = backs || !self.http_check.is_empty();
         let has_tcp_check = backs || !self.tcp_check.is_empty();
-        let has_http_request = !is_defaults || !self.http_request.is_empty();
-        let has_http_response = !is_defaults || !self.http_response.is_empty();
-        let has_http_after_response = !is_defaults || !self.http_after_response.is_empty();
-        let has_tcp_request = !is_defaults || !self.tcp_request.is_empty();
-        let has_tcp_response = k.backs() || !self.tcp_response.is_empty();
-        let has_redirect = !is_defaults || !self.redirect.is_empty();
-        let has_use_server = k.backs() || !self.use_server.is_empty();
-        let has_stick = k.backs() || !self.stick.is_empty();
-        let rule_keys = [
-            has_http_request,
-            has_http_response,
-            has_http_after_response,
-            has_tcp_request,
-            has_tcp_response,
-            has_redirect,
-            has_use_server,
-            has_stick,
-        ];
-        let has_rules = rule_keys.iter().any(|&b| b);
-        // name, from, disabled, mode, options, timeouts, directives and the optional keys: the
-        // map is allocated at its final size.
-        let len = 7 + [
+        // name, from, disabled, mode, rules, options, timeouts, directives and the optional
+        // keys: the map is allocated at its final size.
+        let len = 8 + [
             has_maxconn,
             has_bind,
             has_acls,
@@ -425,7 +406,6 @@ impl Proxy {
             has_default_server,
             has_http_check,
             has_tcp_check,
-            has_rules,
         ]
         .iter()
         .filter(|&&b| b)
@@ -495,29 +475,25 @@ impl Proxy {
             );
         }
         // Rule families: each runs its rules in declaration order (first final action wins).
-        // They sit in one `rules` map, which keeps a section's map small (the diff indexes maps
-        // of more than 16 keys, which costs on every backend of a large config).
-        if has_rules {
-            let mut r = Map::with_capacity(rule_keys.iter().filter(|&&b| b).count());
-            if has_http_request {
-                r.push(
-                    "http_request",
-                    Node::ordered_list(l, take_list(&mut self.http_request)),
-                );
+        // Like `options`, the `rules` map holds the families the section writes (most
+        // sections have none: no allocation, and the diff compares two empty maps).
+        let families = [
+            ("http_request", &mut self.http_request),
+            ("http_response", &mut self.http_response),
+            ("http_after_response", &mut self.http_after_response),
+            ("tcp_response", &mut self.tcp_response),
+            ("redirect", &mut self.redirect),
+            ("use_server", &mut self.use_server),
+            ("stick", &mut self.stick),
+        ];
+        let used = families.iter().filter(|(_, v)| !v.is_empty()).count()
+            + usize::from(!self.tcp_request.is_empty());
+        let mut r = Map::with_capacity(used);
+        for (key, list) in families {
+            if !list.is_empty() {
+                r.push(key, Node::ordered_list(l, take_list(list)));
             }
-            if has_http_response {
-                r.push(
-                    "http_response",
-                    Node::ordered_list(l, take_list(&mut self.http_response)),
-                );
-            }
-            if has_http_after_response {
-                r.push(
-                    "http_after_response",
-                    Node::ordered_list(l, take_list(&mut self.http_after_response)),
-                );
-            }
-            if has_tcp_request {
+            if key == "http_after_response" && !self.tcp_request.is_empty() {
                 // One sequence per phase: rules of different phases never compete, so the
                 // list holds the phases in the order HAProxy runs them, each in declaration
                 // order.
@@ -526,29 +502,8 @@ impl Proxy {
                 rules.extend(self.tcp_request.drain(..).map(|(_, n)| n));
                 r.push("tcp_request", Node::ordered_list(l, rules));
             }
-            if has_tcp_response {
-                r.push(
-                    "tcp_response",
-                    Node::ordered_list(l, take_list(&mut self.tcp_response)),
-                );
-            }
-            if has_redirect {
-                r.push(
-                    "redirect",
-                    Node::ordered_list(l, take_list(&mut self.redirect)),
-                );
-            }
-            if has_use_server {
-                r.push(
-                    "use_server",
-                    Node::ordered_list(l, take_list(&mut self.use_server)),
-                );
-            }
-            if has_stick {
-                r.push("stick", Node::ordered_list(l, take_list(&mut self.stick)));
-            }
-            m.push("rules", Node::map(l, r));
         }
+        m.push("rules", Node::map(l, r));
         m.push("options", Node::map(l, std::mem::take(&mut self.options)));
         m.push("timeouts", Node::map(l, std::mem::take(&mut self.timeouts)));
         m.push(
@@ -560,12 +515,11 @@ impl Proxy {
 }
 
 /// The algorithm word of a `balance` value (`hdr(host)` of `hdr(host) use_domain_only`).
-fn balance_algorithm(node: &Node) -> Option<String> {
-    let text = match &node.value {
-        Value::Str(s) => s.as_str(),
-        _ => return None,
-    };
-    text.split_whitespace().next().map(str::to_string)
+fn balance_algorithm(node: &Node) -> Option<&str> {
+    match &node.value {
+        Value::Str(s) => s.split_whitespace().next(),
+        _ => None,
+    }
 }
 
 /// Balance algorithms that pick a server by its numeric id, which is its position in the
@@ -590,19 +544,21 @@ fn sort_repeated_acls(acls: &mut [Node]) {
     fn name(n: &Node) -> &str {
         n.get("name").and_then(Node::as_str).unwrap_or("")
     }
-    let mut counts: HashMap<&str, u32> = HashMap::with_capacity(acls.len());
-    let mut repeated = false;
-    for a in acls.iter() {
-        let c = counts.entry(name(a)).or_insert(0);
-        *c += 1;
-        repeated |= *c > 1;
+    // Repeated names, found by sorting the names (no hashing: nearly every section has none).
+    let mut sorted: Vec<&str> = acls.iter().map(name).collect();
+    sorted.sort_unstable();
+    let mut repeated: Vec<&str> = Vec::new();
+    for w in sorted.windows(2) {
+        if w[0] == w[1] && repeated.last() != Some(&w[0]) {
+            repeated.push(w[0]);
+        }
     }
-    if !repeated {
+    if repeated.is_empty() {
         return;
     }
     let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, a) in acls.iter().enumerate() {
-        if counts.get(name(a)).copied().unwrap_or(0) > 1 {
+        if repeated.binary_search(&name(a)).is_ok() {
             groups.entry(name(a).to_string()).or_default().push(i);
         }
     }
@@ -1067,22 +1023,29 @@ impl<'a> Parser<'a> {
     fn servers_ordered(&mut self) -> bool {
         let p = &self.proxy;
         let own = p.balance.as_ref().and_then(balance_algorithm);
-        let algo = match own {
-            Some(a) => Some(a),
-            None => match &p.from {
-                Some(from) => self.named_balance.get(from.as_str()).cloned().flatten(),
-                None if p.kind == ProxyKind::Defaults => None,
-                None => self.defaults_balance.clone(),
-            },
-        };
         if p.kind == ProxyKind::Defaults {
+            let algo = match (own, &p.from) {
+                (Some(a), _) => Some(a.to_string()),
+                (None, Some(from)) => self.named_balance.get(from.as_str()).cloned().flatten(),
+                (None, None) => None,
+            };
             if let Some(name) = &p.name {
                 self.named_balance.insert(name.clone(), algo.clone());
             }
             self.defaults_balance = algo;
             return false;
         }
-        p.kind.backs() && algo.as_deref().is_some_and(order_sensitive_balance)
+        if !p.kind.backs() {
+            return false;
+        }
+        let inherited = || match &p.from {
+            Some(from) => self
+                .named_balance
+                .get(from.as_str())
+                .and_then(|a| a.as_deref()),
+            None => self.defaults_balance.as_deref(),
+        };
+        own.or_else(inherited).is_some_and(order_sensitive_balance)
     }
 
     fn syntax(&mut self, line: u32, msg: &str) {
