@@ -285,3 +285,106 @@ fn unknown_format_asks_for_format_flag() {
         "--format",
     );
 }
+
+const JUNOS: &str = "## Last commit: 2026-11-02 09:12:44 UTC by admin\nversion 20.4R3.8;\nsystem {\n    host-name edge-mx-1;\n    root-authentication {\n        encrypted-password \"$6$abc\";\n    }\n}\ninterfaces {\n    ge-0/0/0 {\n        unit 0 {\n            family inet {\n                address 10.0.0.1/24;\n            }\n        }\n    }\n}\n";
+
+#[test]
+fn junos_and_f5_configs_are_refused_naming_what_they_look_like() {
+    let ios = b"hostname r1\ninterface Gi0/1\n shutdown\n";
+    for (args, named) in [
+        (vec!["diff", "--format", "ios", "a.ios", "r.conf"], "r.conf"),
+        (vec!["diff", "a.ios", "r.conf"], "r.conf"),
+        (
+            vec!["diff", "--format", "nginx", "r.conf", "r.conf"],
+            "r.conf",
+        ),
+    ] {
+        assert_bad_input(
+            &[("a.ios", ios), ("r.conf", JUNOS.as_bytes())],
+            &args,
+            named,
+            "looks like junos: not a supported format",
+        );
+    }
+    let f5 = b"#TMSH-VERSION: 15.1.8\nltm pool /Common/web_pool {\n    members {\n        /Common/10.0.0.1:80 {\n            address 10.0.0.1\n        }\n    }\n}\nltm virtual /Common/vs_web {\n    destination /Common/192.0.2.10:443\n    pool /Common/web_pool\n}\n";
+    assert_bad_input(
+        &[("a.ios", ios), ("bigip.conf", f5)],
+        &["diff", "--format", "ios", "a.ios", "bigip.conf"],
+        "bigip.conf",
+        "looks like f5 big-ip",
+    );
+}
+
+/// `guardrail parse` of configs carrying every secret construct prints no secret byte, in
+/// either output (the golden `.secrets` lists).
+#[test]
+fn parse_shows_no_secret_of_any_secret_fixture() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut checked = 0;
+    for (format, _, path) in common::golden_inputs() {
+        let secrets_path = path.with_file_name(format!(
+            "{}.secrets",
+            path.file_name().unwrap().to_string_lossy()
+        ));
+        let Ok(list) = std::fs::read_to_string(&secrets_path) else {
+            continue;
+        };
+        for output in ["tree", "json"] {
+            let (_, out, err) = run_in(
+                &root,
+                &[
+                    "parse",
+                    path.to_str().unwrap(),
+                    "--format",
+                    format.name(),
+                    "--output",
+                    output,
+                ],
+            );
+            for secret in list.lines().filter(|l| !l.trim().is_empty()) {
+                assert!(
+                    !out.contains(secret) && !err.contains(secret),
+                    "{} --output {output} shows {secret:?}",
+                    path.display()
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} fixtures with secrets");
+}
+
+/// Issue 13's first example: two `use_backend` rules swap places, so /x.css on
+/// api.example.com now goes to `static`. That is a move with both lines, and exit 1.
+#[test]
+fn swapped_use_backend_rules_are_a_move_with_both_lines_and_exit_one() {
+    let old = "frontend fe\n    bind :443\n    acl is_api hdr(host) -i api.example.com\n    acl is_static path_end .css\n    use_backend be_api if is_api\n    use_backend static if is_static\n    default_backend be_api\n\nbackend be_api\n    server a1 10.0.0.1:80\n\nbackend static\n    server s1 10.0.0.2:80\n";
+    let new = old.replace(
+        "    use_backend be_api if is_api\n    use_backend static if is_static\n",
+        "    use_backend static if is_static\n    use_backend be_api if is_api\n",
+    );
+    let dir = temp_files(&[("a.cfg", old.as_bytes()), ("b.cfg", new.as_bytes())]);
+    let (code, out, err) = run_in(
+        dir.path(),
+        &["diff", "a.cfg", "b.cfg", "--format", "haproxy"],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("moved"), "{out}");
+    assert!(out.contains("use_backend"), "{out}");
+    assert!(out.contains('5') && out.contains('6'), "{out}");
+    let (code, out, _) = run_in(
+        dir.path(),
+        &[
+            "diff", "a.cfg", "b.cfg", "--format", "haproxy", "--output", "json",
+        ],
+    );
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let e = &v["entries"][0];
+    assert_eq!(e["op"], "moved");
+    assert_eq!(
+        (e["old_line"].as_u64(), e["new_line"].as_u64()),
+        (Some(5), Some(6))
+    );
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1);
+}

@@ -114,3 +114,16 @@ fn golden_dumps_never_show_listed_secrets() {
         }
     }
 }
+
+/// docs/formats.md lists the IOS-style secret rules exactly as the parser applies them.
+#[test]
+fn documented_ios_secret_rules_are_the_parsers() {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/formats.md"))
+            .unwrap();
+    let table = formats::ios::secret_rules_markdown();
+    assert!(
+        docs.contains(&table),
+        "docs/formats.md must contain the IOS secret rules table:\n{table}"
+    );
+}

@@ -1,9 +1,10 @@
-//! Laws of the diff: a document never differs from itself, and reordering identified items
-//! (HAProxy backends and servers) is not a change.
+//! Laws of the diff: a document never differs from itself, reordering identified items of
+//! unordered lists (HAProxy backends and servers, IOS interfaces) is not a change, and
+//! reordering first-match rules is the fewest `moved` entries.
 
 mod common;
 
-use guardrail::diff::diff;
+use guardrail::diff::{Op, diff};
 use guardrail::document::Format;
 use guardrail::formats;
 use proptest::prelude::*;
@@ -60,5 +61,67 @@ proptest! {
         prop_assert!(!a.has_errors() && !b.has_errors());
         let d = diff(&a.root, &b.root);
         prop_assert!(d.is_empty(), "{:?}", d.iter().map(|e| e.path.to_string()).collect::<Vec<_>>());
+    }
+}
+
+/// The fewest moves that turn `0..n` into `perm`: n minus its longest increasing run.
+fn fewest_moves(perm: &[usize]) -> usize {
+    let mut tails: Vec<usize> = Vec::new();
+    for &x in perm {
+        let k = tails.partition_point(|&t| t < x);
+        if k == tails.len() {
+            tails.push(x);
+        } else {
+            tails[k] = x;
+        }
+    }
+    perm.len() - tails.len()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Reordering first-match rules (HAProxy `use_backend`, unnumbered ACL entries) is only
+    /// ever `moved` entries, as few as explain the new order, and none when nothing moved; the
+    /// unordered sections around them may move freely.
+    #[test]
+    fn reordered_rules_are_the_fewest_moves_and_sections_no_change(
+        rules in Just((0..6usize).collect::<Vec<_>>()).prop_shuffle(),
+        sections in Just((0..4usize).collect::<Vec<_>>()).prop_shuffle(),
+    ) {
+        let fe = |order: &[usize]| {
+            let mut s = "frontend fe\n    bind :80\n".to_string();
+            for &r in order {
+                s.push_str(&format!("    use_backend be_{} if {{ path_beg /p{r} }}\n", r % 4));
+            }
+            s.push('\n');
+            s
+        };
+        let identity: Vec<usize> = (0..6).collect();
+        let base: Vec<usize> = (0..4).collect();
+        let old = fe(&identity) + &base.iter().map(|&i| backend(i, &[0, 1])).collect::<String>();
+        let new = fe(&rules) + &sections.iter().map(|&i| backend(i, &[0, 1])).collect::<String>();
+        let a = formats::parse(Format::Haproxy, &old);
+        let b = formats::parse(Format::Haproxy, &new);
+        prop_assert!(!a.has_errors() && !b.has_errors());
+        let d = diff(&a.root, &b.root);
+        prop_assert!(d.iter().all(|e| e.op == Op::Moved));
+        prop_assert_eq!(d.len(), fewest_moves(&rules));
+
+        let acl = |order: &[usize], ifaces: &[usize]| {
+            let mut s = String::new();
+            for &i in ifaces {
+                s.push_str(&format!("interface Gi0/{i}\n description port {i}\n!\n"));
+            }
+            s.push_str("ip access-list extended EDGE\n");
+            for &r in order {
+                s.push_str(&format!(" permit tcp any host 10.0.0.{r} eq 443\n"));
+            }
+            s
+        };
+        let a = formats::parse(Format::Ios, &acl(&identity, &base));
+        let b = formats::parse(Format::Ios, &acl(&rules, &sections));
+        let d = diff(&a.root, &b.root);
+        prop_assert!(d.iter().all(|e| e.op == Op::Moved));
+        prop_assert_eq!(d.len(), fewest_moves(&rules));
     }
 }

@@ -1376,7 +1376,13 @@ impl<'t, 'a> Parser<'t, 'a> {
                 if list.is_empty() {
                     self.missing(key, line);
                 }
-                let node = Node::unordered_list(line, list);
+                // fetchmail tries the `smtphost` list in order and forwards to the first host
+                // that answers; folders and fetchdomains are sets.
+                let node = if kw == Kw::Smtphost {
+                    Node::ordered_list(line, list)
+                } else {
+                    Node::unordered_list(line, list)
+                };
                 if kw == Kw::Folder {
                     user.folders = Some(node);
                 } else {

@@ -289,7 +289,8 @@ impl<'a> Parser<'a> {
                     items.push(item);
                 }
             }
-            None => section.push(key, Node::unordered_list(number, vec![item])),
+            // my.cnf reads `!include` files in order, a later file's option winning.
+            None => section.push(key, Node::ordered_list(number, vec![item])),
         }
     }
 

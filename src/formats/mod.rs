@@ -10,6 +10,7 @@
 //! `document` only.
 
 pub mod fetchmail;
+pub mod foreign;
 pub mod haproxy;
 pub mod ini;
 pub mod ios;
@@ -215,6 +216,11 @@ pub fn detect_from_name(path: &str) -> Option<Format> {
 
 /// Detects the format from content: the first meaningful lines decide.
 pub fn detect_from_content(text: &str) -> Option<Format> {
+    // Other vendors' router, firewall and load balancer configs are read as IOS-style, whose
+    // parser refuses them naming what they look like (Junos, F5 BIG-IP...).
+    if foreign::looks_like(text).is_some() {
+        return Some(Format::Ios);
+    }
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') && looks_like_json_array(trimmed) {
         return Some(Format::Json);

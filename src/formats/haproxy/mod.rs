@@ -5,9 +5,13 @@
 //! `listen`, `userlist`, `resolvers`, ...) opens a section that runs to the next one. In proxy
 //! sections the directives that decide routing, capacity and health checks are parsed into
 //! fields (`mode`, `bind`, `acls`, `default_backend`, `use_backend`, `balance`, `servers`,
-//! `default_server`, `option`, `timeout`, `http-check`, `tcp-check`); every other line is kept,
-//! comments stripped and whitespace normalised, in the section's `directives` list. Each source
-//! line lands in exactly one place of the tree, so a change is reported once.
+//! `default_server`, `option`, `timeout`, `http-check`, `tcp-check`), and the rule families
+//! whose order is behaviour get ordered lists of their own in a `rules` map (`http_request`,
+//! `http_response`, `http_after_response`, `tcp_request` by phase, `tcp_response`, `redirect`,
+//! `use_server`, `stick`); every other line is kept, comments stripped and whitespace
+//! normalised, in the section's `directives` list. Each source line lands in exactly one place
+//! of the tree, so a change is reported once. Which lists are ordered, and why, is in
+//! docs/formats.md.
 //!
 //! Secrets (`stats auth` passwords, userlist passwords, secret header values, URL credentials)
 //! become [`Value::Secret`] and their byte ranges go to [`Document::secret_spans`].
@@ -120,6 +124,15 @@ enum Kw {
     Timeout,
     HttpCheck,
     TcpCheck,
+    /// Rule families whose order is behaviour (each its own ordered list).
+    HttpRequest,
+    HttpResponse,
+    HttpAfterResponse,
+    TcpRequest,
+    TcpResponse,
+    Redirect,
+    UseServer,
+    Stick,
     Other,
 }
 
@@ -161,6 +174,14 @@ fn classify(w: &[u8]) -> Kw {
         b"timeout" => Kw::Timeout,
         b"http-check" => Kw::HttpCheck,
         b"tcp-check" => Kw::TcpCheck,
+        b"http-request" => Kw::HttpRequest,
+        b"http-response" => Kw::HttpResponse,
+        b"http-after-response" => Kw::HttpAfterResponse,
+        b"tcp-request" => Kw::TcpRequest,
+        b"tcp-response" => Kw::TcpResponse,
+        b"redirect" => Kw::Redirect,
+        b"use-server" => Kw::UseServer,
+        b"stick" => Kw::Stick,
         _ => Kw::Other,
     }
 }
@@ -265,6 +286,16 @@ struct Proxy {
     default_server: Option<(u32, Map)>,
     http_check: Vec<Node>,
     tcp_check: Vec<Node>,
+    http_request: Vec<Node>,
+    http_response: Vec<Node>,
+    http_after_response: Vec<Node>,
+    /// `tcp-request` rules with their phase rank (connection, session, content), sorted by
+    /// phase when the section closes: each phase is its own sequence.
+    tcp_request: Vec<(u8, Node)>,
+    tcp_response: Vec<Node>,
+    redirect: Vec<Node>,
+    use_server: Vec<Node>,
+    stick: Vec<Node>,
     options: Map,
     timeouts: Map,
     directives: Vec<Node>,
@@ -289,6 +320,14 @@ impl Default for Proxy {
             default_server: None,
             http_check: Vec::new(),
             tcp_check: Vec::new(),
+            http_request: Vec::new(),
+            http_response: Vec::new(),
+            http_after_response: Vec::new(),
+            tcp_request: Vec::new(),
+            tcp_response: Vec::new(),
+            redirect: Vec::new(),
+            use_server: Vec::new(),
+            stick: Vec::new(),
             options: Map::new(),
             timeouts: Map::new(),
             directives: Vec::new(),
@@ -323,6 +362,14 @@ impl Proxy {
         self.default_server = None;
         self.http_check.clear();
         self.tcp_check.clear();
+        self.http_request.clear();
+        self.http_response.clear();
+        self.http_after_response.clear();
+        self.tcp_request.clear();
+        self.tcp_response.clear();
+        self.redirect.clear();
+        self.use_server.clear();
+        self.stick.clear();
         self.options = Map::new();
         self.timeouts = Map::new();
         self.directives.clear();
@@ -331,7 +378,7 @@ impl Proxy {
     /// The tree of the section, its fields moved out. Which keys appear depends on the kind
     /// (see the docs); a key that does not belong to the kind appears only when the section
     /// uses it anyway.
-    fn take_node(&mut self) -> Node {
+    fn take_node(&mut self, servers_ordered: bool) -> Node {
         let k = self.kind;
         let l = self.line;
         let is_defaults = k == ProxyKind::Defaults;
@@ -346,9 +393,9 @@ impl Proxy {
         let has_default_server = backs || self.default_server.is_some();
         let has_http_check = backs || !self.http_check.is_empty();
         let has_tcp_check = backs || !self.tcp_check.is_empty();
-        // name, from, disabled, mode, options, timeouts, directives and the optional keys: the
-        // map is allocated at its final size.
-        let len = 7 + [
+        // name, from, disabled, mode, rules, options, timeouts, directives and the optional
+        // keys: the map is allocated at its final size.
+        let len = 8 + [
             has_maxconn,
             has_bind,
             has_acls,
@@ -378,6 +425,7 @@ impl Proxy {
             m.push("bind", Node::unordered_list(l, take_list(&mut self.bind)));
         }
         if has_acls {
+            sort_repeated_acls(&mut self.acls);
             m.push("acls", Node::unordered_list(l, take_list(&mut self.acls)));
         }
         if has_default_backend {
@@ -387,19 +435,23 @@ impl Proxy {
             );
         }
         if has_use_backend {
+            // HAProxy applies the first `use_backend` whose condition matches.
             m.push(
                 "use_backend",
-                Node::unordered_list(l, take_list(&mut self.use_backend)),
+                Node::ordered_list(l, take_list(&mut self.use_backend)),
             );
         }
         if has_balance {
             m.push("balance", self.balance.take().unwrap_or(Node::null(l)));
         }
         if has_servers {
-            m.push(
-                "servers",
-                Node::unordered_list(l, take_list(&mut self.servers)),
-            );
+            let servers = take_list(&mut self.servers);
+            let node = if servers_ordered {
+                Node::ordered_list(l, servers)
+            } else {
+                Node::unordered_list(l, servers)
+            };
+            m.push("servers", node);
         }
         if has_default_server {
             m.push(
@@ -409,18 +461,49 @@ impl Proxy {
                     .map_or(Node::null(l), |(line, map)| Node::map(line, map)),
             );
         }
+        // A check is a sequence of steps (`connect`, `send`, `expect`...).
         if has_http_check {
             m.push(
                 "http_check",
-                Node::unordered_list(l, take_list(&mut self.http_check)),
+                Node::ordered_list(l, take_list(&mut self.http_check)),
             );
         }
         if has_tcp_check {
             m.push(
                 "tcp_check",
-                Node::unordered_list(l, take_list(&mut self.tcp_check)),
+                Node::ordered_list(l, take_list(&mut self.tcp_check)),
             );
         }
+        // Rule families: each runs its rules in declaration order (first final action wins).
+        // Like `options`, the `rules` map holds the families the section writes (most
+        // sections have none: no allocation, and the diff compares two empty maps).
+        let families = [
+            ("http_request", &mut self.http_request),
+            ("http_response", &mut self.http_response),
+            ("http_after_response", &mut self.http_after_response),
+            ("tcp_response", &mut self.tcp_response),
+            ("redirect", &mut self.redirect),
+            ("use_server", &mut self.use_server),
+            ("stick", &mut self.stick),
+        ];
+        let used = families.iter().filter(|(_, v)| !v.is_empty()).count()
+            + usize::from(!self.tcp_request.is_empty());
+        let mut r = Map::with_capacity(used);
+        for (key, list) in families {
+            if !list.is_empty() {
+                r.push(key, Node::ordered_list(l, take_list(list)));
+            }
+            if key == "http_after_response" && !self.tcp_request.is_empty() {
+                // One sequence per phase: rules of different phases never compete, so the
+                // list holds the phases in the order HAProxy runs them, each in declaration
+                // order.
+                self.tcp_request.sort_by_key(|(phase, _)| *phase);
+                let mut rules = Vec::with_capacity(self.tcp_request.len());
+                rules.extend(self.tcp_request.drain(..).map(|(_, n)| n));
+                r.push("tcp_request", Node::ordered_list(l, rules));
+            }
+        }
+        m.push("rules", Node::map(l, r));
         m.push("options", Node::map(l, std::mem::take(&mut self.options)));
         m.push("timeouts", Node::map(l, std::mem::take(&mut self.timeouts)));
         m.push(
@@ -428,6 +511,74 @@ impl Proxy {
             Node::unordered_list(l, take_list(&mut self.directives)),
         );
         Node::map(l, m)
+    }
+}
+
+/// The algorithm word of a `balance` value (`hdr(host)` of `hdr(host) use_domain_only`).
+fn balance_algorithm(node: &Node) -> Option<&str> {
+    match &node.value {
+        Value::Str(s) => s.split_whitespace().next(),
+        _ => None,
+    }
+}
+
+/// Balance algorithms that pick a server by its numeric id, which is its position in the
+/// section unless `id` is written: `first` fills servers in id order; the hash-based ones
+/// (`source`, `uri`, `url_param`, `hdr(...)`, `rdp-cookie`, `hash`) map a client to a server
+/// through the ids (`hash-type map-based` by position, `consistent` with the default
+/// `hash-key id`), so reordering servers moves clients to other servers.
+fn order_sensitive_balance(algo: &str) -> bool {
+    matches!(algo, "first" | "source" | "uri" | "url_param" | "hash")
+        || algo.starts_with("hdr(")
+        || algo.starts_with("rdp-cookie")
+}
+
+/// Puts the `acl` lines that share a name (HAProxy ORs them: their order is no behaviour) in
+/// the order of their text, so the diff, which tells them apart by order (`is_api`,
+/// `is_api#2`), sees no change when they are reordered. Lines with unique names keep their
+/// place.
+fn sort_repeated_acls(acls: &mut [Node]) {
+    if acls.len() < 2 {
+        return;
+    }
+    fn name(n: &Node) -> &str {
+        n.get("name").and_then(Node::as_str).unwrap_or("")
+    }
+    // Repeated names, found by sorting the names (no hashing: nearly every section has none).
+    let mut sorted: Vec<&str> = acls.iter().map(name).collect();
+    sorted.sort_unstable();
+    let mut repeated: Vec<&str> = Vec::new();
+    for w in sorted.windows(2) {
+        if w[0] == w[1] && repeated.last() != Some(&w[0]) {
+            repeated.push(w[0]);
+        }
+    }
+    if repeated.is_empty() {
+        return;
+    }
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, a) in acls.iter().enumerate() {
+        if repeated.binary_search(&name(a)).is_ok() {
+            groups.entry(name(a).to_string()).or_default().push(i);
+        }
+    }
+    let text = |n: &Node| {
+        let f = |k: &str| {
+            n.get(k)
+                .map(|v| v.value.display_short())
+                .unwrap_or_default()
+        };
+        (f("criterion"), f("pattern"))
+    };
+    for (_, slots) in groups {
+        let mut items: Vec<Node> = slots
+            .iter()
+            .map(|&i| std::mem::replace(&mut acls[i], Node::null(0)))
+            .collect();
+        items.sort_by_cached_key(text);
+        for (slot, item) in slots.into_iter().zip(items) {
+            acls[slot] = item;
+        }
     }
 }
 
@@ -487,6 +638,10 @@ struct Parser<'a> {
     first_foreign: u32,
     outside_errors: usize,
     outside_first_unreported: u32,
+    /// The balance algorithm of the last `defaults` section (what a later proxy without its
+    /// own `balance` and without `from` uses), and of each named `defaults` section.
+    defaults_balance: Option<String>,
+    named_balance: HashMap<String, Option<String>>,
 }
 
 /// Reports a single-valued directive given again; the earlier one is kept in `directives`
@@ -810,6 +965,27 @@ impl<'a> Parser<'a> {
             }
             Kw::HttpCheck if !args.is_empty() => p.http_check.push(rest(args)),
             Kw::TcpCheck if !args.is_empty() => p.tcp_check.push(rest(args)),
+            Kw::HttpRequest if !args.is_empty() => p.http_request.push(rest(args)),
+            Kw::HttpResponse if !args.is_empty() => p.http_response.push(rest(args)),
+            Kw::HttpAfterResponse if !args.is_empty() => p.http_after_response.push(rest(args)),
+            Kw::Redirect if !args.is_empty() => p.redirect.push(rest(args)),
+            Kw::UseServer if !args.is_empty() => p.use_server.push(rest(args)),
+            Kw::Stick if !args.is_empty() => p.stick.push(rest(args)),
+            Kw::TcpRequest | Kw::TcpResponse
+                if !args.is_empty() && args[0].bytes(t) != b"inspect-delay" =>
+            {
+                if kw == Kw::TcpResponse {
+                    p.tcp_response.push(rest(args));
+                } else {
+                    let phase = match args[0].bytes(t) {
+                        b"connection" => 0,
+                        b"session" => 1,
+                        b"content" => 2,
+                        _ => 3,
+                    };
+                    p.tcp_request.push((phase, rest(args)));
+                }
+            }
             Kw::Mode
             | Kw::Balance
             | Kw::DefaultBackend
@@ -819,7 +995,15 @@ impl<'a> Parser<'a> {
             | Kw::Option
             | Kw::Timeout
             | Kw::HttpCheck
-            | Kw::TcpCheck => {
+            | Kw::TcpCheck
+            | Kw::HttpRequest
+            | Kw::HttpResponse
+            | Kw::HttpAfterResponse
+            | Kw::Redirect
+            | Kw::UseServer
+            | Kw::Stick
+                if args.is_empty() =>
+            {
                 let kw = toks[0].text(t);
                 syntax(
                     diagnostics,
@@ -832,6 +1016,38 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Whether the section being closed routes by server position: its balance algorithm (its
+    /// own, else that of the `defaults` section it takes its settings from) picks servers by
+    /// their id, which is their position unless `id` is set. Records a `defaults` section's
+    /// algorithm for the sections after it.
+    fn servers_ordered(&mut self) -> bool {
+        let p = &self.proxy;
+        let own = p.balance.as_ref().and_then(balance_algorithm);
+        if p.kind == ProxyKind::Defaults {
+            let algo = match (own, &p.from) {
+                (Some(a), _) => Some(a.to_string()),
+                (None, Some(from)) => self.named_balance.get(from.as_str()).cloned().flatten(),
+                (None, None) => None,
+            };
+            if let Some(name) = &p.name {
+                self.named_balance.insert(name.clone(), algo.clone());
+            }
+            self.defaults_balance = algo;
+            return false;
+        }
+        if !p.kind.backs() {
+            return false;
+        }
+        let inherited = || match &p.from {
+            Some(from) => self
+                .named_balance
+                .get(from.as_str())
+                .and_then(|a| a.as_deref()),
+            None => self.defaults_balance.as_deref(),
+        };
+        own.or_else(inherited).is_some_and(order_sensitive_balance)
+    }
+
     fn syntax(&mut self, line: u32, msg: &str) {
         syntax(&mut self.diagnostics, line, msg);
     }
@@ -840,7 +1056,8 @@ impl<'a> Parser<'a> {
         match std::mem::take(&mut self.section) {
             Section::Proxy => {
                 let kind = self.proxy.kind;
-                let node = self.proxy.take_node();
+                let ordered = self.servers_ordered();
+                let node = self.proxy.take_node(ordered);
                 match kind {
                     ProxyKind::Defaults => self.defaults.push(node),
                     ProxyKind::Frontend => self.frontends.push(node),

@@ -77,8 +77,8 @@ fn quoted_values_keep_their_text() {
         doc("frontend f\n  http-request set-header X-Msg \"a   b # not a comment\" # comment\n");
     let fe = &list(&d.root, "frontends")[0];
     assert_eq!(
-        list(fe, "directives")[0].as_str(),
-        Some("http-request set-header X-Msg \"a   b # not a comment\"")
+        list(fe.get("rules").unwrap(), "http_request")[0].as_str(),
+        Some("set-header X-Msg \"a   b # not a comment\"")
     );
 }
 
@@ -145,6 +145,7 @@ fn empty_sections_have_stable_keys() {
             "acls",
             "default_backend",
             "use_backend",
+            "rules",
             "options",
             "timeouts",
             "directives"
@@ -168,6 +169,7 @@ fn empty_sections_have_stable_keys() {
             "default_server",
             "http_check",
             "tcp_check",
+            "rules",
             "options",
             "timeouts",
             "directives"

@@ -1,5 +1,6 @@
 //! Files each finished top-level block into the document's views (`interfaces`, `vlans`,
-//! `acls`, `bgp`, `banners`, `lines`) and builds the final tree. Every source line is stored in
+//! `acls`, `prefix_lists`, `as_path_lists`, `community_lists`, `nat`, `bgp`, `banners`, `lines`)
+//! and builds the final tree. Every source line is stored in
 //! exactly one place; lines the views do not interpret are kept in an `other` list (or in
 //! `lines`) as written, secrets redacted.
 
@@ -53,14 +54,29 @@ struct Vlan {
     other: Vec<Node>,
 }
 
+/// The lists of `permit`/`deny` entries the tree has a view for. Each is applied first match
+/// first: entries with a written sequence number are ordered by it; entries without one by
+/// their place in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListKind {
+    Acl = 0,
+    PrefixList = 1,
+    AsPath = 2,
+    Community = 3,
+}
+
 struct Acl {
     line: u32,
     name: String,
     kind: String,
+    /// Community lists: `community`, `extcommunity` or `large-community`.
+    family: Option<&'static str>,
     entries: Vec<Node>,
     other: Vec<Node>,
     max_seq: i64,
     seqs: Seqs,
+    /// Some entry has no written sequence number: the list is ordered by the file.
+    unnumbered: bool,
 }
 
 /// The sequence numbers of an ACL, for finding duplicates. They nearly always come in
@@ -146,8 +162,13 @@ pub(super) struct Builder {
     iface_index: HashMap<String, usize>,
     vlans: Vec<Vlan>,
     vlan_index: HashMap<i64, usize>,
-    acls: Vec<Acl>,
-    acl_index: HashMap<String, usize>,
+    /// ACLs, prefix lists, AS-path lists and community lists, by [`ListKind`].
+    acls: [Vec<Acl>; 4],
+    acl_index: [HashMap<String, usize>; 4],
+    /// NAT rules, in file order.
+    nat: Vec<Node>,
+    /// Depth of `route-policy` blocks being kept (their statements run in order).
+    in_route_policy: bool,
     bgp: Option<Scope>,
     banners: Map,
     banners_line: u32,
@@ -165,8 +186,10 @@ impl Builder {
             iface_index: HashMap::new(),
             vlans: Vec::new(),
             vlan_index: HashMap::new(),
-            acls: Vec::new(),
-            acl_index: HashMap::new(),
+            acls: Default::default(),
+            acl_index: Default::default(),
+            nat: Vec::new(),
+            in_route_policy: false,
             bgp: None,
             banners: Map::new(),
             banners_line: 0,
@@ -184,7 +207,27 @@ impl Builder {
             "interface" if w.len() >= 2 => self.interface(&raw, &w),
             "vlan" if w.len() >= 2 => self.vlan(&raw, &w),
             "access-list" => self.numbered_acl(&raw, &w),
-            "ip" | "ipv6" | "mac" if w.get(1) == "access-list" => self.named_acl(&raw, &w),
+            "ip" | "ipv4" | "ipv6" | "mac" if w.get(1) == "access-list" => self.named_acl(&raw, &w),
+            "ip" | "ipv6" if w.get(1) == "prefix-list" => self.prefix_list(&raw, &w),
+            "ip" | "bgp" if w.get(1) == "as-path" && w.get(2) == "access-list" => {
+                self.as_path_list(&raw, &w)
+            }
+            "ip" | "bgp"
+                if matches!(
+                    w.get(1),
+                    "community-list" | "extcommunity-list" | "large-community-list"
+                ) =>
+            {
+                self.community_list(&raw, &w)
+            }
+            "ip" | "ipv6" if w.get(1) == "nat" && is_nat_rule(w.get(2)) => {
+                let node = self.raw_node_with(&raw, &w, None);
+                self.nat.push(node);
+            }
+            "nat" if w.get(1).starts_with('(') => {
+                let node = self.raw_node_with(&raw, &w, None);
+                self.nat.push(node);
+            }
             "router" if w.get(1) == "bgp" => self.router_bgp(&raw, &w),
             _ => self.keep(&raw, &w),
         }
@@ -195,6 +238,26 @@ impl Builder {
             self.banners_line = line;
         }
         self.banners.insert(kind.to_string(), Node::str(line, text));
+    }
+
+    /// One line of a banner written a line per command (ASA `banner motd TEXT`): appended to
+    /// the banner's text.
+    pub(super) fn banner_line(&mut self, kind: &str, line: u32, text: String) {
+        if self.banners_line == 0 {
+            self.banners_line = line;
+        }
+        match self.banners.get_mut(kind) {
+            Some(Node {
+                value: Value::Str(s),
+                ..
+            }) => {
+                s.push('\n');
+                s.push_str(&text);
+            }
+            _ => {
+                self.banners.insert(kind.to_string(), Node::str(line, text));
+            }
+        }
     }
 
     /// Keeps a top-level block in `lines`; `w` holds the words of its first line.
@@ -231,19 +294,32 @@ impl Builder {
     }
 
     /// [`Self::raw_node`] when the words of the line are known.
+    /// Children run in order under an IOS-XR `route-policy` (statements, at every depth) and a
+    /// `policy-map` (its classes: the first that matches applies); elsewhere their order is no
+    /// behaviour.
     fn raw_node_with(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>, parent: Option<&str>) -> Node {
         let value = self.value(raw, w, parent);
         if raw.children.is_empty() {
             return Node::new(raw.number, value);
         }
+        let route_policy = w.get(0) == "route-policy";
+        let outer = self.in_route_policy;
+        self.in_route_policy |= route_policy;
+        let ordered = self.in_route_policy || w.get(0) == "policy-map";
         let mut children = Vec::with_capacity(raw.children.count());
         for c in &raw.children {
             let c = &c;
             children.push(self.raw_node(c, Some(raw.text)));
         }
+        self.in_route_policy = outer;
         let mut m = Map::with_capacity(2);
         m.push("line", Node::new(raw.number, value));
-        m.push("children", Node::unordered_list(raw.number, children));
+        let children = if ordered {
+            Node::ordered_list(raw.number, children)
+        } else {
+            Node::unordered_list(raw.number, children)
+        };
+        m.push("children", children);
         Node::map(raw.number, m)
     }
 
@@ -528,16 +604,28 @@ impl Builder {
             return;
         }
         let name = w.get(1);
-        let Some((seq, at)) = self.seq_and_action(raw, w, 2) else {
+        // ASA: `access-list NAME extended|standard|webtype|ethertype ACTION ...`.
+        let (kind, from) = match w.get(2) {
+            k @ ("extended" | "standard" | "webtype" | "ethertype") => (k, 3),
+            _ => (numbered_kind(name), 2),
+        };
+        let Some((seq, at)) = self.seq_and_action(raw, w, from) else {
             self.keep(raw, w);
             return;
         };
-        let ix = self.acl(name, numbered_kind(name), raw.number);
-        self.acl_entry(ix, seq, w.get(at), w.rest(at + 1), raw.number);
+        let ix = self.acl(ListKind::Acl, name, kind, raw.number);
+        self.acl_entry(
+            ListKind::Acl,
+            ix,
+            seq,
+            w.get(at),
+            w.rest(at + 1),
+            raw.number,
+        );
         for c in &raw.children {
             let c = &c;
             let node = self.raw_node(c, Some(raw.text));
-            self.acls[ix].other.push(node);
+            self.acls[0][ix].other.push(node);
         }
     }
 
@@ -592,22 +680,39 @@ impl Builder {
                 self.keep(raw, w);
                 return;
             };
-            let ix = self.acl(name, kind, raw.number);
-            self.acl_entry(ix, seq, w.get(at), w.rest(at + 1), raw.number);
+            let ix = self.acl(ListKind::Acl, name, &kind, raw.number);
+            self.acl_entry(
+                ListKind::Acl,
+                ix,
+                seq,
+                w.get(at),
+                w.rest(at + 1),
+                raw.number,
+            );
             return;
         }
-        let ix = self.acl(name, kind, raw.number);
+        let ix = self.acl(ListKind::Acl, name, &kind, raw.number);
+        self.block_entries(ListKind::Acl, ix, raw);
+    }
+
+    /// The entries of a list written as a block: `[SEQ|seq SEQ] ACTION REST` lines; other lines
+    /// go to the list's `other`.
+    fn block_entries(&mut self, k: ListKind, ix: usize, raw: &Raw<'_, '_>) {
         // One allocation of the right size for the entries (the block's lines nearly all are).
         let n = raw.children.count();
-        self.acls[ix].entries.reserve(n);
-        if let Seqs::Increasing(v) = &mut self.acls[ix].seqs {
+        let list = &mut self.acls[k as usize][ix];
+        list.entries.reserve(n);
+        if let Seqs::Increasing(v) = &mut list.seqs {
             v.reserve(n);
         }
         for c in &raw.children {
             let c = &c;
             // `[SEQ] ACTION REST`: only the first two words are needed, so the entry lines,
             // the bulk of a large config, are not split into all their words.
-            let (w0, after0) = split_first(c.text);
+            let (mut w0, mut after0) = split_first(c.text);
+            if w0 == "seq" {
+                (w0, after0) = split_first(after0);
+            }
             let (seq, action, rest) = match w0.parse::<i64>() {
                 Ok(s) => {
                     let (w1, after1) = split_first(after0);
@@ -616,38 +721,71 @@ impl Builder {
                 Err(_) => (None, w0, after0),
             };
             if c.children.is_empty() && is_action(action) {
-                self.acl_entry(ix, seq, action, rest, c.number);
+                self.acl_entry(k, ix, seq, action, rest, c.number);
             } else {
                 let node = self.raw_node(c, Some(raw.text));
-                self.acls[ix].other.push(node);
+                self.acls[k as usize][ix].other.push(node);
             }
         }
     }
 
-    /// The index of ACL `name`, created with `kind` on first sight.
-    fn acl(&mut self, name: &str, kind: String, line: u32) -> usize {
-        if let Some(&ix) = self.acl_index.get(name) {
+    /// The index of list `name` of kind `k`, created with `kind` on first sight.
+    fn acl(&mut self, k: ListKind, name: &str, kind: &str, line: u32) -> usize {
+        let (lists, index) = (&mut self.acls[k as usize], &mut self.acl_index[k as usize]);
+        if let Some(&ix) = index.get(name) {
             return ix;
         }
-        let ix = self.acls.len();
-        self.acl_index.insert(name.to_string(), ix);
-        self.acls.push(Acl {
+        let ix = lists.len();
+        index.insert(name.to_string(), ix);
+        lists.push(Acl {
             line,
             name: name.to_string(),
-            kind,
+            kind: kind.to_string(),
+            family: None,
             entries: Vec::new(),
             other: Vec::new(),
             max_seq: 0,
             seqs: Seqs::Increasing(Vec::new()),
+            unnumbered: false,
         });
         ix
     }
 
-    /// Appends an entry; without an explicit sequence number it gets the highest so far + 10,
-    /// as IOS numbers it.
-    fn acl_entry(&mut self, ix: usize, seq: Option<i64>, action: &str, text: &str, line: u32) {
-        let acl = &mut self.acls[ix];
-        let seq = seq.unwrap_or(acl.max_seq.saturating_add(10));
+    /// Appends an entry. With a written sequence number, that number is its identity (`seq`)
+    /// and its place; without one, the device numbers it after the highest so far, so its
+    /// place in the file is its place in the list: `seq` is null, the entry is identified by
+    /// its text (`line`) and the list becomes ordered.
+    fn acl_entry(
+        &mut self,
+        k: ListKind,
+        ix: usize,
+        seq: Option<i64>,
+        action: &str,
+        text: &str,
+        line: u32,
+    ) {
+        let acl = &mut self.acls[k as usize][ix];
+        let Some(seq) = seq else {
+            acl.unnumbered = true;
+            // The number the device gives it, so that a later entry written with that number
+            // is found as a duplicate.
+            let implied = acl.max_seq.saturating_add(10);
+            acl.seqs.insert(implied);
+            acl.max_seq = implied;
+            let whole = if text.is_empty() {
+                action.to_string()
+            } else {
+                format!("{action} {text}")
+            };
+            let m = Map::from_entries([
+                ("seq", Node::null(line)),
+                ("action", Node::str(line, action)),
+                ("text", Node::str(line, text)),
+                ("line", Node::str(line, whole)),
+            ]);
+            acl.entries.push(Node::map(line, m));
+            return;
+        };
         let duplicate = !acl.seqs.insert(seq);
         acl.max_seq = acl.max_seq.max(seq);
         let m = Map::from_entries([
@@ -658,12 +796,132 @@ impl Builder {
         acl.entries.push(Node::map(line, m));
         if duplicate {
             let name = acl.name.clone();
+            let what = match k {
+                ListKind::Acl => "ACL",
+                ListKind::PrefixList => "prefix list",
+                ListKind::AsPath => "AS-path list",
+                ListKind::Community => "community list",
+            };
             self.warn(
                 "ios.acl-duplicate-seq",
                 line,
-                format!("ACL {name} has two entries with sequence number {seq}; the device keeps only one"),
+                format!("{what} {name} has two entries with sequence number {seq}; the device keeps only one"),
             );
         }
+    }
+
+    /// `ip|ipv6 prefix-list NAME [seq N] ACTION PREFIX [ge N] [le N]` (IOS, NX-OS, FRR),
+    /// `... description TEXT`, and EOS's block `ip prefix-list NAME` of `seq N ACTION ...` lines.
+    fn prefix_list(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
+        let kind = if w.get(0) == "ipv6" { "ipv6" } else { "ipv4" };
+        let name = w.get(2);
+        let n = w.len();
+        if n == 3 && !raw.children.is_empty() {
+            let ix = self.acl(ListKind::PrefixList, name, kind, raw.number);
+            self.block_entries(ListKind::PrefixList, ix, raw);
+            return;
+        }
+        if n >= 4 && (w.get(3) == "seq" || is_action(w.get(3))) && raw.children.is_empty() {
+            let Some((seq, at)) = self.seq_and_action(raw, w, 3) else {
+                self.keep(raw, w);
+                return;
+            };
+            let ix = self.acl(ListKind::PrefixList, name, kind, raw.number);
+            self.acl_entry(
+                ListKind::PrefixList,
+                ix,
+                seq,
+                w.get(at),
+                w.rest(at + 1),
+                raw.number,
+            );
+            return;
+        }
+        if n >= 4 && w.get(3) == "description" {
+            let ix = self.acl(ListKind::PrefixList, name, kind, raw.number);
+            let node = self.raw_node_with(raw, w, None);
+            self.acls[ListKind::PrefixList as usize][ix]
+                .other
+                .push(node);
+            return;
+        }
+        // `ip prefix-list sequence-number` and other global forms.
+        self.keep(raw, w);
+    }
+
+    /// `ip as-path access-list NAME [seq N] ACTION REGEX` (IOS, EOS, NX-OS) and FRR's
+    /// `bgp as-path access-list NAME [seq N] ACTION REGEX`.
+    fn as_path_list(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
+        let name = w.get(3);
+        if w.len() < 5 || !raw.children.is_empty() {
+            self.keep(raw, w);
+            return;
+        }
+        let Some((seq, at)) = self.seq_and_action(raw, w, 4) else {
+            self.keep(raw, w);
+            return;
+        };
+        let ix = self.acl(ListKind::AsPath, name, "", raw.number);
+        self.acl_entry(
+            ListKind::AsPath,
+            ix,
+            seq,
+            w.get(at),
+            w.rest(at + 1),
+            raw.number,
+        );
+    }
+
+    /// `ip|bgp community-list|extcommunity-list|large-community-list [standard|expanded|regexp]
+    /// NAME [seq N] ACTION VALUES`.
+    fn community_list(&mut self, raw: &Raw<'_, '_>, w: &Words<'_>) {
+        let family = match w.get(1) {
+            "extcommunity-list" => "extcommunity",
+            "large-community-list" => "large-community",
+            _ => "community",
+        };
+        let mut j = 2;
+        let mut kind = match w.get(j) {
+            t @ ("standard" | "expanded" | "regexp") => {
+                j += 1;
+                t.to_string()
+            }
+            _ => String::new(),
+        };
+        let name = w.get(j);
+        if kind.is_empty() {
+            kind = match name.parse::<u32>() {
+                Ok(1..=99) => "standard".to_string(),
+                Ok(100..=500) => "expanded".to_string(),
+                _ => String::new(),
+            };
+        }
+        if w.len() < j + 2 || !raw.children.is_empty() {
+            self.keep(raw, w);
+            return;
+        }
+        let Some((seq, at)) = self.seq_and_action(raw, w, j + 1) else {
+            self.keep(raw, w);
+            return;
+        };
+        // Each family is its own namespace: the identity carries it when it is not `community`.
+        let key = if family == "community" {
+            name.to_string()
+        } else {
+            format!("{family} {name}")
+        };
+        let ix = self.acl(ListKind::Community, &key, &kind, raw.number);
+        let list = &mut self.acls[ListKind::Community as usize][ix];
+        list.family = Some(family);
+        list.name = name.to_string();
+        self.acl_entry(
+            ListKind::Community,
+            ix,
+            seq,
+            w.get(at),
+            w.rest(at + 1),
+            raw.number,
+        );
     }
 
     // ---- BGP --------------------------------------------------------------------------
@@ -916,7 +1174,7 @@ impl Builder {
 
     /// The root map, the diagnostics and the secret spans.
     pub(super) fn finish(mut self) -> (Map, Vec<Diagnostic>, Vec<Range<usize>>) {
-        let mut root = Map::with_capacity(7);
+        let mut root = Map::with_capacity(12);
         root.push(
             "hostname",
             self.hostname.take().unwrap_or_else(|| Node::null(1)),
@@ -931,11 +1189,30 @@ impl Builder {
             .map(vlan_node)
             .collect();
         root.push("vlans", list_node(vlans));
-        let acls: Vec<Node> = std::mem::take(&mut self.acls)
+        let [acls, prefix_lists, as_paths, communities] = std::mem::take(&mut self.acls);
+        let acls: Vec<Node> = acls
             .into_iter()
-            .map(acl_node)
+            .map(|a| acl_node(a, ListKind::Acl))
             .collect();
         root.push("acls", list_node(acls));
+        let prefix_lists: Vec<Node> = prefix_lists
+            .into_iter()
+            .map(|a| acl_node(a, ListKind::PrefixList))
+            .collect();
+        root.push("prefix_lists", list_node(prefix_lists));
+        let as_paths: Vec<Node> = as_paths
+            .into_iter()
+            .map(|a| acl_node(a, ListKind::AsPath))
+            .collect();
+        root.push("as_path_lists", list_node(as_paths));
+        let communities: Vec<Node> = communities
+            .into_iter()
+            .map(|a| acl_node(a, ListKind::Community))
+            .collect();
+        root.push("community_lists", list_node(communities));
+        let nat = std::mem::take(&mut self.nat);
+        let nat_line = nat.first().map_or(1, |n| n.line);
+        root.push("nat", Node::ordered_list(nat_line, nat));
         let bgp = match self.bgp.take() {
             Some(scope) => self.scope_node(scope, false),
             None => Node::null(1),
@@ -1017,13 +1294,36 @@ fn vlan_node(v: Vlan) -> Node {
     Node::map(v.line, m)
 }
 
-fn acl_node(a: Acl) -> Node {
-    let mut m = Map::with_capacity(4);
+fn acl_node(a: Acl, k: ListKind) -> Node {
+    let mut m = Map::with_capacity(5);
     m.push("name", Node::str(a.line, a.name));
-    m.push("type", Node::str(a.line, a.kind));
-    m.push("entries", Node::unordered_list(a.line, a.entries));
+    match k {
+        ListKind::Acl | ListKind::PrefixList => m.push("type", Node::str(a.line, a.kind)),
+        ListKind::AsPath => {}
+        ListKind::Community => {
+            m.push("family", Node::str(a.line, a.family.unwrap_or("community")));
+            let kind = if a.kind.is_empty() {
+                Node::null(a.line)
+            } else {
+                Node::str(a.line, a.kind)
+            };
+            m.push("type", kind);
+        }
+    }
+    let entries = if a.unnumbered {
+        Node::ordered_list(a.line, a.entries)
+    } else {
+        Node::unordered_list(a.line, a.entries)
+    };
+    m.push("entries", entries);
     m.push("other", Node::unordered_list(a.line, a.other));
     Node::map(a.line, m)
+}
+
+/// `ip nat inside|outside source ...` and the other NAT rule forms (not `ip nat pool`, a
+/// definition, nor `ip nat translation` timers).
+fn is_nat_rule(w2: &str) -> bool {
+    matches!(w2, "inside" | "outside" | "source" | "destination")
 }
 
 fn neighbors_node(list: Neighbors, line: u32) -> Node {
@@ -1067,14 +1367,13 @@ fn is_action(word: &str) -> bool {
 }
 
 /// The type of an ACL named by `access-list NAME`: IOS numbered ranges, else `named` (FRR).
-fn numbered_kind(name: &str) -> String {
-    let kind = match name.parse::<u32>() {
+fn numbered_kind(name: &str) -> &'static str {
+    match name.parse::<u32>() {
         Ok(1..=99 | 1300..=1999) => "standard",
         Ok(100..=199 | 2000..=2699) => "extended",
         Ok(_) => "numbered",
         Err(_) => "named",
-    };
-    kind.to_string()
+    }
 }
 
 fn default_kind(family: &str) -> &'static str {

@@ -5,7 +5,9 @@
 //! separators are honoured; Quagga-style address families whose children share the header's
 //! indentation are closed by `exit-address-family`). Each finished top-level block is handed to
 //! [`build`], which files it into the document's views: `hostname`, `interfaces`, `vlans`, `acls`,
-//! `bgp`, `banners`, and `lines` for everything else. Every source line lands in exactly one
+//! `prefix_lists`, `as_path_lists`, `community_lists`, `nat`, `bgp`, `banners`, and `lines` for
+//! everything else. Lists whose order is behaviour (entries without sequence numbers, NAT rules,
+//! `route-policy` statements, `policy-map` classes) are ordered. Every source line lands in exactly one
 //! place of the tree. The shape is documented in `docs/formats.md`.
 //!
 //! Skipped: comment lines (`!`, `#`, including volatile ones such as `! Last configuration
@@ -148,8 +150,22 @@ struct Frame {
     sticky: bool,
 }
 
+/// The secret rules of IOS-style configs as a Markdown table (the one in docs/formats.md).
+pub fn secret_rules_markdown() -> String {
+    secrets::rules_markdown()
+}
+
 /// Parses IOS-style text into a document. Never panics.
 pub fn parse(text: &str) -> Document {
+    if let Some((vendor, line)) = crate::formats::foreign::looks_like(text) {
+        let mut doc = Document::empty(Format::Ios);
+        doc.diagnostics.push(Diagnostic::error(
+            "ios.not-ios",
+            line,
+            crate::formats::foreign::message(vendor, "IOS-style configs"),
+        ));
+        return doc;
+    }
     let mut p = Parser {
         lines: Vec::new(),
         stack: Vec::with_capacity(16),
@@ -171,7 +187,8 @@ pub fn parse(text: &str) -> Document {
         let Some(&first) = body.as_bytes().first() else {
             continue;
         };
-        if first == b'!' || first == b'#' {
+        // Comments; ASA writes `: Saved`, `: end` and similar lines as comments too.
+        if first == b'!' || first == b'#' || (first == b':' && indent == 0) {
             continue;
         }
         let w0 = first_word(body);
@@ -202,6 +219,12 @@ pub fn parse(text: &str) -> Document {
         }
         if body == "exit" || (body.starts_with("exit-") && !body.contains(' ')) {
             p.exit(body, indent);
+            continue;
+        }
+        // IOS-XR closes its policy language blocks with `end-policy`, `end-set`,
+        // `end-policy-map`, `end-class-map`...: like `exit`, not stored.
+        if body.starts_with("end-") && !body.contains(' ') {
+            p.exit("exit", indent);
             continue;
         }
         p.line(body, w0, indent, line.number, offset);
@@ -408,6 +431,12 @@ impl<'a> Parser<'a> {
                 pieces.push(line.text);
             }
             self.unterminated_banner(kind, number, "EOF", pieces.join("\n"));
+            return;
+        }
+        // ASA and NX-OS `banner motd TEXT`: one line of text per command, no delimiter (IOS
+        // delimiters are never letters or digits in practice); repeated lines add lines.
+        if rest.starts_with(|c: char| c.is_alphanumeric()) {
+            self.build.banner_line(kind, number, rest.to_string());
             return;
         }
         let delim = if rest.starts_with("^C") {

@@ -365,9 +365,12 @@ fn acl_sequence_numbers() {
     let r = &doc.root;
     assert_eq!(s(r, "acls.0.name"), "101");
     assert_eq!(s(r, "acls.0.type"), "extended");
-    assert_eq!(at(r, "acls.0.entries.1.seq").value, Value::Int(20));
+    // Without a written number an entry is placed by the file: no `seq`, its text identifies it.
+    assert_eq!(at(r, "acls.0.entries.1.seq").value, Value::Null);
     assert_eq!(s(r, "acls.0.entries.1.text"), "tcp any any eq 80");
-    assert_eq!(at(r, "acls.1.entries.1.seq").value, Value::Int(25));
+    assert_eq!(s(r, "acls.0.entries.1.line"), "permit tcp any any eq 80");
+    assert_eq!(at(r, "acls.1.entries.0.seq").value, Value::Int(15));
+    assert_eq!(at(r, "acls.1.entries.1.seq").value, Value::Null);
     assert_eq!(s(r, "acls.1.entries.1.action"), "deny");
     assert_eq!(s(r, "acls.1.other.0"), "statistics per-entry");
     assert_eq!(s(r, "acls.2.type"), "ipv6");
@@ -517,7 +520,7 @@ fn list_items_carry_identity_keys() {
     assert_eq!(id("interfaces.0").as_deref(), Some("Gi1"));
     assert_eq!(id("vlans.0").as_deref(), Some("10"));
     assert_eq!(id("acls.0").as_deref(), Some("A"));
-    assert_eq!(id("acls.0.entries.0").as_deref(), Some("10"));
+    assert_eq!(id("acls.0.entries.0").as_deref(), Some("permit any"));
     assert_eq!(id("bgp.neighbors.0").as_deref(), Some("10.0.0.1"));
     assert_eq!(
         id("bgp.address_families.0").as_deref(),
@@ -570,5 +573,5 @@ fn duplicate_acl_seqs_are_found_in_any_order() {
         .collect();
     // Line 5 repeats 10; line 7 repeats 40, the number IOS gave line 6 (highest so far + 10).
     assert_eq!(dups, [5, 7]);
-    assert_eq!(at(&doc.root, "acls.0.entries.4.seq").value, Value::Int(40));
+    assert_eq!(at(&doc.root, "acls.0.entries.4.seq").value, Value::Null);
 }

@@ -8,9 +8,13 @@
 //!
 //! `http` and `stream` get views for routing: `upstreams` with their `servers` (address,
 //! weight, down, backup...), virtual `servers` with `listen`, `server_names` and `locations`
-//! (with `proxy_pass`). Every other directive is kept, whitespace normalised and comments
-//! stripped, in the `directives` list of its block; other blocks (`map`, `geo`, `if`, `types`,
-//! ...) are kept generically. `include` is kept as a directive and not followed.
+//! (with `proxy_pass`, listed in nginx's lookup order), `default_for` (the listen addresses a
+//! server is the default for), and the ordered `rewrites` (`rewrite`, `return`, `set`, `break`,
+//! `if`) and `access` (`allow`, `deny`) lists. Every other directive is kept, whitespace
+//! normalised and comments stripped, in the `directives` list of its block; other blocks
+//! (`map`, `geo`, `types`, ...) are kept generically. `include` is kept as a directive and not
+//! followed. A site file (top-level `server` / `upstream` blocks, no `http`) is read as an
+//! implicit `http` block.
 
 mod text;
 mod tree;
@@ -25,6 +29,15 @@ use tree::{Frame, Kind};
 
 /// Parses nginx configuration text into a document. Never panics.
 pub fn parse(text: &str) -> Document {
+    if let Some((vendor, line)) = crate::formats::foreign::looks_like(text) {
+        let mut doc = Document::empty(Format::Nginx);
+        doc.diagnostics.push(Diagnostic::error(
+            "nginx.not-nginx",
+            line,
+            crate::formats::foreign::message(vendor, "nginx configs"),
+        ));
+        return doc;
+    }
     let mut p = Parser::new(text);
     p.run();
     p.finish()
@@ -404,7 +417,15 @@ impl<'a> Parser<'a> {
             );
         }
         let root = self.stack.pop().expect("root frame");
-        doc.root = root.into_root();
+        let (root, misplaced) = root.into_root();
+        if let Some(line) = misplaced {
+            self.diagnostics.push(Diagnostic::error(
+                "nginx.misplaced-block",
+                line,
+                "a `server` or `upstream` block at the top level of a file that has `http`, `stream` or `events` blocks: nginx refuses it (put it inside `http` or `stream`)",
+            ));
+        }
+        doc.root = root;
         doc.diagnostics = self.diagnostics;
         doc.secret_spans = self.secret_spans;
         doc

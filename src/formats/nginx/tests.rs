@@ -71,15 +71,19 @@ fn http_upstreams_servers_locations() {
         strs(list(vs, "server_names")),
         ["example.net", "www.example.net"]
     );
+    // Locations are listed in the order nginx tries them (prefix ones sorted by name).
     let locs = list(vs, "locations");
-    assert_eq!(locs[0].get("name").unwrap().as_str(), Some("/"));
+    let names: Vec<&str> = locs
+        .iter()
+        .map(|l| l.get("name").unwrap().as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["/", "/api/", "= /health"]);
     assert_eq!(
         locs[0].get("proxy_pass").unwrap().as_str(),
         Some("http://app")
     );
-    assert_eq!(locs[1].get("name").unwrap().as_str(), Some("= /health"));
-    assert_eq!(locs[1].get("proxy_pass").unwrap().value, Value::Null);
-    let nested = &list(&locs[2], "locations")[0];
+    assert_eq!(locs[2].get("proxy_pass").unwrap().value, Value::Null);
+    let nested = &list(&locs[1], "locations")[0];
     assert_eq!(nested.get("name").unwrap().as_str(), Some("/api/v2/"));
     assert_eq!(nested.line, 18);
 }
@@ -161,17 +165,19 @@ fn generic_blocks_are_identified_by_header() {
         Some("map $http_host $pool")
     );
     assert_eq!(map.get("kind").unwrap().as_str(), Some("map"));
+    // Map entries in lookup order: exact keys (sorted), then regular expressions.
     assert_eq!(
         strs(list(map, "directives")),
-        ["default app", "api.example.net api"]
+        ["api.example.net api", "default app"]
     );
+    // `if` blocks run in turn with the other rewrite statements.
     let loc = &list(&list(http, "servers")[0], "locations")[0];
-    let iff = &list(loc, "blocks")[0];
+    let iff = &list(loc, "rewrites")[0];
     assert_eq!(
         iff.get("line").unwrap().as_str(),
         Some("if ($request_method = POST)")
     );
-    assert_eq!(strs(list(iff, "directives")), ["return 405"]);
+    assert_eq!(strs(list(iff, "rewrites")), ["return 405"]);
 }
 
 #[test]
@@ -350,4 +356,71 @@ fn unterminated_quoted_secret_ending_in_multibyte_char() {
     let d = parse(src);
     assert!(codes(&d).contains(&("nginx.unterminated-quote", 1)));
     assert_eq!(&src[d.secret_spans[0].clone()], "é");
+}
+
+#[test]
+fn top_level_servers_of_a_site_file_are_an_implicit_http_block() {
+    let d = parse(
+        "upstream app { server 10.0.0.1:8080; }\nlimit_req_zone $binary_remote_addr zone=one:10m rate=1r/s;\nserver {\n  listen 443 ssl;\n  server_name example.net;\n  location / { proxy_pass http://app; }\n}\n",
+    );
+    assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
+    assert!(list(&d.root, "directives").is_empty());
+    let http = d.root.get("http").unwrap();
+    assert_eq!(http.get("implicit").unwrap().value, Value::Bool(true));
+    assert_eq!(
+        strs(list(http, "directives")),
+        ["limit_req_zone $binary_remote_addr zone=one:10m rate=1r/s"]
+    );
+    assert_eq!(
+        list(http, "upstreams")[0].get("name").unwrap().as_str(),
+        Some("app")
+    );
+    let s = &list(http, "servers")[0];
+    assert_eq!(s.get("name").unwrap().as_str(), Some("example.net 443"));
+    assert_eq!(strs(list(s, "default_for")), ["*:443"]);
+}
+
+#[test]
+fn top_level_servers_that_proxy_without_locations_are_stream_servers() {
+    let d = parse("server {\n  listen 5432;\n  proxy_pass db.internal:5432;\n}\n");
+    assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
+    assert_eq!(d.root.get("http").unwrap().value, Value::Null);
+    let stream = d.root.get("stream").unwrap();
+    assert_eq!(stream.get("implicit").unwrap().value, Value::Bool(true));
+    let s = &list(stream, "servers")[0];
+    assert_eq!(
+        s.get("proxy_pass").unwrap().as_str(),
+        Some("db.internal:5432")
+    );
+    assert!(list(s, "directives").is_empty());
+}
+
+#[test]
+fn a_server_block_outside_an_existing_http_block_is_refused() {
+    let d = parse("http {\n  server { listen 80; }\n}\nserver { listen 81; }\n");
+    assert_eq!(d.first_error().unwrap().code, "nginx.misplaced-block");
+    assert_eq!(d.first_error().unwrap().line, 4);
+}
+
+#[test]
+fn default_for_follows_nginx_rules() {
+    let d = parse(
+        "http {\n  server { listen 80; server_name a; }\n  server { listen 0.0.0.0:80; listen 127.0.0.1; server_name b; }\n  server { listen *:443 ssl; server_name c; }\n  server { listen 443 ssl default_server; server_name d; }\n  server { server_name e; }\n}\n",
+    );
+    assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
+    let servers = list(d.root.get("http").unwrap(), "servers");
+    let defaults: Vec<Vec<&str>> = servers
+        .iter()
+        .map(|s| strs(list(s, "default_for")))
+        .collect();
+    assert_eq!(
+        defaults,
+        vec![
+            vec!["*:80"],
+            vec!["127.0.0.1:80"],
+            vec![],
+            vec!["*:443"],
+            vec![]
+        ]
+    );
 }
