@@ -884,3 +884,60 @@ fn format_names_are_the_same_for_the_flag_and_the_config() {
         "{err}"
     );
 }
+
+/// The misrouting incident of issue 13: two `use_backend` rules swap places, so `/x.css` on
+/// api.example.com goes to `static`. `diff` reports the move with both lines (exit 1), and
+/// `check` in production with the shipped library asks for approval (exit 3).
+#[test]
+fn swapped_use_backend_rules_are_a_move_that_needs_approval_in_production() {
+    let old = "\
+frontend fe
+    bind :80
+    acl is_api hdr(host) -i api.example.com
+    acl is_static path_end .css
+    use_backend api if is_api
+    use_backend static if is_static
+    default_backend web
+backend api
+    server a1 10.0.0.1:80
+backend static
+    server s1 10.0.0.2:80
+backend web
+    server w1 10.0.0.3:80
+";
+    let new = old.replace(
+        "    use_backend api if is_api\n    use_backend static if is_static\n",
+        "    use_backend static if is_static\n    use_backend api if is_api\n",
+    );
+    let dir = temp_files(&[("a.cfg", old.as_bytes()), ("b.cfg", new.as_bytes())]);
+    let (code, out, err) = run_in(
+        dir.path(),
+        &["diff", "a.cfg", "b.cfg", "--format", "haproxy"],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("moved   frontends[fe].use_backend[\"api if is_api\"]: {4 keys} (position 1 -> 2, line 5 -> 6)"),
+        "{out}"
+    );
+    let args = |env: &'static str| {
+        vec![
+            "check",
+            "a.cfg",
+            "b.cfg",
+            "--kind",
+            "load_balancer",
+            "--format",
+            "haproxy",
+            "--env",
+            env,
+        ]
+    };
+    let (code, out, err) = run_in(dir.path(), &args("production"));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        out.contains("lb-change-review/rule-order-changed  b.cfg:6"),
+        "{out}"
+    );
+    let (code, out, err) = run_in(dir.path(), &args("staging"));
+    assert_eq!(code, 0, "{out}{err}");
+}
