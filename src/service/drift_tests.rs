@@ -706,3 +706,43 @@ fn a_drift_of_a_secret_only_is_named_in_its_diff_and_alert_without_the_value() {
         assert!(!hook.payload.contains(s) && !unified.contains(s) && !text.contains(s));
     }
 }
+
+#[test]
+fn a_drift_that_only_reorders_rules_is_named_as_a_move_in_its_diff_and_alert() {
+    let w = world();
+    let live = |first: &str, second: &str| {
+        format!(
+            "{LB}\nfrontend api\n    bind :8080\n    use_backend {first}\n    use_backend {second}\n    default_backend web\n"
+        )
+    };
+    let before = live("web if is_a", "web if is_b");
+    assert_eq!(w.poll("lb", &before).outcome, "first_contact");
+    w.advance(1);
+    let r = w.poll("lb", &live("web if is_b", "web if is_a"));
+    assert_eq!(
+        r.outcome, "drift_opened",
+        "a reorder of first-match rules is a drift"
+    );
+    let d = w.svc.drift_show(r.drift_id.unwrap()).unwrap();
+    let unified = d.unified_diff.clone().unwrap();
+    assert!(
+        unified.contains(
+            "frontends[api].use_backend[\"web if is_a\"] moved from position 1 to 2 (line 11 -> 12)"
+        ),
+        "{unified}"
+    );
+    let rows = w.outbox();
+    let hook = rows.iter().find(|r| r.receiver == "hook").unwrap();
+    assert!(
+        hook.payload.contains("moved from position 1 to 2"),
+        "{}",
+        hook.payload
+    );
+    let alert = crate::notify::render::alertmanager(
+        &serde_json::from_str(&hook.payload).unwrap(),
+        Utc::now(),
+        None,
+    );
+    let text = String::from_utf8(alert).unwrap();
+    assert!(text.contains("moved from position 1 to 2"), "{text}");
+}
