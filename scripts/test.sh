@@ -28,7 +28,7 @@ fi
 
 # CI builds once from scratch: incremental caches would only take disk.
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
-cargo test --locked --all-targets
+cargo test --locked --workspace --all-targets
 # The shipped policy library tests itself with the binary the tests just built (`cargo run`
 # would build it a second time: dev-dependencies change the features of shared crates).
 if [ -d policies ] && find policies -name '*.test.yaml' | grep -q .; then

@@ -1,24 +1,17 @@
 //! guardrail: a change-management guardrail for infrastructure configuration.
 //!
-//! The library is split into a pure core (`document`, `formats`, `diff`) that takes text and
-//! values and returns values, and a shell (`cli`) that reads files, prints and exits.
-//! ARCHITECTURE.md names which module may depend on which.
+//! This package is the `guardrail` binary and its command line (`cli`). The layers live in the
+//! workspace's crates, re-exported here under their module names so that `guardrail::policy`,
+//! `guardrail::store` or `guardrail::service` name the same thing everywhere:
+//! `guardrail-core` (pure: documents, formats, diff, policies, reports, change and drift
+//! decisions), `guardrail-store` (durable state), `guardrail-daemon` (`guardrail serve`, its
+//! service, notifications, drift poller, metrics and API client). ARCHITECTURE.md is the map.
 #![forbid(unsafe_code)]
 
-pub mod change;
 pub mod cli;
-pub mod client;
-pub mod config;
-pub mod diff;
-pub mod document;
-pub mod drift;
-pub mod formats;
-pub mod metrics;
-pub mod notify;
-pub mod pipeline;
-pub mod policy;
-pub mod poller;
-pub mod report;
-pub mod server;
-pub mod service;
-pub mod store;
+
+pub use guardrail_core::{
+    change, config, diff, document, drift, formats, pipeline, policy, project, report,
+};
+pub use guardrail_daemon::{client, metrics, notify, poller, server, service};
+pub use guardrail_store as store;

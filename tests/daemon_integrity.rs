@@ -396,10 +396,14 @@ fn a_store_with_plain_records_is_keyed_from_a_marker_and_a_missing_key_stops_the
     // A store as an older guardrail left it: plain SHA-256 records, no key.
     {
         let c = rusqlite::Connection::open(data.join("guardrail.sqlite")).unwrap();
-        c.execute_batch(include_str!("../src/store/migrations/0001_init.sql"))
-            .unwrap();
-        c.execute_batch(include_str!("../src/store/migrations/0002_drift.sql"))
-            .unwrap();
+        c.execute_batch(include_str!(
+            "../crates/guardrail-store/src/migrations/0001_init.sql"
+        ))
+        .unwrap();
+        c.execute_batch(include_str!(
+            "../crates/guardrail-store/src/migrations/0002_drift.sql"
+        ))
+        .unwrap();
         c.pragma_update(None, "user_version", 2).unwrap();
         let mut prev = "0".repeat(64);
         for id in 1..=3i64 {

@@ -1440,7 +1440,9 @@ fn dockerfile_builds_locked_and_runs_guardrail_serve_as_contracted() {
 
     // The builder's Rust is at least the crate's rust-version.
     let manifest: toml::Table = read("Cargo.toml").parse().unwrap();
-    let rust_version = manifest["package"]["rust-version"].as_str().unwrap();
+    let rust_version = manifest["workspace"]["package"]["rust-version"]
+        .as_str()
+        .unwrap();
     let from = all("FROM");
     assert_eq!(from.len(), 2, "a builder and a runtime stage");
     let builder = from[0]
@@ -1594,11 +1596,12 @@ fn docker_build_context_holds_what_the_build_needs_and_nothing_else() {
         .map(String::from)
         .collect();
 
-    // What `cargo build --release --bin guardrail` reads: the manifest, the lock file, the build
-    // script, the sources, the embedded policy library, and every declared target's file (cargo
-    // refuses to start without them, even those it does not build).
+    // What `cargo build --release --bin guardrail` reads: the manifests, the lock file, the
+    // workspace's crates (sources, build script, migrations), the embedded policy library and
+    // example config, and every declared target's file (cargo refuses to start without them,
+    // even those it does not build).
     let manifest: toml::Table = read("Cargo.toml").parse().unwrap();
-    let mut needed: Vec<String> = vec!["Cargo.toml".into(), "Cargo.lock".into(), "build.rs".into()];
+    let mut needed: Vec<String> = vec!["Cargo.toml".into(), "Cargo.lock".into()];
     for section in ["bin", "bench", "test", "example"] {
         let dir = match section {
             "bin" => "src/bin",
@@ -1620,7 +1623,11 @@ fn docker_build_context_holds_what_the_build_needs_and_nothing_else() {
         }
     }
     for file in &tracked {
-        if file.starts_with("src/") || file.starts_with("policies/") {
+        if ["src/", "crates/", "policies/"]
+            .iter()
+            .any(|dir| file.starts_with(dir))
+            || file == "examples/infra/guardrail.yaml"
+        {
             needed.push(file.clone());
         }
     }
@@ -2107,7 +2114,9 @@ fn gitlab_job_script_writes_the_junit_report_and_fails_the_job() {
     let manifest: toml::Table = read("Cargo.toml").parse().unwrap();
     assert!(version_at_least(
         image.strip_prefix("rust:").unwrap(),
-        manifest["package"]["rust-version"].as_str().unwrap()
+        manifest["workspace"]["package"]["rust-version"]
+            .as_str()
+            .unwrap()
     ));
 
     let repo = quickstart_repo();

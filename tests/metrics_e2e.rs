@@ -203,9 +203,9 @@ fn the_daemon_exports_exactly_the_metric_contract() {
         match types.get(family) {
             Some(t) => assert_eq!(t, kind, "{family}"),
             // Families with no series yet have no TYPE line: it is enough that the daemon
-            // registers them (checked by name in src/metrics.rs through this list).
+            // registers them (checked by name in crates/guardrail-daemon/src/metrics.rs through this list).
             None => assert!(
-                include_str!("../src/metrics.rs").contains(&format!(
+                include_str!("../crates/guardrail-daemon/src/metrics.rs").contains(&format!(
                     "\"{}\"",
                     family
                         .trim_end_matches("_total")

@@ -1,4 +1,4 @@
-//! Embeds the shipped policy library (`policies/**/*.yaml`) in the binary, so that guardrail
+//! Embeds the shipped policy library (`policies/**/*.yaml`) in the core crate (and so in every binary), so that guardrail
 //! runs on its defaults anywhere.
 
 use std::path::{Path, PathBuf};
@@ -23,9 +23,13 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    // The library lives at the top of the repository, two levels above this crate.
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("../..")
+        .canonicalize()
+        .unwrap();
     let policies = root.join("policies");
-    println!("cargo:rerun-if-changed=policies");
+    println!("cargo:rerun-if-changed={}", policies.display());
     let mut files = Vec::new();
     collect(&policies, &mut files);
     let mut code = String::from("&[\n");

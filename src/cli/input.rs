@@ -8,25 +8,7 @@ pub use crate::pipeline::{
     BadInput, Loaded, choose_format, format_names, parse, parse_input, sniff,
 };
 
-/// Reads a file from disk; a missing or unreadable file is bad input.
-pub fn read(path: &Path) -> Result<Vec<u8>, BadInput> {
-    std::fs::read(path).map_err(|e| {
-        BadInput::one(format!(
-            "{}: error[input.unreadable]: cannot read file: {}",
-            path.display(),
-            io_reason(&e)
-        ))
-    })
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
-        _ => e.to_string(),
-    }
-}
+pub use crate::project::read;
 
 /// Reads and parses a file.
 pub fn load(path: &Path, explicit: Option<Format>) -> Result<Loaded, BadInput> {

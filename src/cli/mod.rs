@@ -13,7 +13,7 @@ mod drift_cmd;
 mod freeze_cmd;
 pub mod input;
 mod parse_cmd;
-pub mod policies;
+pub use crate::project::policies;
 mod policy_cmd;
 pub mod repo;
 mod token_cmd;

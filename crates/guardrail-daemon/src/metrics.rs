@@ -1,6 +1,6 @@
-//! Prometheus metrics (DESIGN.md section 6), with `prometheus-client`: the Prometheus
-//! organisation's client, maintained and OpenMetrics-native, where the `prometheus` crate named in
-//! the design has had no release since March 2025 (see docs/dependencies in ARCHITECTURE.md).
+//! Prometheus metrics (the list is in docs/daemon.md), with `prometheus-client`: the Prometheus
+//! organisation's client, maintained and OpenMetrics-native, where the `prometheus` crate has had
+//! no release since March 2025 (ARCHITECTURE.md, "Dependencies").
 //!
 //! Each subsystem owns a group of metrics and registers it here; label sets are bounded (policy
 //! and rule ids, states, environments, target names from `guardrail.yaml`, route templates),
@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::report::Outcome;
+use guardrail_core::report::Outcome;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RuleLabels {
@@ -380,7 +380,7 @@ impl Metrics {
     }
 
     /// Counts the outcome of a policy evaluation report.
-    pub fn record_evaluations(&self, report: &crate::report::Report) {
+    pub fn record_evaluations(&self, report: &guardrail_core::report::Report) {
         for e in &report.evaluations {
             let result = match e.outcome {
                 Outcome::Passed => "pass",

@@ -1,5 +1,6 @@
-//! The daemon's durable state behind one interface, so that a PostgreSQL store can follow the
-//! embedded SQLite one ([`sqlite::SqliteStore`]).
+//! The daemon's durable state behind one interface (the `Store`/`Tx` traits), implemented today
+//! by the embedded SQLite store ([`sqlite::SqliteStore`]); a second backend implements the same
+//! traits.
 //!
 //! Callers run a closure in one transaction ([`write`] / [`read`]); the closure sees a [`Tx`]
 //! with record-level operations and either commits as a whole or not at all. A write returns
@@ -12,8 +13,8 @@ pub mod sqlite;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::change::audit::{AuditEntry, AuditKey, AuditRecord, GENESIS, Head};
-use crate::change::{Decision, Freeze, State};
+use guardrail_core::change::audit::{AuditEntry, AuditKey, AuditRecord, GENESIS, Head};
+use guardrail_core::change::{Decision, Freeze, State};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -29,7 +30,7 @@ pub enum StoreError {
     NoAuditKey,
 }
 
-/// A user's roles (DESIGN.md section 5).
+/// A user's roles (docs/daemon.md, "Roles").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -90,7 +91,7 @@ pub struct ChangeDoc {
     pub commit: String,
     /// The approval gates of the current revision (from its findings and the environment).
     #[serde(default)]
-    pub requirements: Vec<crate::change::Requirement>,
+    pub requirements: Vec<guardrail_core::change::Requirement>,
     /// Its unwaived mandatory findings, worded for the gate.
     #[serde(default)]
     pub mandatory: Vec<String>,

@@ -1429,7 +1429,7 @@ mod tests {
                     content: "x".into(),
                 }],
             )?;
-            tx.append_audit(&crate::change::audit::keyed_marker(&key(), 0), now)?;
+            tx.append_audit(&guardrail_core::change::audit::keyed_marker(&key(), 0), now)?;
             for _ in 0..3 {
                 tx.append_audit(&AuditEntry::default(), now)?;
             }
@@ -1451,7 +1451,7 @@ mod tests {
         assert_eq!(c.doc.title, "t");
         assert_eq!(found.len(), 1);
         assert_eq!(
-            crate::change::audit::verify(&log, head.as_ref(), Some(&key()), None)
+            guardrail_core::change::audit::verify(&log, head.as_ref(), Some(&key()), None)
                 .map(|v| (v.records, v.keyed_from)),
             Ok((4, Some(1)))
         );

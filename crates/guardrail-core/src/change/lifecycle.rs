@@ -1,4 +1,4 @@
-//! The change lifecycle (DESIGN.md section 5): states and the transitions the daemon allows.
+//! The change lifecycle (docs/daemon.md): states and the transitions the daemon allows.
 //!
 //! ```text
 //! proposed → awaiting_approval → approved → scheduled → applied → verified

@@ -3,8 +3,8 @@
 //!
 //! Owns the raw serde structs (unknown keys refused), validation that reports every problem at
 //! once with its line, and the validated [`Config`]. Pure: the caller reads the file and passes
-//! its text. May depend on `document` only. Key names are the contract of DESIGN.md section 5:
-//! keys may be added, never renamed.
+//! its text. May depend on `document` only. Key names are a contract (docs/config.md): keys may be
+//! added, never renamed.
 
 use std::collections::BTreeMap;
 

@@ -381,7 +381,8 @@ impl Node {
     }
 }
 
-/// A value of the tree. Integers that fit `i64` are `Int` (policies rely on it, see CRATE-NOTES);
+/// A value of the tree. Integers that fit `i64` are `Int` (policies rely on it: CEL compares `int` and
+/// `double` differently);
 /// secrets are never stored as `Str`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

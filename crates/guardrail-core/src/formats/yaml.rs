@@ -83,7 +83,8 @@ fn depth_bound(text: &str) -> usize {
     }
     let mut brackets = 0usize;
     let mut max_col = 0usize;
-    for line in text.lines() {
+    // YAML breaks lines at `\n`, `\r\n` and a lone `\r` alike: a lone `\r` starts a line too.
+    for line in text.split(['\n', '\r']) {
         let bytes = line.as_bytes();
         let mut i = 0;
         while i < bytes.len() && bytes[i] == b' ' {
@@ -822,6 +823,12 @@ mod tests {
         assert!(depth_bound(&nested) >= 17);
         assert!(depth_bound("a:\n- b:\n  - c:\n    - d\n") >= 7);
         assert_eq!(depth_bound("a: *x\n"), usize::MAX);
+        // Lone carriage returns are line breaks to YAML, and so to the estimate.
+        let cr: String = (0..40)
+            .map(|i| format!("{}k{i}:\r", " ".repeat(i)))
+            .collect();
+        assert!(depth_bound(&cr) > INLINE_DEPTH);
+        assert_eq!(depth_bound(&cr), depth_bound(&cr.replace('\r', "\n")));
         assert!(depth_bound("a: 1\nb:\n  c: 2\n") <= INLINE_DEPTH);
         // Deep documents take the thread path and still end in `yaml.limit`, not a crash.
         let block: String = (0..200)

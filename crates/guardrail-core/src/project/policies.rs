@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::input::BadInput;
+use super::read;
+use crate::pipeline::BadInput;
 use crate::policy::{self, Compile, PolicyDiagnostic, PolicySet, Waivers};
 
 /// The policy library shipped in `policies/`, embedded at build time: (path, text).
@@ -93,7 +94,7 @@ pub fn read_policy_files(dirs: &[PathBuf]) -> Result<(Vec<(String, String)>, Ori
         if policy::is_test_file(&name) || is_waiver_file(&p) {
             continue;
         }
-        let bytes = super::input::read(&p)?;
+        let bytes = read(&p)?;
         let text = String::from_utf8(bytes).map_err(|_| {
             BadInput::one(format!(
                 "{name}: error[input.utf8]: policy file is not valid UTF-8"
@@ -148,7 +149,7 @@ pub fn diagnostics_to_bad_input(diags: &[PolicyDiagnostic]) -> BadInput {
 /// Loads a waiver file; errors are bad input.
 pub fn load_waivers(path: &Path) -> Result<Waivers, BadInput> {
     let name = path.display().to_string();
-    let bytes = super::input::read(path)?;
+    let bytes = read(path)?;
     let text = String::from_utf8_lossy(&bytes);
     let (waivers, diags) = Waivers::load(&name, &text);
     if policy::has_errors(&diags) {

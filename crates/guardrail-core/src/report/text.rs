@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use clap::builder::styling::{AnsiColor, Style};
+use anstyle::{AnsiColor, Style};
 
 use super::{Enforcement, Finding, Report, TargetReport, Verdict};
 

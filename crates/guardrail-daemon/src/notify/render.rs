@@ -11,7 +11,7 @@ use super::event::{Event, Status};
 /// The version of the webhook payload (bumped only when a key changes meaning or disappears).
 pub const WEBHOOK_VERSION: u32 = 1;
 /// How long Alertmanager keeps a firing state alert without hearing from guardrail again
-/// (guardrail re-sends active alerts every [`super::deliver::RESEND_EVERY`]).
+/// (guardrail re-sends active alerts every [`crate::delivery::RESEND_EVERY`]).
 pub const ALERT_HOLD: Duration = Duration::minutes(5);
 /// How long a one-off notice (break-glass) stays firing in Alertmanager.
 pub const NOTICE_HOLD: Duration = Duration::hours(1);

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
-use crate::drift::{Source, Watch, expand};
 use crate::service::drift::{FailureKind, Fetched, SourceFailure};
+use guardrail_core::drift::{Source, Watch, expand};
 
 /// The largest live config accepted (the parsers' own limit).
 pub const MAX_BYTES: usize = 64 * 1024 * 1024;

@@ -23,9 +23,9 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-use crate::drift::{Source, Watch};
 use crate::service::Service;
 use crate::service::drift::{Fetched, HashCache};
+use guardrail_core::drift::{Source, Watch};
 
 /// Fetches and records in flight at once, over all targets.
 pub const MAX_CONCURRENT: usize = 32;

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::http::{ApiError, ApiJson, ApiResult, AppState, Auth, blocking};
 use crate::service::api::{ChangeView, ErrorBody};
 use crate::service::drift::{AdoptBody, DriftView, SourceView};
-use crate::store::DriftFilter;
+use guardrail_store::DriftFilter;
 
 /// The drift routes, merged into the daemon's router.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use crate::metrics::{RouteLabels, RouteTiming};
 use crate::service::api::ErrorBody;
 use crate::service::{Service, ServiceError};
-use crate::store::Identity;
+use guardrail_store::Identity;
 
 /// The per-token request rate limit (governor's GCRA, keyed by the token's hash).
 pub type RateLimiter = governor::DefaultKeyedRateLimiter<String>;

@@ -20,8 +20,8 @@ use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::service::{Service, system_clock};
-use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
+use guardrail_store::Store;
+use guardrail_store::sqlite::SqliteStore;
 use http::AppState;
 use settings::{ConfigSource, Overrides, ServerSettings};
 
@@ -33,8 +33,8 @@ pub const EXIT_START_FAILED: i32 = 2;
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_stack_size(crate::policy::STACK_BYTES)
-        .on_thread_start(crate::policy::mark_big_stack_thread)
+        .thread_stack_size(guardrail_core::policy::STACK_BYTES)
+        .on_thread_start(guardrail_core::policy::mark_big_stack_thread)
         .max_blocking_threads(64)
         .build()
 }
@@ -259,7 +259,7 @@ async fn run(p: Prepared) -> i32 {
     }
     drop(rt);
     // background tasks
-    let sweep_every = crate::change::parse_duration(&p.settings.sweep_interval)
+    let sweep_every = guardrail_core::change::parse_duration(&p.settings.sweep_interval)
         .ok()
         .and_then(|d| d.to_std().ok())
         .unwrap_or(Duration::from_secs(30));
@@ -269,7 +269,7 @@ async fn run(p: Prepared) -> i32 {
         limiter,
         stop_rx.clone(),
     ));
-    let head_every = crate::change::parse_duration(&p.settings.audit_head_interval)
+    let head_every = guardrail_core::change::parse_duration(&p.settings.audit_head_interval)
         .ok()
         .and_then(|d| d.to_std().ok())
         .filter(|d| !d.is_zero())
@@ -279,7 +279,7 @@ async fn run(p: Prepared) -> i32 {
         head_every,
         stop_rx.clone(),
     ));
-    let shutdown_delay = crate::change::parse_duration(&p.settings.shutdown_delay)
+    let shutdown_delay = guardrail_core::change::parse_duration(&p.settings.shutdown_delay)
         .ok()
         .and_then(|d| d.to_std().ok())
         .unwrap_or(Duration::from_secs(1));
@@ -289,7 +289,7 @@ async fn run(p: Prepared) -> i32 {
         stop_rx.clone(),
     ));
     crate::poller::spawn(p.service.clone(), stop_rx.clone());
-    crate::notify::spawn(p.service.clone(), stop_rx.clone());
+    crate::delivery::spawn(p.service.clone(), stop_rx.clone());
 
     let app = app(state, p.settings.body_limit);
     ready.store(true, Ordering::Relaxed);
@@ -325,7 +325,8 @@ async fn run(p: Prepared) -> i32 {
 }
 
 fn has_store_tokens(svc: &Service) -> bool {
-    crate::store::read(svc.store.as_ref(), |tx| tx.tokens().map(|t| !t.is_empty())).unwrap_or(true)
+    guardrail_store::read(svc.store.as_ref(), |tx| tx.tokens().map(|t| !t.is_empty()))
+        .unwrap_or(true)
 }
 
 /// Logs the audit head on a timer (and at start), even when it did not move, so logs always

@@ -13,9 +13,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::http::{ApiError, ApiJson, ApiResult, AppState, Auth, blocking};
-use crate::change::State as ChangeState;
 use crate::service::api::*;
-use crate::store::{ChangeFilter, Role};
+use guardrail_core::change::State as ChangeState;
+use guardrail_store::{ChangeFilter, Role};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -468,11 +468,14 @@ async fn audit_verify(
 ) -> ApiResult<AuditVerifyView> {
     crate::service::require(&who, Role::Admin)?;
     let anchor = match &q.expect_head {
-        Some(h) => Some(h.parse::<crate::change::audit::Anchor>().map_err(|e| {
-            let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e);
-            err.body.field = Some("expect_head".into());
-            err
-        })?),
+        Some(h) => Some(
+            h.parse::<guardrail_core::change::audit::Anchor>()
+                .map_err(|e| {
+                    let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e);
+                    err.body.field = Some("expect_head".into());
+                    err
+                })?,
+        ),
         None => None,
     };
     let svc = st.service.clone();

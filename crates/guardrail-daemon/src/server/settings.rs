@@ -10,14 +10,14 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use crate::cli::policies;
-use crate::config::Config;
-use crate::policy::Waivers;
 use crate::service::Runtime;
+use guardrail_core::config::Config;
+use guardrail_core::policy::Waivers;
+use guardrail_core::project::policies;
 
 /// The example infra repo's guardrail.yaml: the targets the daemon starts with when no config
 /// is given (with the policy library embedded in the binary).
-pub const EMBEDDED_CONFIG: &str = include_str!("../../examples/infra/guardrail.yaml");
+pub const EMBEDDED_CONFIG: &str = include_str!("../../../../examples/infra/guardrail.yaml");
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8437";
 pub const DEFAULT_DATA_DIR: &str = "./guardrail-data";
@@ -247,15 +247,15 @@ pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSetti
                 s.log_format
             ));
         }
-        if let Err(e) = crate::change::parse_duration(&s.sweep_interval) {
+        if let Err(e) = guardrail_core::change::parse_duration(&s.sweep_interval) {
             problems.push(format!("server.sweep_interval: {e}"));
         }
-        match crate::change::parse_duration(&s.audit_head_interval) {
+        match guardrail_core::change::parse_duration(&s.audit_head_interval) {
             Ok(d) if d > chrono::Duration::zero() => {}
             Ok(_) => problems.push("server.audit_head_interval: must be positive".into()),
             Err(e) => problems.push(format!("server.audit_head_interval: {e}")),
         }
-        if let Err(e) = crate::change::parse_duration(&s.shutdown_delay) {
+        if let Err(e) = guardrail_core::change::parse_duration(&s.shutdown_delay) {
             problems.push(format!("server.shutdown_delay: {e}"));
         }
         if let Err(e) = parse_rate(&s.rate_limit) {

@@ -1,6 +1,6 @@
 //! Alerts into the durable outbox, inside the caller's transaction: an alert-worthy state
 //! change and its notifications commit together or not at all. One outbox row per receiver
-//! that routes the event (`notify::Receivers`); the delivery loop (`notify::deliver`) posts
+//! that routes the event (`notify::Receivers`); the delivery loop (`delivery`) posts
 //! them.
 //!
 //! State alerts (drift, source down, overdue retro review) are also kept in the `alerts` table
@@ -10,9 +10,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{Result, Runtime, Service, ServiceError};
-use crate::change::audit::AuditEntry;
 use crate::notify::{Event, EventKind, Severity, Status};
-use crate::store::{self, AlertRow, OutboxRow, Tx};
+use guardrail_core::change::audit::AuditEntry;
+use guardrail_store::{self as store, AlertRow, OutboxRow, Tx};
 
 /// Writes one outbox row per receiver that routes `e`; returns how many.
 pub(super) fn enqueue(
@@ -113,7 +113,7 @@ pub(super) fn target_severity(rt: &Runtime, target: &str, env: &str) -> Severity
 pub(super) fn break_glass_notices(
     tx: &mut dyn Tx,
     rt: &Runtime,
-    c: &crate::store::ChangeRow,
+    c: &guardrail_store::ChangeRow,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let Some(bg) = &c.doc.break_glass else {

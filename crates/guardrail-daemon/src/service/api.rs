@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::change::{ApprovalStatus, GateDecision, Requirement};
+use guardrail_core::change::{ApprovalStatus, GateDecision, Requirement};
 
 /// New content for one target.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

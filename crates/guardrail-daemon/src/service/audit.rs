@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::{Result, Service, api};
-use crate::change::audit::{self, Anchor, AuditKey, Head, KEYED_ACTION};
-use crate::store::{self, Store};
+use guardrail_core::change::audit::{self, Anchor, AuditKey, Head, KEYED_ACTION};
+use guardrail_store::{self as store, Store};
 
 /// The default key file: `audit.key` in the data directory (with a start-up warning: the key
 /// should live where a copy of the data directory does not reach).

@@ -9,19 +9,19 @@ use super::input::{Text, text_field, unknown_name};
 use super::{
     Effects, Result, Runtime, Service, ServiceError, combined_hash, fmt_duration, require,
 };
-use crate::change::audit::AuditEntry;
-use crate::change::gate::{self, mandatory_blockers, requirements};
-use crate::change::{
+use guardrail_core::change::audit::AuditEntry;
+use guardrail_core::change::gate::{self, mandatory_blockers, requirements};
+use guardrail_core::change::{
     ApprovalRecord, ApprovalStatus, Decision, EnvSettings, GateDecision, GateInput, GateTarget,
     StagingApply, State, check_transition,
 };
-use crate::document::Format;
-use crate::pipeline::{self, Loaded};
-use crate::policy::{ChangeInfo, InventoryEntry, TargetInfo};
-use crate::report::Report;
-use crate::store::{
-    self, ApprovalRow, BaselineRow, BreakGlass, ChangeDoc, ChangeFilter, ChangeRow, ChangeTarget,
-    FreezeRow, Identity, RetroReview, Role, Tx,
+use guardrail_core::document::Format;
+use guardrail_core::pipeline::{self, Loaded};
+use guardrail_core::policy::{ChangeInfo, InventoryEntry, TargetInfo};
+use guardrail_core::report::Report;
+use guardrail_store::{
+    self as store, ApprovalRow, BaselineRow, BreakGlass, ChangeDoc, ChangeFilter, ChangeRow,
+    ChangeTarget, FreezeRow, Identity, RetroReview, Role, Tx,
 };
 
 /// A revision evaluated: what to store.
@@ -29,7 +29,7 @@ pub(super) struct Evaluated {
     targets: Vec<ChangeTarget>,
     content_hash: String,
     report_json: String,
-    requirements: Vec<crate::change::Requirement>,
+    requirements: Vec<guardrail_core::change::Requirement>,
     mandatory: Vec<String>,
     verdict: String,
     state: State,
@@ -214,7 +214,7 @@ impl Service {
             "targets",
         )?;
         // Names and formats first: nothing is parsed for a request that names a wrong target.
-        let mut checked: Vec<(&crate::config::Target, Option<Format>)> = Vec::new();
+        let mut checked: Vec<(&guardrail_core::config::Target, Option<Format>)> = Vec::new();
         for (i, tc) in contents.iter().enumerate() {
             let field = format!("targets[{i}]");
             let t = rt.config.target(&tc.target).ok_or_else(|| {
@@ -1275,7 +1275,7 @@ impl Service {
             ));
         }
         let mut row = FreezeRow {
-            freeze: crate::change::Freeze {
+            freeze: guardrail_core::change::Freeze {
                 id: 0,
                 env: body.env.clone(),
                 targets: body.targets.clone(),

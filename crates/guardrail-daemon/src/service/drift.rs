@@ -3,7 +3,7 @@
 //!
 //! The poller (`poller`) fetches a live config and calls [`Service::record_poll`]; this module
 //! removes the noise, parses and hashes the content, loads the baseline, the approved changes
-//! and the open drift, asks the pure core ([`crate::drift::classify`]) what it means, and
+//! and the open drift, asks the pure core ([`guardrail_core::drift::classify`]) what it means, and
 //! stores the outcome. Metrics are set after the commit.
 
 use std::collections::HashMap;
@@ -17,20 +17,21 @@ use utoipa::ToSchema;
 use super::alerts;
 use super::api::{ChangeView, SubmitChange, TargetContent};
 use super::{Effects, Result, Runtime, Service, ServiceError, require};
-use crate::change::State;
-use crate::change::audit::AuditEntry;
-use crate::document::Format;
-use crate::drift::{
+use crate::metrics::TargetEnv;
+use crate::notify::{Event, EventKind, Status};
+use guardrail_core::change::State;
+use guardrail_core::change::audit::AuditEntry;
+use guardrail_core::document::Format;
+use guardrail_core::drift::{
     self, BaselineRef, Candidate, DriftKind, Inputs, NewDrift, OpenDrift, Outcome, Pending, Settle,
     Watch,
 };
-use crate::metrics::TargetEnv;
-use crate::notify::{Event, EventKind, Status};
-use crate::pipeline::{self, Loaded};
-use crate::policy::{ChangeInfo, InventoryEntry, TargetInfo};
-use crate::report::Report;
-use crate::store::{
-    self, BaselineRow, ChangeFilter, DriftFilter, DriftRow, Identity, Role, SourceStatusRow, Tx,
+use guardrail_core::pipeline::{self, Loaded};
+use guardrail_core::policy::{ChangeInfo, InventoryEntry, TargetInfo};
+use guardrail_core::report::Report;
+use guardrail_store::{
+    self as store, BaselineRow, ChangeFilter, DriftFilter, DriftRow, Identity, Role,
+    SourceStatusRow, Tx,
 };
 
 /// Why a fetch failed.

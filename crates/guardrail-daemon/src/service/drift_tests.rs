@@ -7,12 +7,12 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::drift::{FailureKind, Fetched, HashCache, SourceFailure};
 use super::{Service, api};
-use crate::change::State;
-use crate::drift::Watch;
 use crate::metrics::{Metrics, TargetEnv};
 use crate::server::settings::{ConfigSource, load_runtime};
-use crate::store::sqlite::SqliteStore;
-use crate::store::{self, DriftFilter, Identity, OutboxRow, Role};
+use guardrail_core::change::State;
+use guardrail_core::drift::Watch;
+use guardrail_store::sqlite::SqliteStore;
+use guardrail_store::{self as store, DriftFilter, Identity, OutboxRow, Role};
 
 const CONFIG: &str = r#"
 targets:
@@ -158,7 +158,7 @@ impl World {
             .unwrap()
             .into_iter()
             .map(|r| r.action)
-            .filter(|a| a != crate::change::audit::KEYED_ACTION)
+            .filter(|a| a != guardrail_core::change::audit::KEYED_ACTION)
             .collect()
     }
 

@@ -8,12 +8,12 @@ use std::sync::{Arc, RwLock};
 
 use super::api::EvaluateBody;
 use super::{Result, Runtime, Service, ServiceError};
-use crate::config::KINDS;
-use crate::document::Format;
-use crate::pipeline::{self, Loaded};
-use crate::policy::{ChangeInfo, InventoryEntry, TargetInfo};
-use crate::report::Report;
-use crate::store;
+use guardrail_core::config::KINDS;
+use guardrail_core::document::Format;
+use guardrail_core::pipeline::{self, Loaded};
+use guardrail_core::policy::{ChangeInfo, InventoryEntry, TargetInfo};
+use guardrail_core::report::Report;
+use guardrail_store as store;
 
 /// Per environment: (store generation, the parsed baselines of its targets).
 pub(super) type InventoryCache = RwLock<HashMap<String, (u64, Arc<Vec<(TargetInfo, Loaded)>>)>>;

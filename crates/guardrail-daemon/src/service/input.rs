@@ -44,7 +44,7 @@ pub fn text_field(field: &str, value: &str, kind: Text) -> Result<()> {
     Ok(())
 }
 
-pub use crate::document::names::{nearest, unknown_name};
+pub use guardrail_core::document::names::{nearest, unknown_name};
 
 #[cfg(test)]
 mod tests {

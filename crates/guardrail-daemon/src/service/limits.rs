@@ -10,7 +10,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use super::{Result, Service, ServiceError};
-use crate::report::Report;
+use guardrail_core::report::Report;
 
 pub const DEFAULT_MAX_CHANGE_BYTES: usize = 8 * 1024 * 1024;
 pub const DEFAULT_MAX_DIFF_ENTRIES: usize = 1000;
@@ -184,7 +184,7 @@ fn prefix(path: &str) -> String {
 pub fn secret_changes(diff: &[serde_json::Value]) -> Vec<String> {
     diff.iter()
         .filter(|e| e["op"] == "changed" && e["old"] == e["new"])
-        .map(crate::diff::sentence)
+        .map(guardrail_core::diff::sentence)
         .collect()
 }
 
@@ -193,7 +193,7 @@ pub fn secret_changes(diff: &[serde_json::Value]) -> Vec<String> {
 pub fn moves(diff: &[serde_json::Value]) -> Vec<String> {
     diff.iter()
         .filter(|e| e["op"] == "moved")
-        .map(crate::diff::sentence)
+        .map(guardrail_core::diff::sentence)
         .collect()
 }
 
@@ -277,7 +277,10 @@ pub struct TargetNotes {
 /// when entries were left out, `diff_omitted` (each only when not empty).
 pub fn render_bounded(report: &mut Report, max_entries: usize) -> String {
     let notes = bound_report(report, max_entries);
-    let json = crate::report::json::render(report, &crate::report::json::Options { compact: true });
+    let json = guardrail_core::report::json::render(
+        report,
+        &guardrail_core::report::json::Options { compact: true },
+    );
     if notes
         .iter()
         .all(|n| n.secrets.is_empty() && n.moves.is_empty() && n.omitted.is_none())
@@ -326,12 +329,12 @@ mod tests {
     #[test]
     fn entries_beyond_the_bound_are_counted_and_summarized() {
         let mut r = Report::default();
-        let mut t = crate::report::TargetReport {
+        let mut t = guardrail_core::report::TargetReport {
             name: "lb".into(),
             kind: "load_balancer".into(),
             env: "production".into(),
             format: "haproxy".into(),
-            status: crate::report::TargetStatus::Modified,
+            status: guardrail_core::report::TargetStatus::Modified,
             old_file: None,
             new_file: None,
             diff: Vec::new(),

@@ -26,9 +26,9 @@ use sha2::{Digest, Sha256};
 
 pub use runtime::{Runtime, TokenEntry};
 
-use crate::change::audit::AuditKey;
 use crate::metrics::Metrics;
-use crate::store::{self, Identity, Role, Store, StoreError};
+use guardrail_core::change::audit::AuditKey;
+use guardrail_store::{self as store, Identity, Role, Store, StoreError};
 
 /// What went wrong, in the terms the API answers with.
 #[derive(Debug, thiserror::Error)]
@@ -277,7 +277,7 @@ impl Service {
         let rt = self.runtime();
         let (counts, waiting, retros) = store::read(self.store.as_ref(), |tx| {
             let waiting = tx.changes(&store::ChangeFilter {
-                state: Some(crate::change::State::AwaitingApproval),
+                state: Some(guardrail_core::change::State::AwaitingApproval),
                 limit: 1000,
                 ..Default::default()
             })?;
@@ -291,7 +291,7 @@ impl Service {
             }
         }
         for env in &envs {
-            for s in crate::change::State::ALL {
+            for s in guardrail_core::change::State::ALL {
                 let n = counts
                     .iter()
                     .find(|(st, e, _)| *st == s && e == env)

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::change::Settings;
-use crate::config::Config;
-use crate::policy::{ParamOverrides, PolicySet, Waivers};
-use crate::store::{Identity, Role};
+use guardrail_core::change::Settings;
+use guardrail_core::config::Config;
+use guardrail_core::policy::{ParamOverrides, PolicySet, Waivers};
+use guardrail_store::{Identity, Role};
 
 /// A token listed in `server.tokens` by its sha256 (hex).
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ pub struct Runtime {
     /// How long a break-glass retro review may stay open (`server.retro_due`, default 72h).
     pub retro_due: chrono::Duration,
     /// The live configs to poll for drift (targets' `source`, `poll_interval`, `ignore`).
-    pub watches: Vec<crate::drift::Watch>,
+    pub watches: Vec<guardrail_core::drift::Watch>,
     /// The notification receivers (`notifications:`).
     pub receivers: crate::notify::Receivers,
 }
@@ -101,14 +101,14 @@ impl Runtime {
                 }
             }
             if let Some(v) = server.get("retro_due") {
-                match v.as_str().map(crate::change::parse_duration) {
+                match v.as_str().map(guardrail_core::change::parse_duration) {
                     Some(Ok(d)) => retro_due = d,
                     Some(Err(e)) => problems.push(format!("server.retro_due: {e}")),
                     None => problems.push("server.retro_due: expected a duration like 72h".into()),
                 }
             }
         }
-        let watches = crate::drift::watches(&config).unwrap_or_else(|e| {
+        let watches = guardrail_core::drift::watches(&config).unwrap_or_else(|e| {
             problems.extend(e);
             Vec::new()
         });

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use super::api::{TokenCreateBody, TokenCreated, TokenView};
 use super::{Result, Service, ServiceError, require, token_hash};
-use crate::change::audit::AuditEntry;
-use crate::store::{self, Identity, Role, StoreError, TokenRow};
+use guardrail_core::change::audit::AuditEntry;
+use guardrail_store::{self as store, Identity, Role, StoreError, TokenRow};
 
 /// How long an authenticated token is answered from memory before the store is asked again.
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(1);
@@ -156,7 +156,7 @@ impl Service {
         let expires_at = match &body.expires {
             None => None,
             Some(s) => {
-                let d = crate::change::parse_duration(s)
+                let d = guardrail_core::change::parse_duration(s)
                     .map_err(|e| ServiceError::invalid("expires", e))?;
                 if d <= chrono::Duration::zero() {
                     return Err(ServiceError::invalid(

@@ -1,4 +1,4 @@
-//! The gate of a change: what it needs before it may be applied (DESIGN.md section 2), decided
+//! The gate of a change: what it needs before it may be applied (docs/daemon.md), decided
 //! by pure functions over records the daemon loads. Table tests cover every rule below.
 //!
 //! - **Approvals**: the union of the gates of the change's `approval` findings and the

@@ -1,4 +1,5 @@
-//! The delivery loop: every [`TICK`], the oldest undelivered outbox row of each receiver, if
+//! The notification delivery loop, a task of `guardrail serve` over the service and the
+//! notification model (`notify`): every [`TICK`], the oldest undelivered outbox row of each receiver, if
 //! due, is posted; a 2xx marks it delivered, anything else schedules the next attempt with
 //! exponential backoff and jitter (capped at the receiver's `backoff_max`); a row older than
 //! `give_up_after`, or for a receiver no longer configured, is abandoned (and logged). Rows of
@@ -20,12 +21,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::config::{Receiver, ReceiverKind, UrlSource};
-use super::event::{Event, Status};
-use super::render;
 use crate::metrics::ReceiverLabel;
+use crate::notify::config::{Receiver, ReceiverKind, UrlSource};
+use crate::notify::event::{Event, Status};
+use crate::notify::{self, render};
 use crate::service::Service;
-use crate::store::{self, OutboxAttempt, OutboxRow, StoreError};
+use guardrail_store::{self as store, OutboxAttempt, OutboxRow, StoreError};
 
 /// How often the outbox is checked for due rows.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -33,15 +34,6 @@ pub const TICK: Duration = Duration::from_millis(500);
 pub const RESEND_EVERY: Duration = Duration::from_secs(60);
 /// The first retry waits about this long; each failure doubles it.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-
-/// Wakes the delivery loop early (new rows were committed), so an alert leaves right after
-/// the poll that raised it instead of at the next tick.
-static WAKE: tokio::sync::Notify = tokio::sync::Notify::const_new();
-
-/// Tells the delivery loop that outbox rows were committed. Callable from any thread.
-pub fn wake() {
-    WAKE.notify_one();
-}
 
 /// Starts the delivery loop; it stops when `stop` turns true (or its sender is dropped).
 pub fn spawn(service: Arc<Service>, stop: watch::Receiver<bool>) -> JoinHandle<()> {
@@ -90,7 +82,7 @@ async fn run(svc: Arc<Service>, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
-            _ = WAKE.notified() => {}
+            _ = notify::woken() => {}
             r = stop.changed() => if r.is_err() || *stop.borrow() { return },
         }
     }
