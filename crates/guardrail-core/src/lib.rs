@@ -13,6 +13,7 @@ pub mod diff;
 pub mod document;
 pub mod drift;
 pub mod formats;
+pub mod notifications;
 pub mod pipeline;
 pub mod policy;
 pub mod project;

@@ -1,4 +1,5 @@
-//! Notifications: the receivers of `guardrail.yaml` (`config`), the event model (`event`), the
+//! Notifications: the receivers of `guardrail.yaml` (`config`) and the event model (`event`), both
+//! re-exported from `guardrail_core::notifications`; the
 //! request bodies per receiver kind and the webhook signature (`render`), and the wake-up signal
 //! of the delivery loop (`crate::delivery`, which drains the durable outbox).
 //!
@@ -9,12 +10,15 @@
 //! `guardrail_notification_failures_total`. Events are redacted before they get here: no
 //! secret from a config ever reaches a receiver.
 
-pub mod config;
-pub mod event;
 pub mod render;
 
-pub use config::{Receiver, ReceiverKind, Receivers, UrlSource};
-pub use event::{Event, EventKind, Severity, Status};
+// The receivers and the event model are pure and live in the core; re-exported here under the
+// names the daemon uses.
+pub use guardrail_core::notifications::event;
+pub use guardrail_core::notifications::receivers as config;
+pub use guardrail_core::notifications::{
+    Event, EventKind, Receiver, ReceiverKind, Receivers, Severity, Status, UrlSource,
+};
 
 /// Wakes the delivery loop early (new rows were committed), so an alert leaves right after
 /// the poll that raised it instead of at the next tick.

@@ -12,12 +12,9 @@ use serde::Deserialize;
 
 use crate::service::Runtime;
 use guardrail_core::config::Config;
-use guardrail_core::policy::Waivers;
-use guardrail_core::project::policies;
-
-/// The example infra repo's guardrail.yaml: the targets the daemon starts with when no config
-/// is given (with the policy library embedded in the binary).
-pub const EMBEDDED_CONFIG: &str = include_str!("../../../../examples/infra/guardrail.yaml");
+/// Where the runtime comes from; the embedded guardrail.yaml when none is given.
+pub use guardrail_core::project::{ConfigSource, EMBEDDED_CONFIG};
+use guardrail_core::project::{Flags, Project};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8437";
 pub const DEFAULT_DATA_DIR: &str = "./guardrail-data";
@@ -114,50 +111,11 @@ pub struct Overrides {
     pub log_format: Option<String>,
 }
 
-/// Where the runtime comes from.
-#[derive(Debug, Clone)]
-pub enum ConfigSource {
-    File(PathBuf),
-    Embedded,
-}
-
-impl ConfigSource {
-    /// `--config`, else ./guardrail.yaml when present, else the embedded defaults.
-    pub fn choose(flag: Option<&Path>) -> ConfigSource {
-        match flag {
-            Some(p) => ConfigSource::File(p.to_path_buf()),
-            None if Path::new("guardrail.yaml").is_file() => {
-                ConfigSource::File(PathBuf::from("guardrail.yaml"))
-            }
-            None => ConfigSource::Embedded,
-        }
-    }
-}
-
-/// Reads and parses guardrail.yaml (or the embedded one). Errors name the file and line.
+/// Reads and parses guardrail.yaml (or the embedded one): (config, its directory, its name).
+/// Errors name the file and line.
 pub fn read_config(src: &ConfigSource) -> Result<(Config, Option<PathBuf>, String), Vec<String>> {
-    let (text, name, root) = match src {
-        ConfigSource::Embedded => (
-            EMBEDDED_CONFIG.to_string(),
-            "<embedded>/examples/infra/guardrail.yaml".to_string(),
-            None,
-        ),
-        ConfigSource::File(p) => {
-            let name = p.display().to_string();
-            let bytes = std::fs::read(p).map_err(|e| vec![format!("{name}: cannot read: {e}")])?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| vec![format!("{name}: error[input.utf8]: not valid UTF-8")])?;
-            let root = p
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("."));
-            (text, name, Some(root))
-        }
-    };
-    let config = Config::parse(&text)
-        .map_err(|diags| diags.iter().map(|d| d.render(&name)).collect::<Vec<_>>())?;
-    Ok((config, root, name))
+    let f = src.read().map_err(|e| e.lines)?;
+    Ok((f.config, f.root, f.name))
 }
 
 /// Builds the daemon settings from defaults, the config's `server:` section, `GUARDRAIL_*`
@@ -280,80 +238,23 @@ pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSetti
     }
 }
 
-/// The policy directories: the config's `policies`, else `<root>/policies` when it exists,
-/// else none (the embedded library).
-fn policy_dirs(config: &Config, root: Option<&Path>) -> Vec<PathBuf> {
-    let Some(root) = root else { return Vec::new() };
-    if !config.policies.is_empty() {
-        return config.policies.iter().map(|p| root.join(p)).collect();
-    }
-    let local = root.join("policies");
-    if local.is_dir() {
-        vec![local]
-    } else {
-        Vec::new()
-    }
-}
-
-/// Loads everything the daemon runs on; every problem at once.
+/// Loads everything the daemon runs on (the project, then what only the daemon reads); every
+/// problem at once.
 pub fn load_runtime(src: &ConfigSource) -> Result<Runtime, Vec<String>> {
-    let (config, root, name) = read_config(src)?;
-    let mut problems = Vec::new();
-    let dirs = policy_dirs(&config, root.as_deref());
-    let set = match policies::load_set(&dirs) {
-        Ok((set, _)) => Some(set),
-        Err(e) => {
-            problems.extend(e.lines);
-            None
-        }
-    };
-    let waivers = match (&config.waivers, &root) {
-        (Some(w), Some(root)) => match policies::load_waivers(&root.join(w)) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                problems.extend(e.lines);
-                None
-            }
-        },
-        _ => Some(Waivers::empty("waivers.yaml")),
-    };
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let (Some(set), Some(waivers)) = (set, waivers) else {
-        return Err(problems);
-    };
-    Runtime::new(config, root, set, waivers, name).map_err(|ps| {
+    let file = src.read().map_err(|e| e.lines)?;
+    let project = Project::load(Some(file), &Flags::default()).map_err(|e| e.lines)?;
+    Runtime::new(project).map_err(|ps| {
         ps.into_iter()
             .map(|p| format!("{}: {p}", src.describe()))
             .collect()
     })
 }
 
-impl ConfigSource {
-    pub fn describe(&self) -> String {
-        match self {
-            ConfigSource::File(p) => p.display().to_string(),
-            ConfigSource::Embedded => "<embedded>/examples/infra/guardrail.yaml".into(),
-        }
-    }
-}
-
 /// The files and directories a reload depends on: the config file, the waiver file and the
 /// policy directories. Parsing the config to find them happens only when this is called (at
 /// start and after each reload), not on every check.
 pub fn watched_paths(src: &ConfigSource) -> Vec<PathBuf> {
-    let ConfigSource::File(path) = src else {
-        return Vec::new();
-    };
-    let mut paths = vec![path.clone()];
-    if let Ok((config, root, _)) = read_config(src) {
-        paths.extend(policy_dirs(&config, root.as_deref()));
-        if let (Some(w), Some(root)) = (&config.waivers, &root) {
-            paths.push(root.join(w));
-        }
-    }
-    paths
+    Project::watched_paths(src)
 }
 
 /// A cheap fingerprint of `paths` (sizes and mtimes; directories walked, so an added, removed or

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use guardrail_core::change::Settings;
 use guardrail_core::config::Config;
 use guardrail_core::policy::{ParamOverrides, PolicySet, Waivers};
+use guardrail_core::project::Project;
 use guardrail_store::{Identity, Role};
 
 /// A token listed in `server.tokens` by its sha256 (hex).
@@ -50,15 +51,24 @@ struct RawToken {
 }
 
 impl Runtime {
-    /// Validates everything the daemon needs beyond what `Config::parse` checked; every problem
-    /// is returned at once.
-    pub fn new(
-        config: Config,
-        root: Option<PathBuf>,
-        policies: PolicySet,
-        waivers: Waivers,
-        origin: String,
-    ) -> Result<Runtime, Vec<String>> {
+    /// The runtime of a loaded project (which checked the policies, waivers, `policy_params`,
+    /// watches and receivers): validates what only the daemon reads (environment settings,
+    /// `server.tokens`, `server.retro_due`); every problem at once. A project without
+    /// guardrail.yaml runs on an empty one.
+    pub fn new(project: Project) -> Result<Runtime, Vec<String>> {
+        let Project {
+            file,
+            policies,
+            waivers,
+            params,
+            watches,
+            receivers,
+            ..
+        } = project;
+        let (config, root, origin) = match file {
+            Some(f) => (f.config, f.root, f.name),
+            None => (Config::default(), None, "(no guardrail.yaml)".to_string()),
+        };
         let mut problems = Vec::new();
         let settings = Settings::from_config(&config).unwrap_or_else(|e| {
             problems.extend(e);
@@ -108,25 +118,9 @@ impl Runtime {
                 }
             }
         }
-        let watches = guardrail_core::drift::watches(&config).unwrap_or_else(|e| {
-            problems.extend(e);
-            Vec::new()
-        });
-        let receivers =
-            crate::notify::Receivers::from_config(&config.notifications, &config.environments)
-                .unwrap_or_else(|e| {
-                    problems.extend(e);
-                    Default::default()
-                });
-        // Overrides that name no policy or param would silently put a limit back to its default.
-        for p in policies.check_overrides(&config.policy_params) {
-            let line = config.param_line(&p.policy, p.param.as_deref());
-            problems.push(format!("policy_params (line {line}): {}", p.message));
-        }
         if !problems.is_empty() {
             return Err(problems);
         }
-        let params = config.policy_params.clone();
         let uses_inventory = policies.uses_inventory();
         Ok(Runtime {
             config,

@@ -239,7 +239,7 @@ fn duration(
     problems: &mut Vec<String>,
 ) -> Duration {
     let Some(v) = v else { return default };
-    match guardrail_core::change::parse_duration(v).map(|d| d.to_std()) {
+    match crate::change::parse_duration(v).map(|d| d.to_std()) {
         Ok(Ok(d)) if !d.is_zero() => d,
         Ok(_) => {
             problems.push(format!("{field}: `{v}` must be longer than zero"));
@@ -366,7 +366,7 @@ mod tests {
     use super::*;
 
     fn parse(yaml: &str) -> Result<Receivers, Vec<String>> {
-        let c = guardrail_core::config::Config::parse(yaml).unwrap();
+        let c = crate::config::Config::parse(yaml).unwrap();
         Receivers::from_config(&c.notifications, &["staging".into(), "production".into()])
     }
 
