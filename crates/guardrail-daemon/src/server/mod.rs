@@ -173,7 +173,7 @@ pub fn app(state: AppState, body_limit: usize) -> axum::Router {
 fn init_logging(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("GUARDRAIL_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,hyper=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,hyper=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
