@@ -497,70 +497,17 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
     let (set, waivers, overrides) = (&project.policies, &project.waivers, &project.params);
     let matchers = matchers(config, args.env.as_deref());
 
-    // guardrail's own inputs are reported apart from unclaimed files.
-    let own_inputs: Vec<String> = {
-        let mut v = vec![rel_name(args.config.as_deref(), root, "guardrail.yaml")];
-        if let Some(w) = &config.waivers {
-            v.push(w.clone());
-        }
-        v
-    };
-    let policy_prefixes: Vec<String> = config
-        .policies
-        .iter()
-        .map(|p| p.trim_end_matches('/').to_string() + "/")
-        .chain(std::iter::once("policies/".to_string()))
-        .collect();
-
     let mut report = Report::default();
     let mut errors = Vec::new();
-    // (claim, old, new) per changed file and environment.
-    let mut work: Vec<(Claim<'_>, Format, Option<Loaded>, Option<Loaded>)> = Vec::new();
-    for file in &changed {
-        let claimed = claims(&matchers, &file.path);
-        if claimed.is_empty() {
-            let own = own_inputs.contains(&file.path)
-                || policy_prefixes
-                    .iter()
-                    .any(|p| file.path.starts_with(p.as_str()));
-            report.notices.push(Notice {
-                code: if own { "file.guardrail-input" } else { "file.unclaimed" }.to_string(),
-                message: if own {
-                    format!("{} changed: it configures guardrail itself and is not checked as a target", file.path)
-                } else {
-                    format!("{} changed but no target in guardrail.yaml claims it, so no policy checked it", file.path)
-                },
-                file: Some(file.path.clone()),
-                line: None,
-            });
-            continue;
-        }
-        for claim in claimed {
-            let explicit = claim.target.format;
-            let format = match input::choose_pair_format(
-                explicit,
-                &[
-                    (&file.path, file.new.as_deref()),
-                    (&file.path, file.old.as_deref()),
-                ],
-            ) {
-                Ok(f) => f,
-                Err(e) => {
-                    errors.extend(e.lines);
-                    continue;
-                }
-            };
-            let old_label = format!("a/{}", file.path);
-            match input::parse_pair(
-                (&old_label, file.old.as_deref()),
-                (&file.path, file.new.as_deref()),
-                format,
-            ) {
-                Ok((old, new)) => work.push((claim, format, old, new)),
-                Err(e) => errors.extend(e.lines),
-            }
-        }
-    }
+    let work = parse_changed(
+        args,
+        config,
+        root,
+        &changed,
+        &matchers,
+        &mut report,
+        &mut errors,
+    );
 
     // The inventory: every target instance's new document, per environment. Changed files were
     // parsed above; only the other target files are read and parsed here.
@@ -622,6 +569,91 @@ fn check_repo(args: &Args, change: &ChangeInfo, now: DateTime<Utc>) -> Result<Re
     // See check_files: the process exits next, so the trees are not freed one by one.
     std::mem::forget((work, inventory_docs));
     Ok(report)
+}
+
+/// One changed file of one claiming target instance, parsed: (claim, format, old, new).
+type Work<'c> = (Claim<'c>, Format, Option<Loaded>, Option<Loaded>);
+
+/// Parses every changed file once per target instance that claims it. A file no target claims
+/// becomes a notice in `report` (guardrail's own inputs apart from unclaimed files); problems
+/// go to `errors`.
+fn parse_changed<'c>(
+    args: &Args,
+    config: &Config,
+    root: &Path,
+    changed: &[repo::ChangedFile],
+    matchers: &[Matcher<'c>],
+    report: &mut Report,
+    errors: &mut Vec<String>,
+) -> Vec<Work<'c>> {
+    let own_inputs: Vec<String> =
+        std::iter::once(rel_name(args.config.as_deref(), root, "guardrail.yaml"))
+            .chain(config.waivers.clone())
+            .collect();
+    let policy_prefixes: Vec<String> = config
+        .policies
+        .iter()
+        .map(|p| p.trim_end_matches('/').to_string() + "/")
+        .chain(std::iter::once("policies/".to_string()))
+        .collect();
+    let mut work = Vec::new();
+    for file in changed {
+        let claimed = claims(matchers, &file.path);
+        if claimed.is_empty() {
+            let own = own_inputs.contains(&file.path)
+                || policy_prefixes
+                    .iter()
+                    .any(|p| file.path.starts_with(p.as_str()));
+            report.notices.push(unclaimed_notice(&file.path, own));
+            continue;
+        }
+        for claim in claimed {
+            let format = match input::choose_pair_format(
+                claim.target.format,
+                &[
+                    (&file.path, file.new.as_deref()),
+                    (&file.path, file.old.as_deref()),
+                ],
+            ) {
+                Ok(f) => f,
+                Err(e) => {
+                    errors.extend(e.lines);
+                    continue;
+                }
+            };
+            let old_label = format!("a/{}", file.path);
+            match input::parse_pair(
+                (&old_label, file.old.as_deref()),
+                (&file.path, file.new.as_deref()),
+                format,
+            ) {
+                Ok((old, new)) => work.push((claim, format, old, new)),
+                Err(e) => errors.extend(e.lines),
+            }
+        }
+    }
+    work
+}
+
+/// The notice for a changed file no target claims: guardrail's own input, or unclaimed.
+fn unclaimed_notice(path: &str, own: bool) -> Notice {
+    Notice {
+        code: if own {
+            "file.guardrail-input"
+        } else {
+            "file.unclaimed"
+        }
+        .to_string(),
+        message: if own {
+            format!("{path} changed: it configures guardrail itself and is not checked as a target")
+        } else {
+            format!(
+                "{path} changed but no target in guardrail.yaml claims it, so no policy checked it"
+            )
+        },
+        file: Some(path.to_string()),
+        line: None,
+    }
 }
 
 /// Reads and parses, for the inventory, every file of the repository at `root` that a target

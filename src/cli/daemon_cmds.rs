@@ -397,6 +397,48 @@ fn current_hash(c: &Client, id: i64) -> Result<String, ClientError> {
     Ok(v.content_hash)
 }
 
+/// The `TARGET=FILE` arguments of `change submit`, read; a bad one is printed and its exit code
+/// returned.
+fn read_targets(files: &[String]) -> Result<Vec<TargetContent>, i32> {
+    let mut targets = Vec::new();
+    for f in files {
+        let Some((t, path)) = f.split_once('=') else {
+            eprintln!("guardrail: error[usage]: `{f}`: expected TARGET=FILE");
+            return Err(super::EXIT_BAD_INPUT);
+        };
+        let bytes = input::read(std::path::Path::new(path)).map_err(super::bad_input)?;
+        let Ok(content) = String::from_utf8(bytes) else {
+            eprintln!("guardrail: {path}: error[input.utf8]: not valid UTF-8");
+            return Err(super::EXIT_BAD_INPUT);
+        };
+        targets.push(TargetContent {
+            target: t.to_string(),
+            content,
+            format: None,
+        });
+    }
+    Ok(targets)
+}
+
+/// `change list`: one line per change.
+fn print_change_list(list: &Vec<ChangeView>) {
+    if list.is_empty() {
+        println!("no changes");
+    }
+    for v in list {
+        let targets: Vec<&str> = v.targets.iter().map(|t| t.target.as_str()).collect();
+        println!(
+            "{:>5}  {:<18} {:<11} {:<12} {}  [{}]",
+            v.id,
+            v.state,
+            v.env,
+            v.author,
+            v.title,
+            targets.join(", ")
+        );
+    }
+}
+
 pub fn change(a: ChangeArgs) -> i32 {
     let conn = a.conn.clone();
     let client = match conn.client() {
@@ -415,26 +457,10 @@ pub fn change(a: ChangeArgs) -> i32 {
             commit,
             files,
         } => {
-            let mut targets = Vec::new();
-            for f in &files {
-                let Some((t, path)) = f.split_once('=') else {
-                    eprintln!("guardrail: error[usage]: `{f}`: expected TARGET=FILE");
-                    return super::EXIT_BAD_INPUT;
-                };
-                let bytes = match input::read(std::path::Path::new(path)) {
-                    Ok(b) => b,
-                    Err(e) => return super::bad_input(e),
-                };
-                let Ok(content) = String::from_utf8(bytes) else {
-                    eprintln!("guardrail: {path}: error[input.utf8]: not valid UTF-8");
-                    return super::EXIT_BAD_INPUT;
-                };
-                targets.push(TargetContent {
-                    target: t.to_string(),
-                    content,
-                    format: None,
-                });
-            }
+            let targets = match read_targets(&files) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             let body = SubmitChange {
                 env,
                 title,
@@ -453,23 +479,11 @@ pub fn change(a: ChangeArgs) -> i32 {
                 }
             }
             let path = format!("/v1/changes?{}", q.join("&"));
-            show(client.get::<Vec<ChangeView>>(&path), json, |list| {
-                if list.is_empty() {
-                    println!("no changes");
-                }
-                for v in list {
-                    let targets: Vec<&str> = v.targets.iter().map(|t| t.target.as_str()).collect();
-                    println!(
-                        "{:>5}  {:<18} {:<11} {:<12} {}  [{}]",
-                        v.id,
-                        v.state,
-                        v.env,
-                        v.author,
-                        v.title,
-                        targets.join(", ")
-                    );
-                }
-            })
+            show(
+                client.get::<Vec<ChangeView>>(&path),
+                json,
+                print_change_list,
+            )
         }
         ChangeCommand::Show { id } => one(client.get(&format!("/v1/changes/{id}"))),
         ChangeCommand::Approve { id, comment, hash }
