@@ -13,10 +13,45 @@ use guardrail_core::document::Format;
 use guardrail_core::pipeline::{self, Loaded};
 use guardrail_core::policy::{ChangeInfo, InventoryEntry, TargetInfo};
 use guardrail_core::report::Report;
-use guardrail_store as store;
+use guardrail_store::{self as store, Tx};
 
 /// Per environment: (store generation, the parsed baselines of its targets).
 pub(super) type InventoryCache = RwLock<HashMap<String, (u64, Arc<Vec<(TargetInfo, Loaded)>>)>>;
+
+/// For fan-in rules: the stored baselines of the environment's targets (parsed), except those
+/// `skip` names (the ones being evaluated, whose new content the caller has). Empty when no
+/// rule reads `inventory`. Shared with change submission and drift recording.
+pub(super) fn baseline_inventory(
+    tx: &mut dyn Tx,
+    rt: &Runtime,
+    env: &str,
+    skip: impl Fn(&str) -> bool,
+) -> Result<Vec<(TargetInfo, Loaded)>> {
+    let mut others = Vec::new();
+    if !rt.uses_inventory {
+        return Ok(others);
+    }
+    for t in &rt.config.targets {
+        if skip(&t.name) {
+            continue;
+        }
+        if let Some(b) = tx.baseline(&t.name, env)?
+            && let Ok(l) =
+                pipeline::parse(&t.name, b.content.as_bytes(), Format::from_name(&b.format))
+        {
+            let info = TargetInfo {
+                name: t.name.clone(),
+                kind: t.kind.clone(),
+                env: env.to_string(),
+                owners: t.owners.clone(),
+                critical: t.critical,
+                format: l.doc.format.name().to_string(),
+            };
+            others.push((info, l));
+        }
+    }
+    Ok(others)
+}
 
 impl Service {
     /// The parsed baselines of `env`'s targets, from the cache while nothing was written since.
@@ -36,7 +71,7 @@ impl Service {
             return Ok(docs.clone());
         }
         let docs = Arc::new(store::read(self.store.as_ref(), |tx| {
-            super::changes::baseline_inventory(tx, rt, env, |_| false)
+            baseline_inventory(tx, rt, env, |_| false)
         })?);
         cache
             .write()
@@ -53,7 +88,7 @@ impl Service {
         // A guardrail.yaml that declares no environment at all (policies only) still evaluates
         // in the default one, as `guardrail check` does.
         if !(rt.config.environments.is_empty() && body.env == "production") {
-            super::changes::known_env(&rt, &body.env)?;
+            super::input::known_env(&rt, &body.env)?;
         }
         // Old and new are two versions of one target: each may be as large as a target.
         for (field, side) in [("old", &body.old), ("new", &body.new)] {
