@@ -169,3 +169,73 @@ impl Service {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{CHANGES, World};
+    use super::*;
+
+    /// Notes one effect of every kind.
+    fn note_effects(cx: &mut OpContext<'_>) {
+        cx.fx
+            .transitions
+            .push(("approved".into(), "applied".into()));
+        cx.fx.approvals.push("approve");
+        cx.fx.break_glass += 1;
+        cx.fx.evaluations.push(RuleLabels {
+            policy: "p".into(),
+            rule: "r".into(),
+            result: "pass".into(),
+        });
+    }
+
+    fn counted(w: &World) -> (u64, u64, u64, u64) {
+        let m = &w.svc.metrics;
+        let t = FromTo {
+            from: "approved".into(),
+            to: "applied".into(),
+        };
+        let d = DecisionLabel {
+            decision: "approve".into(),
+        };
+        let e = RuleLabels {
+            policy: "p".into(),
+            rule: "r".into(),
+            result: "pass".into(),
+        };
+        (
+            m.changes.transitions.get_or_create(&t).get(),
+            m.changes.approvals.get_or_create(&d).get(),
+            m.changes.break_glass.get(),
+            m.policy.evaluations.get_or_create(&e).get(),
+        )
+    }
+
+    #[test]
+    fn a_rolled_back_transaction_applies_no_effect() {
+        let w = World::new(CHANGES);
+        let rt = w.svc.runtime();
+        let r: Result<()> = w.svc.transact("t", &rt, |_, cx| {
+            note_effects(cx);
+            Err(ServiceError::conflict("refused"))
+        });
+        assert!(r.is_err());
+        assert_eq!(counted(&w), (0, 0, 0, 0));
+    }
+
+    #[test]
+    fn a_committed_transaction_applies_its_effects_once() {
+        let w = World::new(CHANGES);
+        let rt = w.svc.runtime();
+        let now = w.svc.now();
+        let seen = w
+            .svc
+            .transact_at("t", &rt, now, |_, cx| {
+                note_effects(cx);
+                Ok((cx.actor.to_string(), cx.now))
+            })
+            .unwrap();
+        assert_eq!(seen, ("t".to_string(), now));
+        assert_eq!(counted(&w), (1, 1, 1, 1));
+    }
+}

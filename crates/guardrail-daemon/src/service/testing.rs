@@ -17,6 +17,23 @@ use guardrail_core::project::policies;
 use guardrail_store::sqlite::SqliteStore;
 use guardrail_store::{self as store, Identity, OutboxRow, Role};
 
+/// A target in two environments: staging takes changes at once, production needs one approval.
+pub const CHANGES: &str = r#"
+targets:
+  - name: app
+    kind: generic
+    format: yaml
+    environments:
+      staging: {}
+      production: {}
+environments:
+  staging: {}
+  production: {approvals: {count: 1}}
+"#;
+
+/// Content of `app` that no policy minds.
+pub const APP: &str = "replicas: 3\n";
+
 /// The instant every world starts at.
 pub const START: &str = "2026-11-21T10:00:00Z";
 
@@ -114,6 +131,11 @@ impl World {
             .collect()
     }
 
+    /// The newest audit action.
+    pub fn last_action(&self) -> String {
+        self.audit_actions().pop().unwrap_or_default()
+    }
+
     /// Submits a change of one target as `who`.
     pub fn submit_as(
         &self,
@@ -140,6 +162,46 @@ impl World {
     }
 }
 
+impl World {
+    /// A change of `app` submitted by [`requester`] (approved at once in staging, awaiting an
+    /// approval in production).
+    pub fn submitted(&self, env: &str, content: &str) -> api::ChangeView {
+        self.submit_as(&requester(), "app", env, content).unwrap()
+    }
+
+    /// Approves change `c` (its current content) as [`other_approver`].
+    pub fn approve(&self, c: &api::ChangeView) -> super::Result<api::ChangeView> {
+        self.svc.approve(
+            &other_approver(),
+            c.id,
+            api::ApprovalBody {
+                decision: api::DecisionBody::Approve,
+                comment: "looks right".into(),
+                content_hash: c.content_hash.clone(),
+            },
+        )
+    }
+
+    /// Reports change `id` applied as [`deployer`].
+    pub fn apply(&self, id: i64) -> super::Result<api::ChangeView> {
+        self.svc.applied(&deployer(), id, api::NoteBody::default())
+    }
+
+    /// The state of change `id` now.
+    pub fn state(&self, id: i64) -> String {
+        self.svc.show(id, false).unwrap().state
+    }
+
+    /// How often change transitions `from` → `to` were counted.
+    pub fn transitions(&self, from: &str, to: &str) -> u64 {
+        let l = crate::metrics::FromTo {
+            from: from.into(),
+            to: to.into(),
+        };
+        self.svc.metrics.changes.transitions.get_or_create(&l).get()
+    }
+}
+
 pub fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
@@ -150,6 +212,20 @@ pub fn user(name: &str, roles: &[Role]) -> Identity {
         roles: roles.to_vec(),
         groups: vec![],
     }
+}
+
+/// The author of the changes of [`World::submitted`].
+pub fn requester() -> Identity {
+    user("rita", &[Role::Requester])
+}
+
+/// Another requester (not the author).
+pub fn other_requester() -> Identity {
+    user("rob", &[Role::Requester])
+}
+
+pub fn deployer() -> Identity {
+    user("dave", &[Role::Deployer])
 }
 
 /// An admin (holds every role).

@@ -106,3 +106,58 @@ impl Service {
         self.show(change_id, false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{World, admin};
+    use super::*;
+
+    const WATCHED: &str = r#"
+targets:
+  - name: app
+    kind: generic
+    format: yaml
+    environments:
+      lab:
+        source: {file: live/app.yaml}
+        poll_interval: 1s
+"#;
+
+    #[test]
+    fn only_an_open_drift_is_adopted() {
+        let w = World::new(WATCHED);
+        let e = w.svc.adopt(&admin(), 7, AdoptBody::default()).unwrap_err();
+        assert!(matches!(e, ServiceError::NotFound(_)), "{e:?}");
+        w.poll("app", "replicas: 2\n");
+        let id = w.poll("app", "replicas: 5\n").drift_id.unwrap();
+        w.advance(1);
+        w.poll("app", "replicas: 2\n");
+        w.advance(5);
+        assert_eq!(w.poll("app", "replicas: 2\n").outcome, "drift_resolved");
+        let e = w.svc.adopt(&admin(), id, AdoptBody::default()).unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict { .. }), "{e:?}");
+        assert!(!w.audit_actions().contains(&"drift.adopt".to_string()));
+    }
+
+    #[test]
+    fn an_adopted_drift_becomes_a_change_linked_to_it() {
+        let w = World::new(WATCHED);
+        w.poll("app", "replicas: 2\n");
+        let id = w.poll("app", "replicas: 5\n").drift_id.unwrap();
+        let body = AdoptBody {
+            title: Some("keep five replicas".into()),
+            ticket: "OPS-2".into(),
+        };
+        let c = w.svc.adopt(&admin(), id, body).unwrap();
+        assert_eq!(
+            (c.title.as_str(), c.state.as_str()),
+            ("keep five replicas", "approved")
+        );
+        assert_eq!(w.svc.drift_show(id).unwrap().adopted_change_id, Some(c.id));
+        let actions = w.audit_actions();
+        assert_eq!(
+            actions[actions.len() - 3..],
+            ["change.submit", "change.evaluate", "drift.adopt"]
+        );
+    }
+}

@@ -98,3 +98,48 @@ fn supersede_others(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World, requester};
+    use super::*;
+
+    #[test]
+    fn a_change_the_gate_does_not_allow_is_not_applied() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("production", APP);
+        let e = w.apply(c.id).unwrap_err();
+        let ServiceError::Conflict { reasons, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert!(!reasons.is_empty());
+        assert_eq!(w.state(c.id), "awaiting_approval");
+        let e = w
+            .svc
+            .applied(&requester(), c.id, NoteBody::default())
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+    }
+
+    #[test]
+    fn an_applied_change_becomes_the_baseline_and_supersedes_the_others() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("staging", APP);
+        let other = w.submitted("staging", "replicas: 5\n");
+        let a = w.apply(c.id).unwrap();
+        assert_eq!(a.state, "applied");
+        assert!(a.applied_at.is_some());
+        assert_eq!(w.state(other.id), "superseded");
+        let actions = w.audit_actions();
+        assert_eq!(
+            actions[actions.len() - 2..],
+            ["change.applied", "change.superseded"]
+        );
+        let g = w.svc.gate("app", "staging", &c.content_hash).unwrap();
+        assert!(
+            g.allow && g.reasons[0].contains("already the baseline"),
+            "{g:?}"
+        );
+        assert_eq!(w.transitions("approved", "applied"), 1);
+    }
+}

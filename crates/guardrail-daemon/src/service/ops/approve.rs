@@ -108,3 +108,92 @@ fn record_review(
     let action = format!("change.{}", decision.name());
     audit_change(tx, cx, &action, c, Some(c.state), detail)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World, requester, user};
+    use super::*;
+    use crate::metrics::DecisionLabel;
+
+    fn review(c: &ChangeView, decision: DecisionBody) -> ApprovalBody {
+        ApprovalBody {
+            decision,
+            comment: String::new(),
+            content_hash: c.content_hash.clone(),
+        }
+    }
+
+    #[test]
+    fn the_author_never_approves_and_a_stale_review_is_refused() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("production", APP);
+        let author = user("rita", &[Role::Requester, Role::Approver]);
+        let e = w
+            .svc
+            .approve(&author, c.id, review(&c, DecisionBody::Approve))
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+        let mut stale = review(&c, DecisionBody::Approve);
+        stale.content_hash = "sha256:0000".into();
+        let e = w
+            .svc
+            .approve(&user("dana", &[Role::Approver]), c.id, stale)
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict { .. }), "{e:?}");
+        assert_eq!(w.state(c.id), "awaiting_approval");
+        assert_eq!(w.last_action(), "change.evaluate");
+        let cancelled = w.submitted("production", "replicas: 5\n");
+        w.svc
+            .cancel(&requester(), cancelled.id, Default::default())
+            .unwrap();
+        let e = w.approve(&cancelled).unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn the_approval_that_meets_the_requirements_approves_and_a_rejection_rejects() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("production", APP);
+        let approved = w.approve(&c).unwrap();
+        assert_eq!(approved.state, "approved");
+        assert_eq!(
+            w.audit_actions()[2..],
+            ["change.approve", "change.approved"]
+        );
+        let d = w.submitted("production", "replicas: 5\n");
+        let rejected = w
+            .svc
+            .approve(
+                &user("dana", &[Role::Approver]),
+                d.id,
+                review(&d, DecisionBody::Reject),
+            )
+            .unwrap();
+        assert_eq!(rejected.state, "rejected");
+        assert_eq!(w.last_action(), "change.rejected");
+        let m = &w.svc.metrics.changes.approvals;
+        for decision in ["approve", "reject"] {
+            let l = DecisionLabel {
+                decision: decision.into(),
+            };
+            assert_eq!(m.get_or_create(&l).get(), 1, "{decision}");
+        }
+    }
+
+    #[test]
+    fn after_a_review_only_a_rejection_or_met_requirements_move_the_change() {
+        let mut status = ApprovalStatus::default();
+        assert_eq!(after_review(&status, State::AwaitingApproval), None);
+        status.satisfied = true;
+        assert_eq!(
+            after_review(&status, State::AwaitingApproval),
+            Some((State::Approved, "change.approved"))
+        );
+        assert_eq!(after_review(&status, State::Scheduled), None);
+        status.rejected_by = Some("dana".into());
+        assert_eq!(
+            after_review(&status, State::Scheduled),
+            Some((State::Rejected, "change.rejected"))
+        );
+    }
+}

@@ -92,3 +92,59 @@ fn open_retro(
     })?;
     Ok((rid, due))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World, user};
+    use super::*;
+
+    fn glass(incident: &str) -> BreakGlassBody {
+        BreakGlassBody {
+            reason: "outage".into(),
+            incident: incident.into(),
+        }
+    }
+
+    #[test]
+    fn break_glass_needs_an_incident_and_a_change_not_yet_applied() {
+        let w = World::new(CHANGES);
+        let bob = user("bob", &[Role::Breakglass]);
+        let c = w.submitted("staging", APP);
+        let e = w.svc.break_glass(&bob, c.id, glass(" ")).unwrap_err();
+        assert!(
+            matches!(&e, ServiceError::Unprocessable { field: Some(f), .. } if f == "incident"),
+            "{e:?}"
+        );
+        w.apply(c.id).unwrap();
+        let e = w.svc.break_glass(&bob, c.id, glass("INC-7")).unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict { .. }), "{e:?}");
+        let e = w
+            .svc
+            .break_glass(&user("rita", &[Role::Requester]), c.id, glass("INC-7"))
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+        assert_eq!(w.svc.metrics.changes.break_glass.get(), 0);
+    }
+
+    #[test]
+    fn break_glass_approves_and_opens_a_retro_review() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("production", APP);
+        let bob = user("bob", &[Role::Breakglass]);
+        let b = w.svc.break_glass(&bob, c.id, glass("INC-7")).unwrap();
+        assert_eq!(b.state, "approved");
+        assert_eq!(b.break_glass.as_ref().map(|g| g.by.as_str()), Some("bob"));
+        assert!(b.gate.decision.allow, "{:?}", b.gate);
+        assert_eq!(w.last_action(), "change.break_glass");
+        let retros = w.svc.retros(true).unwrap();
+        assert_eq!(
+            (
+                retros.len(),
+                retros[0].change_id,
+                retros[0].opened_by.as_deref()
+            ),
+            (1, c.id, Some("bob"))
+        );
+        assert_eq!(w.svc.metrics.changes.break_glass.get(), 1);
+    }
+}

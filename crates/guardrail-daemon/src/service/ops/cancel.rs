@@ -21,3 +21,42 @@ impl Service {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World, admin, other_requester, requester};
+    use super::*;
+    use crate::service::ServiceError;
+
+    #[test]
+    fn only_the_author_or_an_admin_cancels() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("production", APP);
+        let e = w
+            .svc
+            .cancel(&other_requester(), c.id, NoteBody::default())
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+        assert_eq!(w.state(c.id), "awaiting_approval");
+        let d = w.submitted("production", "replicas: 5\n");
+        let x = w.svc.cancel(&admin(), d.id, NoteBody::default()).unwrap();
+        assert_eq!(x.state, "cancelled");
+    }
+
+    #[test]
+    fn a_cancelled_change_is_closed_and_audited() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("production", APP);
+        let note = NoteBody {
+            note: "not needed".into(),
+        };
+        let x = w.svc.cancel(&requester(), c.id, note).unwrap();
+        assert_eq!(x.state, "cancelled");
+        assert_eq!(w.last_action(), "change.cancel");
+        let e = w
+            .svc
+            .cancel(&requester(), c.id, NoteBody::default())
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict { .. }), "{e:?}");
+    }
+}

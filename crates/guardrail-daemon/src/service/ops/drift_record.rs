@@ -288,3 +288,81 @@ fn outcome_name(o: &Outcome) -> &'static str {
         Outcome::Changed { .. } => "drift_changed",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{World, at};
+    use super::*;
+
+    const WATCHED: &str = r#"
+targets:
+  - name: app
+    kind: generic
+    format: yaml
+    environments:
+      lab:
+        source: {file: live/app.yaml}
+        poll_interval: 1s
+"#;
+
+    #[test]
+    fn the_health_of_a_source_is_written_when_it_changed_or_grew_old() {
+        let now = at("2026-11-21T10:00:00Z");
+        let healthy = SourceStatusRow {
+            target: "app".into(),
+            env: "lab".into(),
+            up: true,
+            consecutive_failures: 0,
+            last_attempt: Some(now),
+            last_success: Some(now),
+            last_error: None,
+        };
+        assert!(status_stale(None, now));
+        assert!(!status_stale(
+            Some(&healthy),
+            now + chrono::Duration::minutes(9)
+        ));
+        assert!(status_stale(Some(&healthy), now + PERSIST_SUCCESS_EVERY));
+        let failing = SourceStatusRow {
+            consecutive_failures: 1,
+            ..healthy.clone()
+        };
+        assert!(status_stale(Some(&failing), now));
+    }
+
+    #[test]
+    fn a_quiet_poll_of_a_fresh_source_writes_nothing() {
+        let w = World::new(WATCHED);
+        assert_eq!(w.poll("app", "replicas: 2\n").outcome, "first_contact");
+        let head = w.svc.audit_head().unwrap();
+        w.advance(1);
+        assert_eq!(w.poll("app", "replicas: 2\n").outcome, "in_sync");
+        assert_eq!(w.svc.audit_head().unwrap(), head, "nothing was written");
+        let l = crate::metrics::TargetEnv {
+            target: "app".into(),
+            env: "lab".into(),
+        };
+        let m = &w.svc.metrics.drift;
+        assert_eq!(m.source_up.get_or_create(&l).get(), 1);
+        assert_eq!(m.drift_active.get_or_create(&l).get(), 0);
+    }
+
+    #[test]
+    fn a_new_drift_is_recorded_with_its_audit_record_and_counted_once_committed() {
+        let w = World::new(WATCHED);
+        w.poll("app", "replicas: 2\n");
+        let evaluations = || {
+            w.svc
+                .metrics
+                .encode()
+                .lines()
+                .filter(|l| l.starts_with("guardrail_policy_evaluations_total{"))
+                .count()
+        };
+        assert_eq!(evaluations(), 0, "a first contact evaluates nothing");
+        let r = w.poll("app", "replicas: 5\n");
+        assert_eq!(r.outcome, "drift_opened");
+        assert_eq!(w.last_action(), "drift.unstaged_push");
+        assert!(evaluations() > 0, "the drift's evaluation is counted");
+    }
+}

@@ -99,3 +99,60 @@ impl Service {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World, admin, requester};
+    use super::*;
+
+    fn body(env: &str, until: Option<DateTime<Utc>>) -> FreezeBody {
+        FreezeBody {
+            env: env.into(),
+            targets: "*".into(),
+            reason: "peak season".into(),
+            until,
+        }
+    }
+
+    #[test]
+    fn a_freeze_needs_an_admin_a_known_environment_and_a_future_end() {
+        let w = World::new(CHANGES);
+        let now = w.svc.now();
+        let e = w
+            .svc
+            .freeze(&requester(), body("staging", None))
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+        let e = w.svc.freeze(&admin(), body("stagign", None)).unwrap_err();
+        assert!(
+            matches!(&e, ServiceError::Unprocessable { field: Some(f), .. } if f == "env"),
+            "{e:?}"
+        );
+        let e = w
+            .svc
+            .freeze(&admin(), body("staging", Some(now)))
+            .unwrap_err();
+        assert!(
+            matches!(&e, ServiceError::Unprocessable { field: Some(f), .. } if f == "until"),
+            "{e:?}"
+        );
+        assert!(w.svc.freezes().unwrap().is_empty());
+        assert!(w.audit_actions().is_empty());
+    }
+
+    #[test]
+    fn a_freeze_holds_every_apply_until_it_is_lifted() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("staging", APP);
+        let f = w.svc.freeze(&admin(), body("staging", None)).unwrap();
+        assert_eq!(w.last_action(), "freeze.create");
+        assert_eq!(w.svc.freezes().unwrap().len(), 1);
+        assert!(matches!(w.apply(c.id), Err(ServiceError::Conflict { .. })));
+        w.svc.lift_freeze(&admin(), f.id).unwrap();
+        assert_eq!(w.last_action(), "freeze.lift");
+        assert!(w.svc.freezes().unwrap().is_empty());
+        assert_eq!(w.apply(c.id).unwrap().state, "applied");
+        let e = w.svc.lift_freeze(&admin(), f.id).unwrap_err();
+        assert!(matches!(e, ServiceError::NotFound(_)), "{e:?}");
+    }
+}

@@ -125,3 +125,54 @@ fn no_candidate(tx: &mut dyn Tx, key: &GateKey) -> Result<Vec<String>> {
     }
     Ok(why)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World};
+    use super::*;
+
+    #[test]
+    fn the_gate_refuses_unknown_names_and_content_no_approved_change_carries() {
+        let w = World::new(CHANGES);
+        let e = w.svc.gate("ap", "staging", "sha256:00").unwrap_err();
+        assert!(
+            matches!(&e, ServiceError::Unprocessable { field: Some(f), .. } if f == "target"),
+            "{e:?}"
+        );
+        let waiting = w.submitted("production", APP);
+        let g = w
+            .svc
+            .gate("app", "production", &waiting.content_hash)
+            .unwrap();
+        assert!(!g.allow);
+        assert!(
+            g.reasons
+                .iter()
+                .any(|r| r.contains("no approved change") || r.contains("awaiting_approval")),
+            "{g:?}"
+        );
+        assert!(
+            g.reasons
+                .iter()
+                .any(|r| r.contains(&format!("change {}", waiting.id)))
+        );
+    }
+
+    #[test]
+    fn the_gate_lets_an_approved_change_through() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("staging", APP);
+        let g = w.svc.gate("app", "staging", &c.content_hash).unwrap();
+        assert!(g.allow, "{g:?}");
+        assert_eq!(g.change_id, Some(c.id));
+        // A write makes a cached answer stale at once.
+        w.svc
+            .cancel(
+                &super::super::super::testing::requester(),
+                c.id,
+                Default::default(),
+            )
+            .unwrap();
+        assert!(!w.svc.gate("app", "staging", &c.content_hash).unwrap().allow);
+    }
+}

@@ -79,3 +79,65 @@ impl Service {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World, other_approver, user};
+    use super::*;
+    use crate::service::api::BreakGlassBody;
+
+    /// A world with one open retro review (rita's change, bob's break-glass); returns its id.
+    fn reviewed(w: &World) -> i64 {
+        let c = w.submitted("production", APP);
+        let bob = user("bob", &[Role::Breakglass, Role::Approver]);
+        let body = BreakGlassBody {
+            reason: "outage".into(),
+            incident: "INC-7".into(),
+        };
+        w.svc.break_glass(&bob, c.id, body).unwrap();
+        w.svc.retros(true).unwrap()[0].id
+    }
+
+    fn note(text: &str) -> CloseRetroBody {
+        CloseRetroBody { note: text.into() }
+    }
+
+    #[test]
+    fn neither_the_author_nor_the_break_glass_user_closes_the_review() {
+        let w = World::new(CHANGES);
+        let id = reviewed(&w);
+        let author = user("rita", &[Role::Approver]);
+        let e = w.svc.close_retro(&author, id, note("done")).unwrap_err();
+        assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+        let bob = user("bob", &[Role::Admin]);
+        let e = w.svc.close_retro(&bob, id, note("done")).unwrap_err();
+        assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+        let e = w
+            .svc
+            .close_retro(&other_approver(), id, note(" "))
+            .unwrap_err();
+        assert!(
+            matches!(&e, ServiceError::Unprocessable { field: Some(f), .. } if f == "note"),
+            "{e:?}"
+        );
+        assert_eq!(w.svc.retros(true).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn another_approver_closes_the_review_once() {
+        let w = World::new(CHANGES);
+        let id = reviewed(&w);
+        w.svc
+            .close_retro(&other_approver(), id, note("follow-up OPS-9"))
+            .unwrap();
+        assert!(w.svc.retros(true).unwrap().is_empty());
+        let closed = &w.svc.retros(false).unwrap()[0];
+        assert_eq!(closed.closed_by.as_deref(), Some("dana"));
+        assert_eq!(w.last_action(), "retro.close");
+        let e = w
+            .svc
+            .close_retro(&other_approver(), id, note("again"))
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::NotFound(_)), "{e:?}");
+    }
+}

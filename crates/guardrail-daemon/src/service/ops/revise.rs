@@ -88,3 +88,69 @@ fn store_revision_of(
     ev.count(cx);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World, other_requester, requester};
+    use super::*;
+    use crate::service::api::TargetContent;
+
+    fn revision(content: &str) -> ReviseChange {
+        ReviseChange {
+            commit: "abc123".into(),
+            targets: vec![TargetContent {
+                target: "app".into(),
+                content: content.into(),
+                format: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn only_the_author_revises_and_only_an_open_change() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("production", APP);
+        let e = w
+            .svc
+            .revise(&other_requester(), c.id, revision("replicas: 4\n"))
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+        w.svc
+            .cancel(&requester(), c.id, Default::default())
+            .unwrap();
+        let e = w
+            .svc
+            .revise(&requester(), c.id, revision("replicas: 4\n"))
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict { .. }), "{e:?}");
+        assert_eq!(w.last_action(), "change.cancel");
+    }
+
+    #[test]
+    fn a_revision_voids_the_approvals_and_is_evaluated_again() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("production", APP);
+        let c = w.approve(&c).unwrap();
+        assert_eq!(c.state, "approved");
+        let r = w
+            .svc
+            .revise(&requester(), c.id, revision("replicas: 4\n"))
+            .unwrap();
+        assert_eq!(
+            (r.state.as_str(), r.revision, r.commit.as_str()),
+            ("awaiting_approval", 2, "abc123")
+        );
+        assert_ne!(r.content_hash, c.content_hash);
+        assert!(r.approvals.is_empty(), "{:?}", r.approvals);
+        let actions = w.audit_actions();
+        assert_eq!(
+            actions[actions.len() - 2..],
+            ["change.revise", "change.evaluate"]
+        );
+        let voided = crate::metrics::ReasonLabel {
+            reason: "new_revision".into(),
+        };
+        let m = &w.svc.metrics.changes.approvals_invalidated;
+        assert_eq!(m.get_or_create(&voided).get(), 1);
+    }
+}

@@ -69,3 +69,47 @@ fn restore_baselines(
     }
     Ok(restored)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World, deployer};
+    use super::*;
+
+    #[test]
+    fn a_change_not_applied_is_not_rolled_back() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("staging", APP);
+        let e = w
+            .svc
+            .rolled_back(&deployer(), c.id, NoteBody::default())
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict { .. }), "{e:?}");
+        assert_eq!(w.state(c.id), "approved");
+    }
+
+    #[test]
+    fn a_rollback_restores_the_previous_baseline() {
+        let w = World::new(CHANGES);
+        let first = w.submitted("staging", APP);
+        w.apply(first.id).unwrap();
+        let second = w.submitted("staging", "replicas: 5\n");
+        w.apply(second.id).unwrap();
+        let r = w
+            .svc
+            .rolled_back(&deployer(), second.id, NoteBody::default())
+            .unwrap();
+        assert_eq!(r.state, "rolled_back");
+        let actions = w.audit_actions();
+        assert_eq!(
+            actions[actions.len() - 2..],
+            ["baseline.restore", "change.rolled_back"]
+        );
+        let g = w.svc.gate("app", "staging", &first.content_hash).unwrap();
+        assert!(
+            g.allow && g.reasons[0].contains("already the baseline"),
+            "{g:?}"
+        );
+        let g = w.svc.gate("app", "staging", &second.content_hash).unwrap();
+        assert!(!g.allow, "{g:?}");
+    }
+}

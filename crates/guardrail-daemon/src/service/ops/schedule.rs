@@ -67,3 +67,61 @@ impl Service {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World, admin, requester};
+    use super::*;
+    use crate::service::api::FreezeBody;
+
+    #[test]
+    fn only_an_approved_change_is_scheduled_and_never_into_a_freeze() {
+        let w = World::new(CHANGES);
+        let waiting = w.submitted("production", APP);
+        let at = w.svc.now() + chrono::Duration::hours(1);
+        let e = w
+            .svc
+            .schedule(&requester(), waiting.id, ScheduleBody { at })
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict { .. }), "{e:?}");
+        let c = w.submitted("staging", APP);
+        let past = w.svc.now() - chrono::Duration::hours(1);
+        let e = w
+            .svc
+            .schedule(&requester(), c.id, ScheduleBody { at: past })
+            .unwrap_err();
+        assert!(
+            matches!(&e, ServiceError::Unprocessable { field: Some(f), .. } if f == "at"),
+            "{e:?}"
+        );
+        let body = FreezeBody {
+            env: "staging".into(),
+            targets: "*".into(),
+            reason: "peak season".into(),
+            until: Some(w.svc.now() + chrono::Duration::days(1)),
+        };
+        w.svc.freeze(&admin(), body).unwrap();
+        let e = w
+            .svc
+            .schedule(&requester(), c.id, ScheduleBody { at })
+            .unwrap_err();
+        let ServiceError::Conflict { reasons, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert!(reasons[0].contains("frozen"), "{reasons:?}");
+        assert_eq!(w.state(c.id), "approved");
+    }
+
+    #[test]
+    fn an_approved_change_is_scheduled_at_its_time() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("staging", APP);
+        let at = w.svc.now() + chrono::Duration::hours(1);
+        let s = w
+            .svc
+            .schedule(&requester(), c.id, ScheduleBody { at })
+            .unwrap();
+        assert_eq!((s.state.as_str(), s.scheduled_at), ("scheduled", Some(at)));
+        assert_eq!(w.last_action(), "change.schedule");
+    }
+}

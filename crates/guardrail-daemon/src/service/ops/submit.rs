@@ -100,3 +100,74 @@ pub(super) fn store_new_change(
     ev.count(cx);
     Ok(c.id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World, requester, user};
+    use super::*;
+
+    #[test]
+    fn a_change_without_a_title_is_refused_and_nothing_is_stored() {
+        let w = World::new(CHANGES);
+        let mut req = SubmitChange {
+            env: "staging".into(),
+            title: "  ".into(),
+            ticket: String::new(),
+            source_url: String::new(),
+            commit: String::new(),
+            targets: vec![super::super::super::api::TargetContent {
+                target: "app".into(),
+                content: APP.into(),
+                format: None,
+            }],
+        };
+        let e = w.svc.submit(&requester(), req.clone()).unwrap_err();
+        assert!(
+            matches!(&e, ServiceError::Unprocessable { field: Some(f), .. } if f == "title"),
+            "{e:?}"
+        );
+        req.title = "raise replicas".into();
+        let e = w
+            .svc
+            .submit(&user("olga", &[Role::Deployer]), req)
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+        assert!(w.audit_actions().is_empty());
+    }
+
+    #[test]
+    fn an_unknown_environment_or_target_is_refused_naming_the_field() {
+        let w = World::new(CHANGES);
+        let e = w
+            .submit_as(&requester(), "app", "prodution", APP)
+            .unwrap_err();
+        assert!(
+            matches!(&e, ServiceError::Unprocessable { field: Some(f), message } if f == "env" && message.contains("production")),
+            "{e:?}"
+        );
+        let e = w.submit_as(&requester(), "ap", "staging", APP).unwrap_err();
+        assert!(
+            matches!(&e, ServiceError::Unprocessable { field: Some(f), .. } if f == "targets[0].target"),
+            "{e:?}"
+        );
+        assert!(w.audit_actions().is_empty());
+    }
+
+    #[test]
+    fn a_submission_is_stored_evaluated_audited_and_counted() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("production", APP);
+        assert_eq!(c.state, "awaiting_approval");
+        assert_eq!((c.author.as_str(), c.revision), ("rita", 1));
+        assert_eq!(w.audit_actions(), ["change.submit", "change.evaluate"]);
+        assert_eq!(w.transitions("proposed", "awaiting_approval"), 1);
+        assert!(
+            w.svc
+                .metrics
+                .encode()
+                .contains("guardrail_policy_evaluations_total{")
+        );
+        let staged = w.submitted("staging", APP);
+        assert_eq!(staged.state, "approved", "staging needs no approval");
+    }
+}

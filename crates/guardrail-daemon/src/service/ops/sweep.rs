@@ -80,3 +80,36 @@ fn lapse(tx: &mut dyn Tx, cx: &mut OpContext<'_>, c: &mut ChangeRow) -> Result<b
     )?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World};
+
+    #[test]
+    fn a_change_within_its_time_and_approvals_is_left_alone() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("production", APP);
+        w.approve(&c).unwrap();
+        w.advance(3600);
+        assert_eq!(w.svc.sweep().unwrap(), 0);
+        assert_eq!(w.state(c.id), "approved");
+        assert_eq!(w.last_action(), "change.approved");
+    }
+
+    #[test]
+    fn an_old_change_expires_and_lapsed_approvals_send_it_back() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("production", APP);
+        w.approve(&c).unwrap();
+        // approval_ttl is 24h by default.
+        w.advance(25 * 3600);
+        assert_eq!(w.svc.sweep().unwrap(), 1);
+        assert_eq!(w.state(c.id), "awaiting_approval");
+        assert_eq!(w.last_action(), "change.approvals_lapsed");
+        // expire_after is 14d by default.
+        w.advance(14 * 24 * 3600);
+        assert_eq!(w.svc.sweep().unwrap(), 1);
+        assert_eq!(w.state(c.id), "expired");
+        assert_eq!(w.last_action(), "change.expire");
+    }
+}

@@ -74,3 +74,44 @@ pub(super) fn verify_target(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testing::{APP, CHANGES, World, deployer};
+    use super::*;
+    use crate::service::ServiceError;
+
+    #[test]
+    fn only_an_applied_change_is_verified() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("staging", APP);
+        let e = w
+            .svc
+            .verified(&deployer(), c.id, NoteBody::default())
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict { .. }), "{e:?}");
+        assert_eq!(w.state(c.id), "approved");
+    }
+
+    #[test]
+    fn an_applied_change_is_verified() {
+        let w = World::new(CHANGES);
+        let c = w.submitted("staging", APP);
+        w.apply(c.id).unwrap();
+        let note = NoteBody {
+            note: "dashboards green".into(),
+        };
+        let v = w.svc.verified(&deployer(), c.id, note).unwrap();
+        assert_eq!(v.state, "verified");
+        assert!(v.verified_at.is_some());
+        assert_eq!(w.last_action(), "change.verified");
+    }
+
+    #[test]
+    fn a_change_is_seen_everywhere_only_when_every_watched_target_showed_it() {
+        let watched = ["a".to_string(), "b".to_string()];
+        assert!(!all_seen(&watched, &["a".to_string()]));
+        assert!(all_seen(&watched, &["b".to_string(), "a".to_string()]));
+        assert!(all_seen(&[], &[]));
+    }
+}
