@@ -3,8 +3,7 @@
 //! only for fan-in rules (the other targets' baselines), once per environment and store
 //! generation.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use super::api::EvaluateBody;
 use super::{Result, Runtime, Service, ServiceError};
@@ -14,9 +13,6 @@ use guardrail_core::pipeline::{self, Loaded};
 use guardrail_core::policy::{ChangeInfo, InventoryEntry, TargetInfo};
 use guardrail_core::report::Report;
 use guardrail_store::{self as store, Tx};
-
-/// Per environment: (store generation, the parsed baselines of its targets).
-pub(super) type InventoryCache = RwLock<HashMap<String, (u64, Arc<Vec<(TargetInfo, Loaded)>>)>>;
 
 /// For fan-in rules: the stored baselines of the environment's targets (parsed), except those
 /// `skip` names (the ones being evaluated, whose new content the caller has). Empty when no

@@ -91,6 +91,23 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 /// How long a gate answer may be reused when nothing was written meanwhile.
 pub const GATE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Per environment: (store generation, the parsed baselines of its targets), for the fan-in
+/// rules of `POST /v1/evaluate`.
+type InventoryCache = RwLock<
+    std::collections::HashMap<
+        String,
+        (
+            u64,
+            Arc<
+                Vec<(
+                    guardrail_core::policy::TargetInfo,
+                    guardrail_core::pipeline::Loaded,
+                )>,
+            >,
+        ),
+    >,
+>;
+
 /// Where "now" comes from (tests set it).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -129,7 +146,7 @@ pub struct Service {
     eval_gate: limits::EvalGate,
     /// Parsed baselines per environment for the fan-in rules of `POST /v1/evaluate`, with the
     /// generation they were read at; cleared on reload.
-    inventory_cache: evaluate::InventoryCache,
+    inventory_cache: InventoryCache,
     pub metrics: Arc<Metrics>,
     clock: Clock,
 }
