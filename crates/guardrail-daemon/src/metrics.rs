@@ -381,21 +381,33 @@ impl Metrics {
 
     /// Counts the outcome of a policy evaluation report.
     pub fn record_evaluations(&self, report: &guardrail_core::report::Report) {
-        for e in &report.evaluations {
-            let result = match e.outcome {
-                Outcome::Passed => "pass",
-                Outcome::Failed => "fail",
-                Outcome::Waived => "waived",
-                Outcome::Errored => "error",
-            };
-            self.policy
-                .evaluations
-                .get_or_create(&RuleLabels {
-                    policy: e.policy.clone(),
-                    rule: e.rule.clone(),
-                    result: result.to_string(),
-                })
-                .inc();
+        self.count_evaluations(&Metrics::evaluation_results(report));
+    }
+
+    /// The label set of each rule evaluation in `report`, to count once what they decided is
+    /// committed ([`Metrics::count_evaluations`]).
+    pub fn evaluation_results(report: &guardrail_core::report::Report) -> Vec<RuleLabels> {
+        report
+            .evaluations
+            .iter()
+            .map(|e| RuleLabels {
+                policy: e.policy.clone(),
+                rule: e.rule.clone(),
+                result: match e.outcome {
+                    Outcome::Passed => "pass",
+                    Outcome::Failed => "fail",
+                    Outcome::Waived => "waived",
+                    Outcome::Errored => "error",
+                }
+                .to_string(),
+            })
+            .collect()
+    }
+
+    /// Counts rule evaluations in `guardrail_policy_evaluations_total`.
+    pub fn count_evaluations(&self, results: &[RuleLabels]) {
+        for r in results {
+            self.policy.evaluations.get_or_create(r).inc();
         }
     }
 }

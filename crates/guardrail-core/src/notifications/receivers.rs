@@ -252,6 +252,46 @@ fn duration(
     }
 }
 
+/// A webhook receiver: its secret's variable and header names checked.
+fn webhook(w: RawWebhook, problems: &mut Vec<String>) -> ReceiverKind {
+    if !is_env_name(&w.secret_env) {
+        problems.push(format!(
+            "webhook.secret_env: `{}` is not an environment variable name",
+            w.secret_env
+        ));
+    }
+    for k in w.headers.keys() {
+        if k.is_empty()
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            problems.push(format!("webhook.headers: `{k}` is not a header name"));
+        }
+    }
+    ReceiverKind::Webhook {
+        url: url_source("webhook", w.url, w.url_env, problems),
+        secret_env: w.secret_env,
+        headers: w.headers.into_iter().collect(),
+    }
+}
+
+/// The events a receiver takes; each unknown name is a problem.
+fn event_kinds(list: &[String], problems: &mut Vec<String>) -> Vec<EventKind> {
+    list.iter()
+        .filter_map(|e| {
+            let k = EventKind::from_name(e);
+            if k.is_none() {
+                problems.push(format!(
+                    "events: unknown event `{e}`; expected one of {}",
+                    EventKind::ALL.map(|k| k.name()).join(", ")
+                ));
+            }
+            k
+        })
+        .collect()
+}
+
 fn receiver(v: &serde_json::Value, environments: &[String]) -> Result<Receiver, Vec<String>> {
     let raw: RawReceiver =
         serde_json::from_value(v.clone()).map_err(|e| {
@@ -284,46 +324,14 @@ fn receiver(v: &serde_json::Value, environments: &[String]) -> Result<Receiver, 
             url: url_source("alertmanager", a.url, a.url_env, &mut problems),
         }
     } else if let Some(w) = raw.webhook {
-        if !is_env_name(&w.secret_env) {
-            problems.push(format!(
-                "webhook.secret_env: `{}` is not an environment variable name",
-                w.secret_env
-            ));
-        }
-        for k in w.headers.keys() {
-            if k.is_empty()
-                || !k
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-            {
-                problems.push(format!("webhook.headers: `{k}` is not a header name"));
-            }
-        }
-        ReceiverKind::Webhook {
-            url: url_source("webhook", w.url, w.url_env, &mut problems),
-            secret_env: w.secret_env,
-            headers: w.headers.into_iter().collect(),
-        }
+        webhook(w, &mut problems)
     } else {
         let s = raw.slack.expect("one kind is set");
         ReceiverKind::Slack {
             url: url_source("slack", s.url, s.url_env, &mut problems),
         }
     };
-    let events = raw.events.map(|list| {
-        list.iter()
-            .filter_map(|e| {
-                let k = EventKind::from_name(e);
-                if k.is_none() {
-                    problems.push(format!(
-                        "events: unknown event `{e}`; expected one of {}",
-                        EventKind::ALL.map(|k| k.name()).join(", ")
-                    ));
-                }
-                k
-            })
-            .collect()
-    });
+    let events = raw.events.map(|list| event_kinds(&list, &mut problems));
     if let Some(envs) = &raw.environments {
         for e in envs {
             if !environments.contains(e) {

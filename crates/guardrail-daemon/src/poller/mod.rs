@@ -61,6 +61,57 @@ fn fingerprint(w: &Watch, root: &Option<PathBuf>) -> String {
     )
 }
 
+/// The polling task of each watch (by target and environment), with the fingerprint of the
+/// watch it was started for.
+type Tasks = HashMap<(String, String), (String, JoinHandle<()>)>;
+
+/// Starts a task for each watch of `rt` that has none or whose source changed, and stops those
+/// of watches it no longer has; returns the watches removed and how many were skipped.
+fn reconcile(
+    tasks: &mut Tasks,
+    rt: &crate::service::Runtime,
+    shared: &Arc<Shared>,
+    stop: &watch::Receiver<bool>,
+) -> (Vec<(String, String)>, usize) {
+    let mut keep = std::collections::HashSet::new();
+    let mut skipped = 0;
+    for w in &rt.watches {
+        if rt.root.is_none()
+            && matches!(&w.source, Source::File { path } if !std::path::Path::new(path).is_absolute())
+        {
+            // Embedded defaults: no directory for relative paths to live in.
+            skipped += 1;
+            continue;
+        }
+        let key = w.key();
+        let fp = fingerprint(w, &rt.root);
+        keep.insert(key.clone());
+        if tasks.get(&key).is_some_and(|(f, _)| *f == fp) {
+            continue;
+        }
+        if let Some((_, old)) = tasks.remove(&key) {
+            old.abort();
+        }
+        let h = tokio::spawn(poll_loop(
+            shared.clone(),
+            w.clone(),
+            rt.root.clone(),
+            stop.clone(),
+        ));
+        tasks.insert(key, (fp, h));
+    }
+    let mut removed = Vec::new();
+    tasks.retain(|k, (_, h)| {
+        let kept = keep.contains(k);
+        if !kept {
+            h.abort();
+            removed.push(k.clone());
+        }
+        kept
+    });
+    (removed, skipped)
+}
+
 async fn supervise(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
     let client = match reqwest::Client::builder()
         .user_agent(concat!("guardrail/", env!("CARGO_PKG_VERSION")))
@@ -82,47 +133,12 @@ async fn supervise(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
         permits: Semaphore::new(MAX_CONCURRENT),
         cache: HashCache::default(),
     });
-    let mut tasks: HashMap<(String, String), (String, JoinHandle<()>)> = HashMap::new();
+    let mut tasks: Tasks = HashMap::new();
     let mut seen: Option<Arc<crate::service::Runtime>> = None;
     loop {
         let rt = service.runtime();
         if seen.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &rt)) {
-            let mut keep = std::collections::HashSet::new();
-            let mut skipped = 0;
-            for w in &rt.watches {
-                if rt.root.is_none()
-                    && matches!(&w.source, Source::File { path } if !std::path::Path::new(path).is_absolute())
-                {
-                    // Embedded defaults: no directory for relative paths to live in.
-                    skipped += 1;
-                    continue;
-                }
-                let key = w.key();
-                let fp = fingerprint(w, &rt.root);
-                keep.insert(key.clone());
-                if tasks.get(&key).is_some_and(|(f, _)| *f == fp) {
-                    continue;
-                }
-                if let Some((_, old)) = tasks.remove(&key) {
-                    old.abort();
-                }
-                let h = tokio::spawn(poll_loop(
-                    shared.clone(),
-                    w.clone(),
-                    rt.root.clone(),
-                    stop.clone(),
-                ));
-                tasks.insert(key, (fp, h));
-            }
-            let mut removed = Vec::new();
-            tasks.retain(|k, (_, h)| {
-                let kept = keep.contains(k);
-                if !kept {
-                    h.abort();
-                    removed.push(k.clone());
-                }
-                kept
-            });
+            let (removed, skipped) = reconcile(&mut tasks, &rt, &shared, &stop);
             for (target, env) in &removed {
                 service.forget_drift_metrics(target, env);
             }

@@ -230,66 +230,9 @@ async fn run(p: Prepared) -> i32 {
         limiter: limiter.clone(),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let rt = p.service.runtime();
-    tracing::info!(
-        listen = %bound,
-        data_dir = %p.settings.data_dir.display(),
-        config = %rt.origin,
-        targets = rt.config.targets.len(),
-        policies = rt.policies.policies().len(),
-        "guardrail serve started"
-    );
-    if rt.tokens.is_empty() && !has_store_tokens(&p.service) {
-        eprintln!(
-            "guardrail: no API tokens yet. Create one (printed once) with:\n  guardrail token create --user you --roles admin --data-dir {}",
-            p.settings.data_dir.display()
-        );
-    }
-    for n in &p.key_notes {
-        tracing::info!("{n}");
-    }
-    for w in &p.warnings {
-        tracing::warn!("{w}");
-        eprintln!("guardrail: warning: {w}");
-    }
-    if matches!(p.source, ConfigSource::Embedded) {
-        eprintln!(
-            "guardrail: running on embedded defaults: the example targets of examples/infra and the policy library built into the binary (pass --config guardrail.yaml for your own)"
-        );
-    }
-    drop(rt);
-    // background tasks
-    let sweep_every = guardrail_core::change::parse_duration(&p.settings.sweep_interval)
-        .ok()
-        .and_then(|d| d.to_std().ok())
-        .unwrap_or(Duration::from_secs(30));
-    tokio::spawn(sweep_loop(
-        p.service.clone(),
-        sweep_every,
-        limiter,
-        stop_rx.clone(),
-    ));
-    let head_every = guardrail_core::change::parse_duration(&p.settings.audit_head_interval)
-        .ok()
-        .and_then(|d| d.to_std().ok())
-        .filter(|d| !d.is_zero())
-        .unwrap_or(Duration::from_secs(900));
-    tokio::spawn(audit_head_loop(
-        p.service.clone(),
-        head_every,
-        stop_rx.clone(),
-    ));
-    let shutdown_delay = guardrail_core::change::parse_duration(&p.settings.shutdown_delay)
-        .ok()
-        .and_then(|d| d.to_std().ok())
-        .unwrap_or(Duration::from_secs(1));
-    tokio::spawn(reload_loop(
-        p.service.clone(),
-        p.source.clone(),
-        stop_rx.clone(),
-    ));
-    crate::poller::spawn(p.service.clone(), stop_rx.clone());
-    crate::delivery::spawn(p.service.clone(), stop_rx.clone());
+    announce(&p, bound);
+    spawn_background(&p, limiter, &stop_rx);
+    let shutdown_delay = setting_duration(&p.settings.shutdown_delay, Duration::from_secs(1));
 
     let app = app(state, p.settings.body_limit);
     ready.store(true, Ordering::Relaxed);
@@ -322,6 +265,75 @@ async fn run(p: Prepared) -> i32 {
             1
         }
     }
+}
+
+/// Logs what the daemon serves and warns about what an operator should know at start (no
+/// token yet, embedded defaults, key notes, settings warnings).
+fn announce(p: &Prepared, bound: SocketAddr) {
+    let rt = p.service.runtime();
+    tracing::info!(
+        listen = %bound,
+        data_dir = %p.settings.data_dir.display(),
+        config = %rt.origin,
+        targets = rt.config.targets.len(),
+        policies = rt.policies.policies().len(),
+        "guardrail serve started"
+    );
+    if rt.tokens.is_empty() && !has_store_tokens(&p.service) {
+        eprintln!(
+            "guardrail: no API tokens yet. Create one (printed once) with:\n  guardrail token create --user you --roles admin --data-dir {}",
+            p.settings.data_dir.display()
+        );
+    }
+    for n in &p.key_notes {
+        tracing::info!("{n}");
+    }
+    for w in &p.warnings {
+        tracing::warn!("{w}");
+        eprintln!("guardrail: warning: {w}");
+    }
+    if matches!(p.source, ConfigSource::Embedded) {
+        eprintln!(
+            "guardrail: running on embedded defaults: the example targets of examples/infra and the policy library built into the binary (pass --config guardrail.yaml for your own)"
+        );
+    }
+}
+
+/// A duration setting (`30s`, `15m`), or `default` when it does not parse.
+fn setting_duration(s: &str, default: Duration) -> Duration {
+    guardrail_core::change::parse_duration(s)
+        .ok()
+        .and_then(|d| d.to_std().ok())
+        .unwrap_or(default)
+}
+
+/// Starts the background tasks: the sweep, the audit head timer, hot reload, the drift poller
+/// and the notification delivery loop; each stops when `stop` turns true.
+fn spawn_background(
+    p: &Prepared,
+    limiter: Option<Arc<http::RateLimiter>>,
+    stop: &watch::Receiver<bool>,
+) {
+    let sweep_every = setting_duration(&p.settings.sweep_interval, Duration::from_secs(30));
+    tokio::spawn(sweep_loop(
+        p.service.clone(),
+        sweep_every,
+        limiter,
+        stop.clone(),
+    ));
+    // A zero interval would spin: the default instead.
+    let head_every = match setting_duration(&p.settings.audit_head_interval, Duration::ZERO) {
+        d if d.is_zero() => Duration::from_secs(900),
+        d => d,
+    };
+    tokio::spawn(audit_head_loop(p.service.clone(), head_every, stop.clone()));
+    tokio::spawn(reload_loop(
+        p.service.clone(),
+        p.source.clone(),
+        stop.clone(),
+    ));
+    crate::poller::spawn(p.service.clone(), stop.clone());
+    crate::delivery::spawn(p.service.clone(), stop.clone());
 }
 
 fn has_store_tokens(svc: &Service) -> bool {

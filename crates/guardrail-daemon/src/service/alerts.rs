@@ -7,24 +7,20 @@
 //! by key, so a resolve is sent once, after its alert, and Alertmanager can be reminded of
 //! what is still firing.
 
-use chrono::{DateTime, Utc};
-
-use super::{Result, Runtime, Service, ServiceError};
+use super::context::OpContext;
+use super::{Result, Runtime, Service};
 use crate::notify::{Event, EventKind, Severity, Status};
 use guardrail_core::change::audit::AuditEntry;
-use guardrail_store::{self as store, AlertRow, OutboxRow, Tx};
+use guardrail_store::{self as store, AlertRow, OutboxRow, RetroReview, Tx};
 
-/// Writes one outbox row per receiver that routes `e`; returns how many.
-pub(super) fn enqueue(
-    tx: &mut dyn Tx,
-    rt: &Runtime,
-    e: &Event,
-    now: DateTime<Utc>,
-) -> Result<usize> {
+/// Writes one outbox row per receiver that routes `e` (and wakes the delivery loop after the
+/// commit); returns how many.
+pub(super) fn enqueue(tx: &mut dyn Tx, cx: &mut OpContext<'_>, e: &Event) -> Result<usize> {
     let payload = serde_json::to_string(e)
         .map_err(|err| store::StoreError::Backend(format!("event: {err}")))?;
+    let now = cx.now;
     let mut n = 0;
-    for r in rt.receivers.route(e) {
+    for r in cx.rt.receivers.route(e) {
         tx.insert_outbox(&OutboxRow {
             id: 0,
             receiver: r.name.clone(),
@@ -39,12 +35,13 @@ pub(super) fn enqueue(
         })?;
         n += 1;
     }
+    cx.fx.wake |= n > 0;
     Ok(n)
 }
 
 /// Fires a state alert (once: an alert already active under the key is only refreshed).
 /// Returns whether it was new.
-pub(super) fn fire(tx: &mut dyn Tx, rt: &Runtime, e: &Event, now: DateTime<Utc>) -> Result<bool> {
+pub(super) fn fire(tx: &mut dyn Tx, cx: &mut OpContext<'_>, e: &Event) -> Result<bool> {
     let payload = serde_json::to_string(e)
         .map_err(|err| store::StoreError::Backend(format!("event: {err}")))?;
     if let Some(a) = tx.alert(&e.key)?
@@ -57,10 +54,10 @@ pub(super) fn fire(tx: &mut dyn Tx, rt: &Runtime, e: &Event, now: DateTime<Utc>)
         key: e.key.clone(),
         event: e.event.name().to_string(),
         payload,
-        fired_at: now,
+        fired_at: cx.now,
         resolved_at: None,
     })?;
-    enqueue(tx, rt, e, now)?;
+    enqueue(tx, cx, e)?;
     Ok(true)
 }
 
@@ -68,12 +65,12 @@ pub(super) fn fire(tx: &mut dyn Tx, rt: &Runtime, e: &Event, now: DateTime<Utc>)
 /// was active.
 pub(super) fn resolve(
     tx: &mut dyn Tx,
-    rt: &Runtime,
+    cx: &mut OpContext<'_>,
     key: &str,
     summary: String,
     details: serde_json::Value,
-    now: DateTime<Utc>,
 ) -> Result<bool> {
+    let now = cx.now;
     let Some(a) = tx.alert(key)?.filter(|a| a.resolved_at.is_none()) else {
         return Ok(false);
     };
@@ -84,7 +81,7 @@ pub(super) fn resolve(
         resolved_at: Some(now),
         ..a
     })?;
-    enqueue(tx, rt, &resolved, now)?;
+    enqueue(tx, cx, &resolved)?;
     Ok(true)
 }
 
@@ -112,9 +109,8 @@ pub(super) fn target_severity(rt: &Runtime, target: &str, env: &str) -> Severity
 /// always, `mandatory_overridden` when a mandatory rule blocked the change.
 pub(super) fn break_glass_notices(
     tx: &mut dyn Tx,
-    rt: &Runtime,
+    cx: &mut OpContext<'_>,
     c: &guardrail_store::ChangeRow,
-    now: DateTime<Utc>,
 ) -> Result<()> {
     let Some(bg) = &c.doc.break_glass else {
         return Ok(());
@@ -146,12 +142,12 @@ pub(super) fn break_glass_notices(
         ),
         target,
         env: Some(c.env.clone()),
-        starts_at: now,
+        starts_at: cx.now,
         ends_at: None,
         labels,
         details,
     };
-    enqueue(tx, rt, &base, now)?;
+    enqueue(tx, cx, &base)?;
     if !c.doc.mandatory.is_empty() {
         let e = Event {
             event: EventKind::MandatoryOverridden,
@@ -166,7 +162,7 @@ pub(super) fn break_glass_notices(
             ),
             ..base
         };
-        enqueue(tx, rt, &e, now)?;
+        enqueue(tx, cx, &e)?;
     }
     Ok(())
 }
@@ -176,47 +172,11 @@ impl Service {
     /// resolves it when they are closed. Run periodically by the notification loop.
     pub fn check_retro_reviews(&self) -> Result<()> {
         let rt = self.runtime();
-        self.write(|tx| {
-            let now = self.now();
+        self.transact("guardrail", &rt, |tx, cx| {
             let open = tx.retros(true)?;
+            let now = cx.now;
             for r in open.iter().filter(|r| r.due_at <= now) {
-                let key = format!("retro_overdue/{}", r.id);
-                if tx.alert(&key)?.is_some() {
-                    continue;
-                }
-                let e = Event {
-                    event: EventKind::RetroOverdue,
-                    status: Status::Firing,
-                    key: key.clone(),
-                    severity: Severity::Warning,
-                    summary: format!(
-                        "the retro review {} of break-glass change {} was due {} and is still open",
-                        r.id,
-                        r.change_id,
-                        r.due_at.to_rfc3339()
-                    ),
-                    target: None,
-                    env: None,
-                    starts_at: r.due_at,
-                    ends_at: None,
-                    labels: [
-                        ("retro".to_string(), r.id.to_string()),
-                        ("change".to_string(), r.change_id.to_string()),
-                    ]
-                    .into(),
-                    details: serde_json::json!({"retro_review": r.id, "change": r.change_id, "due_at": r.due_at}),
-                };
-                fire(tx, &rt, &e, now)?;
-                tx.append_audit(
-                    &AuditEntry {
-                        actor: "guardrail".into(),
-                        action: "retro.overdue".into(),
-                        subject: format!("retro/{}", r.id),
-                        detail: serde_json::json!({"change": r.change_id, "due_at": r.due_at}),
-                        ..Default::default()
-                    },
-                    now,
-                )?;
+                retro_overdue(tx, cx, r)?;
             }
             for a in tx.active_alerts()? {
                 let Some(id) = a
@@ -229,15 +189,56 @@ impl Service {
                 if !open.iter().any(|r| r.id == id) {
                     resolve(
                         tx,
-                        &rt,
+                        cx,
                         &a.key,
                         format!("the retro review {id} was closed"),
                         serde_json::json!({"retro_review": id}),
-                        now,
                     )?;
                 }
             }
-            Ok::<_, ServiceError>(())
+            Ok(())
         })
     }
+}
+
+/// Fires `retro_overdue` for an open review past due (once) and audits it.
+fn retro_overdue(tx: &mut dyn Tx, cx: &mut OpContext<'_>, r: &RetroReview) -> Result<()> {
+    let key = format!("retro_overdue/{}", r.id);
+    if tx.alert(&key)?.is_some() {
+        return Ok(());
+    }
+    let e = Event {
+        event: EventKind::RetroOverdue,
+        status: Status::Firing,
+        key,
+        severity: Severity::Warning,
+        summary: format!(
+            "the retro review {} of break-glass change {} was due {} and is still open",
+            r.id,
+            r.change_id,
+            r.due_at.to_rfc3339()
+        ),
+        target: None,
+        env: None,
+        starts_at: r.due_at,
+        ends_at: None,
+        labels: [
+            ("retro".to_string(), r.id.to_string()),
+            ("change".to_string(), r.change_id.to_string()),
+        ]
+        .into(),
+        details: serde_json::json!({"retro_review": r.id, "change": r.change_id, "due_at": r.due_at}),
+    };
+    fire(tx, cx, &e)?;
+    tx.append_audit(
+        &AuditEntry {
+            actor: "guardrail".into(),
+            action: "retro.overdue".into(),
+            subject: format!("retro/{}", r.id),
+            detail: serde_json::json!({"change": r.change_id, "due_at": r.due_at}),
+            ..Default::default()
+        },
+        cx.now,
+    )?;
+    Ok(())
 }

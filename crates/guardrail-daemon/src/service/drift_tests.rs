@@ -1,18 +1,14 @@
 //! Drift recording against a real store: each poll outcome, its audit records, its outbox rows
 //! (written in the same transaction) and its metrics.
 
-use std::sync::{Arc, Mutex};
+use chrono::Utc;
 
-use chrono::{DateTime, Duration, Utc};
-
-use super::drift::{FailureKind, Fetched, HashCache, SourceFailure};
-use super::{Service, api};
-use crate::metrics::{Metrics, TargetEnv};
-use crate::server::settings::{ConfigSource, load_runtime};
+use super::drift::{FailureKind, Fetched, SourceFailure};
+use super::testing::{World, admin, other_approver};
+use super::{api, drift::PollReport};
+use crate::metrics::TargetEnv;
 use guardrail_core::change::State;
-use guardrail_core::drift::Watch;
-use guardrail_store::sqlite::SqliteStore;
-use guardrail_store::{self as store, DriftFilter, Identity, OutboxRow, Role};
+use guardrail_store::{DriftFilter, OutboxRow};
 
 const CONFIG: &str = r#"
 targets:
@@ -46,92 +42,22 @@ notifications:
 const LB: &str = "frontend www\n    bind :80\n    default_backend web\n\nbackend web\n    server web1 10.0.0.1:80 check\n    server web2 10.0.0.2:80 check\n";
 const LB_PUSHED: &str = "frontend www\n    bind :80\n    default_backend web\n\nbackend web\n    server web1 10.0.0.1:80 check\n    server web2 10.0.0.2:80 check disabled\n";
 
-struct World {
-    _dir: tempfile::TempDir,
-    svc: Service,
-    clock: Arc<Mutex<DateTime<Utc>>>,
-    cache: HashCache,
-}
-
 fn world() -> World {
-    world_with(CONFIG)
+    World::new(CONFIG)
 }
 
 fn world_with(config: &str) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("guardrail.yaml");
-    std::fs::write(&cfg, config).unwrap();
-    let rt = load_runtime(&ConfigSource::File(cfg)).unwrap();
-    let store = SqliteStore::open(&dir.path().join("data")).unwrap();
-    let key = crate::service::audit::open_key(
-        &store,
-        &dir.path().join("audit.key"),
-        DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc),
-    )
-    .unwrap()
-    .key;
-    let clock = Arc::new(Mutex::new(
-        DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc),
-    ));
-    let c = clock.clone();
-    let svc = Service::new(
-        Arc::new(store),
-        rt,
-        Arc::new(Metrics::new()),
-        Arc::new(move || *c.lock().unwrap()),
-        key,
-    );
-    World {
-        _dir: dir,
-        svc,
-        clock,
-        cache: HashCache::default(),
-    }
+    World::new(config)
 }
 
-/// An approver who neither wrote a change nor broke its glass (four eyes).
-fn other_approver() -> Identity {
-    Identity {
-        user: "dana".into(),
-        roles: vec![Role::Approver],
-        groups: vec![],
-    }
+/// Drift-specific helpers of the shared test world.
+trait DriftWorld {
+    fn fail(&self, target: &str) -> PollReport;
+    fn gauge(&self, target: &str, env: &str) -> (i64, i64, u64);
 }
 
-fn admin() -> Identity {
-    Identity {
-        user: "alice".into(),
-        roles: vec![Role::Admin],
-        groups: vec![],
-    }
-}
-
-impl World {
-    fn watch(&self, target: &str) -> Watch {
-        self.svc
-            .runtime()
-            .watches
-            .iter()
-            .find(|w| w.target == target)
-            .unwrap()
-            .clone()
-    }
-
-    fn poll(&self, target: &str, content: &str) -> super::drift::PollReport {
-        self.svc
-            .record_poll(
-                &self.watch(target),
-                Fetched::Content(content.as_bytes().to_vec()),
-                &self.cache,
-            )
-            .unwrap()
-    }
-
-    fn fail(&self, target: &str) -> super::drift::PollReport {
+impl DriftWorld for World {
+    fn fail(&self, target: &str) -> PollReport {
         self.svc
             .record_poll(
                 &self.watch(target),
@@ -142,24 +68,6 @@ impl World {
                 &self.cache,
             )
             .unwrap()
-    }
-
-    fn advance(&self, secs: i64) {
-        *self.clock.lock().unwrap() += Duration::seconds(secs);
-    }
-
-    fn outbox(&self) -> Vec<OutboxRow> {
-        store::read(self.svc.store.as_ref(), |tx| tx.outbox_pending(1000)).unwrap()
-    }
-
-    fn audit_actions(&self) -> Vec<String> {
-        self.svc
-            .audit_records(0, 1000)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.action)
-            .filter(|a| a != guardrail_core::change::audit::KEYED_ACTION)
-            .collect()
     }
 
     fn gauge(&self, target: &str, env: &str) -> (i64, i64, u64) {
@@ -347,23 +255,7 @@ fn unparsable_content_is_a_source_failure() {
 }
 
 fn submit(w: &World, target: &str, env: &str, content: &str) -> api::ChangeView {
-    w.svc
-        .submit(
-            &admin(),
-            api::SubmitChange {
-                env: env.into(),
-                title: "bump replicas".into(),
-                ticket: "OPS-1".into(),
-                source_url: String::new(),
-                commit: String::new(),
-                targets: vec![api::TargetContent {
-                    target: target.into(),
-                    content: content.into(),
-                    format: None,
-                }],
-            },
-        )
-        .unwrap()
+    w.submit_as(&admin(), target, env, content).unwrap()
 }
 
 #[test]

@@ -3,20 +3,51 @@
 //! only for fan-in rules (the other targets' baselines), once per environment and store
 //! generation.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use super::api::EvaluateBody;
 use super::{Result, Runtime, Service, ServiceError};
-use guardrail_core::config::KINDS;
+use guardrail_core::config::{KINDS, Target};
 use guardrail_core::document::Format;
 use guardrail_core::pipeline::{self, Loaded};
 use guardrail_core::policy::{ChangeInfo, InventoryEntry, TargetInfo};
 use guardrail_core::report::Report;
-use guardrail_store as store;
+use guardrail_store::{self as store, Tx};
 
-/// Per environment: (store generation, the parsed baselines of its targets).
-pub(super) type InventoryCache = RwLock<HashMap<String, (u64, Arc<Vec<(TargetInfo, Loaded)>>)>>;
+/// For fan-in rules: the stored baselines of the environment's targets (parsed), except those
+/// `skip` names (the ones being evaluated, whose new content the caller has). Empty when no
+/// rule reads `inventory`. Shared with change submission and drift recording.
+pub(super) fn baseline_inventory(
+    tx: &mut dyn Tx,
+    rt: &Runtime,
+    env: &str,
+    skip: impl Fn(&str) -> bool,
+) -> Result<Vec<(TargetInfo, Loaded)>> {
+    let mut others = Vec::new();
+    if !rt.uses_inventory {
+        return Ok(others);
+    }
+    for t in &rt.config.targets {
+        if skip(&t.name) {
+            continue;
+        }
+        if let Some(b) = tx.baseline(&t.name, env)?
+            && let Ok(l) =
+                pipeline::parse(&t.name, b.content.as_bytes(), Format::from_name(&b.format))
+        {
+            let info = TargetInfo {
+                name: t.name.clone(),
+                kind: t.kind.clone(),
+                env: env.to_string(),
+                owners: t.owners.clone(),
+                critical: t.critical,
+                format: l.doc.format.name().to_string(),
+            };
+            others.push((info, l));
+        }
+    }
+    Ok(others)
+}
 
 impl Service {
     /// The parsed baselines of `env`'s targets, from the cache while nothing was written since.
@@ -36,7 +67,7 @@ impl Service {
             return Ok(docs.clone());
         }
         let docs = Arc::new(store::read(self.store.as_ref(), |tx| {
-            super::changes::baseline_inventory(tx, rt, env, |_| false)
+            baseline_inventory(tx, rt, env, |_| false)
         })?);
         cache
             .write()
@@ -53,7 +84,7 @@ impl Service {
         // A guardrail.yaml that declares no environment at all (policies only) still evaluates
         // in the default one, as `guardrail check` does.
         if !(rt.config.environments.is_empty() && body.env == "production") {
-            super::changes::known_env(&rt, &body.env)?;
+            super::input::known_env(&rt, &body.env)?;
         }
         // Old and new are two versions of one target: each may be as large as a target.
         for (field, side) in [("old", &body.old), ("new", &body.new)] {
@@ -71,59 +102,19 @@ impl Service {
         let started = std::time::Instant::now();
         let rt = self.runtime();
         let known = body.target.as_deref().and_then(|t| rt.config.target(t));
-        let name = body.target.clone().unwrap_or_else(|| "change".to_string());
-        let kind = match (&body.kind, known) {
-            (Some(k), _) => k.clone(),
-            (None, Some(t)) => t.kind.clone(),
-            (None, None) => {
-                return Err(ServiceError::invalid(
-                    "kind",
-                    "give `kind` (or a `target` of guardrail.yaml)",
-                ));
-            }
-        };
-        if !KINDS.contains(&kind.as_str()) {
-            return Err(ServiceError::invalid(
-                "kind",
-                format!(
-                    "unknown kind `{kind}`; expected one of {}",
-                    KINDS.join(", ")
-                ),
-            ));
-        }
-        let explicit = match &body.format {
-            Some(f) => Some(Format::parse_name(f).map_err(|e| ServiceError::invalid("format", e))?),
-            None => known.and_then(|t| t.format),
-        };
-        if body.old.is_none() && body.new.is_none() {
-            return Err(ServiceError::invalid("new", "give `old`, `new` or both"));
-        }
-        // Both sides are read with one format: the explicit one, else the new side's.
-        let parse = |field: &str, label: &str, text: &str, f: Option<Format>| {
-            pipeline::parse(label, text.as_bytes(), f)
-                .map_err(|e| ServiceError::invalid(field, e.lines.join("; ")))
-        };
-        let new = match &body.new {
-            Some(t) => Some(parse("new", &name, t, explicit)?),
-            None => None,
-        };
-        let fmt = explicit.or(new.as_ref().map(|n| n.doc.format));
-        let old = match &body.old {
-            Some(t) => Some(parse("old", &format!("{name} (old)"), t, fmt)?),
-            None => None,
-        };
-        let format = new
-            .as_ref()
-            .or(old.as_ref())
-            .map(|l| l.doc.format.name().to_string())
-            .unwrap_or_default();
+        let kind = kind_of(body, known)?;
+        let (old, new) = parse_pair(body, known)?;
         let info = TargetInfo {
-            name: name.clone(),
+            name: body.target.clone().unwrap_or_else(|| "change".to_string()),
             kind,
             env: body.env.clone(),
             owners: known.map(|t| t.owners.clone()).unwrap_or_default(),
             critical: known.is_some_and(|t| t.critical),
-            format,
+            format: new
+                .as_ref()
+                .or(old.as_ref())
+                .map(|l| l.doc.format.name().to_string())
+                .unwrap_or_default(),
         };
         // Fan-in rules see the other targets' baselines, as for a submitted change.
         let others = if rt
@@ -154,6 +145,7 @@ impl Service {
             &mut report,
         );
         rt.waivers.apply(&rt.policies, &mut report, self.now());
+        // Nothing is written: the evaluation counts at once.
         self.metrics.record_evaluations(&report);
         self.metrics
             .policy
@@ -164,4 +156,60 @@ impl Service {
             self.limits.max_diff_entries,
         ))
     }
+}
+
+/// The kind of target evaluated: the body's, else the named target's (422 naming `kind` when
+/// there is neither, or it is unknown).
+fn kind_of(body: &EvaluateBody, known: Option<&Target>) -> Result<String> {
+    let kind = match (&body.kind, known) {
+        (Some(k), _) => k.clone(),
+        (None, Some(t)) => t.kind.clone(),
+        (None, None) => {
+            return Err(ServiceError::invalid(
+                "kind",
+                "give `kind` (or a `target` of guardrail.yaml)",
+            ));
+        }
+    };
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(ServiceError::invalid(
+            "kind",
+            format!(
+                "unknown kind `{kind}`; expected one of {}",
+                KINDS.join(", ")
+            ),
+        ));
+    }
+    Ok(kind)
+}
+
+/// The old and new sides parsed (at least one given), both with one format: the explicit one
+/// (the body's, else the named target's), else the new side's. 422 naming the side that does
+/// not parse.
+fn parse_pair(
+    body: &EvaluateBody,
+    known: Option<&Target>,
+) -> Result<(Option<Loaded>, Option<Loaded>)> {
+    let name = body.target.as_deref().unwrap_or("change");
+    let explicit = match &body.format {
+        Some(f) => Some(Format::parse_name(f).map_err(|e| ServiceError::invalid("format", e))?),
+        None => known.and_then(|t| t.format),
+    };
+    if body.old.is_none() && body.new.is_none() {
+        return Err(ServiceError::invalid("new", "give `old`, `new` or both"));
+    }
+    let parse = |field: &str, label: &str, text: &str, f: Option<Format>| {
+        pipeline::parse(label, text.as_bytes(), f)
+            .map_err(|e| ServiceError::invalid(field, e.lines.join("; ")))
+    };
+    let new = match &body.new {
+        Some(t) => Some(parse("new", name, t, explicit)?),
+        None => None,
+    };
+    let fmt = explicit.or(new.as_ref().map(|n| n.doc.format));
+    let old = match &body.old {
+        Some(t) => Some(parse("old", &format!("{name} (old)"), t, fmt)?),
+        None => None,
+    };
+    Ok((old, new))
 }

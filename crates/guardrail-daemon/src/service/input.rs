@@ -4,7 +4,7 @@
 //! such input is refused with 422 naming the field, so what the store holds is always safe to
 //! print. Unknown names are refused with the nearest known one.
 
-use super::{Result, ServiceError};
+use super::{Result, Runtime, ServiceError};
 
 /// What a text field may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,23 @@ pub fn text_field(field: &str, value: &str, kind: Text) -> Result<()> {
 }
 
 pub use guardrail_core::document::names::{nearest, unknown_name};
+
+/// Refuses an environment guardrail.yaml does not declare (a typo must not create a change or a
+/// freeze that applies to nothing, nor get a gate answer or an evaluation for nothing): 422
+/// naming the field, the nearest name and the declared ones.
+pub(super) fn known_env(rt: &Runtime, env: &str) -> Result<()> {
+    if rt.config.environments.iter().any(|e| e == env) {
+        return Ok(());
+    }
+    Err(ServiceError::invalid(
+        "env",
+        unknown_name(
+            "environment",
+            env,
+            rt.config.environments.iter().map(String::as_str),
+        ) + " (guardrail.yaml declares them)",
+    ))
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
-//! The daemon's business logic, transport-free: each operation loads records from the store,
-//! asks the pure core (`change`, `pipeline`) what to do, and stores the outcome with its audit
-//! record in one transaction. The HTTP server and offline commands (`token create`, `audit
-//! verify`) call it; it never sees a socket.
+//! The daemon's business logic, transport-free: each operation (`ops`, one module each) loads
+//! records from the store, asks the pure core (`change`, `pipeline`, `drift`) what to do, and
+//! stores the outcome with its audit record in one transaction over an `OpContext`
+//! (`context`), whose metrics and notifications are applied after the commit. The HTTP server
+//! and offline commands (`token create`, `audit verify`) call it; it never sees a socket.
 //!
 //! Runs on threads with a big stack (policy evaluation); the server calls it through
 //! `spawn_blocking`.
@@ -9,14 +10,19 @@
 mod alerts;
 pub mod api;
 pub mod audit;
-mod changes;
+mod context;
 pub mod drift;
 #[cfg(test)]
 mod drift_tests;
 mod evaluate;
+mod gates;
 pub mod input;
 pub mod limits;
+mod ops;
+mod queries;
 mod runtime;
+#[cfg(test)]
+mod testing;
 pub mod tokens;
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -85,6 +91,23 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 /// How long a gate answer may be reused when nothing was written meanwhile.
 pub const GATE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Per environment: (store generation, the parsed baselines of its targets), for the fan-in
+/// rules of `POST /v1/evaluate`.
+type InventoryCache = RwLock<
+    std::collections::HashMap<
+        String,
+        (
+            u64,
+            Arc<
+                Vec<(
+                    guardrail_core::policy::TargetInfo,
+                    guardrail_core::pipeline::Loaded,
+                )>,
+            >,
+        ),
+    >,
+>;
+
 /// Where "now" comes from (tests set it).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -123,18 +146,9 @@ pub struct Service {
     eval_gate: limits::EvalGate,
     /// Parsed baselines per environment for the fan-in rules of `POST /v1/evaluate`, with the
     /// generation they were read at; cleared on reload.
-    inventory_cache: evaluate::InventoryCache,
+    inventory_cache: InventoryCache,
     pub metrics: Arc<Metrics>,
     clock: Clock,
-}
-
-/// Side effects to apply after a transaction commits (never for a rolled-back one).
-#[derive(Default)]
-struct Effects {
-    transitions: Vec<(String, String)>,
-    approvals: Vec<&'static str>,
-    invalidated: Vec<(&'static str, u64)>,
-    break_glass: u64,
 }
 
 impl Service {
@@ -188,21 +202,6 @@ impl Service {
         self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// A cached gate answer still valid, if any.
-    fn cached_gate(&self, key: &(String, String, String)) -> Option<api::GateAnswer> {
-        let cache = self.gate_cache.read().unwrap_or_else(|p| p.into_inner());
-        let (generation, at, answer) = cache.get(key)?;
-        (*generation == self.generation() && at.elapsed() < GATE_CACHE_TTL).then(|| answer.clone())
-    }
-
-    fn cache_gate(&self, key: (String, String, String), generation: u64, answer: &api::GateAnswer) {
-        let mut cache = self.gate_cache.write().unwrap_or_else(|p| p.into_inner());
-        if cache.len() > 10_000 {
-            cache.clear();
-        }
-        cache.insert(key, (generation, std::time::Instant::now(), answer.clone()));
-    }
-
     /// The policies, targets and settings in force.
     pub fn runtime(&self) -> Arc<Runtime> {
         self.runtime
@@ -222,101 +221,6 @@ impl Service {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
-    }
-
-    fn apply(&self, e: Effects) {
-        let m = &self.metrics.changes;
-        for (from, to) in e.transitions {
-            m.transitions
-                .get_or_create(&crate::metrics::FromTo { from, to })
-                .inc();
-        }
-        for d in e.approvals {
-            m.approvals
-                .get_or_create(&crate::metrics::DecisionLabel {
-                    decision: d.to_string(),
-                })
-                .inc();
-        }
-        for (reason, n) in e.invalidated {
-            m.approvals_invalidated
-                .get_or_create(&crate::metrics::ReasonLabel {
-                    reason: reason.to_string(),
-                })
-                .inc_by(n);
-        }
-        m.break_glass.inc_by(e.break_glass);
-    }
-
-    /// Audit records after `after`, oldest first.
-    pub fn audit_records(&self, after: i64, limit: u32) -> Result<Vec<api::AuditRecordView>> {
-        let recs = store::read(self.store.as_ref(), |tx| {
-            tx.audit_records(after, limit.min(1000))
-        })?;
-        Ok(recs
-            .into_iter()
-            .map(|r| api::AuditRecordView {
-                id: r.id,
-                at: r.at,
-                actor: r.actor,
-                action: r.action,
-                subject: r.subject,
-                before: r.before,
-                after: r.after,
-                content_hash: r.content_hash,
-                detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
-                hash: r.hash,
-            })
-            .collect())
-    }
-
-    /// Refreshes the gauges computed from the store (changes by state, oldest wait, overdue
-    /// retro reviews), before a scrape.
-    pub fn refresh_gauges(&self) -> Result<()> {
-        let now = self.now();
-        let rt = self.runtime();
-        let (counts, waiting, retros) = store::read(self.store.as_ref(), |tx| {
-            let waiting = tx.changes(&store::ChangeFilter {
-                state: Some(guardrail_core::change::State::AwaitingApproval),
-                limit: 1000,
-                ..Default::default()
-            })?;
-            Ok::<_, ServiceError>((tx.change_counts()?, waiting, tx.retros(true)?))
-        })?;
-        let m = &self.metrics.changes;
-        let mut envs: Vec<String> = rt.config.environments.clone();
-        for (_, e, _) in &counts {
-            if !envs.contains(e) {
-                envs.push(e.clone());
-            }
-        }
-        for env in &envs {
-            for s in guardrail_core::change::State::ALL {
-                let n = counts
-                    .iter()
-                    .find(|(st, e, _)| *st == s && e == env)
-                    .map(|c| c.2)
-                    .unwrap_or(0);
-                m.changes
-                    .get_or_create(&crate::metrics::StateEnv {
-                        state: s.name().to_string(),
-                        env: env.clone(),
-                    })
-                    .set(n);
-            }
-            let oldest = waiting
-                .iter()
-                .filter(|c| &c.env == env)
-                .map(|c| (now - c.updated_at).num_seconds().max(0))
-                .max()
-                .unwrap_or(0);
-            m.oldest_wait
-                .get_or_create(&crate::metrics::EnvLabel { env: env.clone() })
-                .set(oldest);
-        }
-        m.retro_overdue
-            .set(retros.iter().filter(|r| r.due_at <= now).count() as i64);
-        Ok(())
     }
 }
 

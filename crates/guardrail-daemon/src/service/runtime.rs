@@ -78,37 +78,7 @@ impl Runtime {
         let mut retro_due = chrono::Duration::hours(72);
         if let Some(server) = &config.server {
             if let Some(list) = server.get("tokens") {
-                match serde_json::from_value::<Vec<RawToken>>(list.clone()) {
-                    Err(e) => problems.push(format!("server.tokens: {e}")),
-                    Ok(list) => {
-                        for (i, t) in list.into_iter().enumerate() {
-                            let mut roles = Vec::new();
-                            for r in &t.roles {
-                                match Role::from_name(r) {
-                                    Some(r) => roles.push(r),
-                                    None => problems.push(format!(
-                                        "server.tokens[{i}].roles: unknown role `{r}`; expected one of {}",
-                                        Role::ALL.map(|r| r.name()).join(", ")
-                                    )),
-                                }
-                            }
-                            let h = t.sha256.trim().to_ascii_lowercase();
-                            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                                problems.push(format!(
-                                    "server.tokens[{i}].sha256: expected 64 hex digits (sha256 of the token)"
-                                ));
-                            }
-                            tokens.push(TokenEntry {
-                                sha256: h,
-                                identity: Identity {
-                                    user: t.user,
-                                    roles,
-                                    groups: t.groups,
-                                },
-                            });
-                        }
-                    }
-                }
+                tokens = server_tokens(list, &mut problems);
             }
             if let Some(v) = server.get("retro_due") {
                 match v.as_str().map(guardrail_core::change::parse_duration) {
@@ -137,4 +107,44 @@ impl Runtime {
             receivers,
         })
     }
+}
+
+/// The tokens of `server.tokens`; each problem (an unknown role, a hash that is not 64 hex
+/// digits) is added to `problems`.
+fn server_tokens(list: &serde_json::Value, problems: &mut Vec<String>) -> Vec<TokenEntry> {
+    let list = match serde_json::from_value::<Vec<RawToken>>(list.clone()) {
+        Ok(list) => list,
+        Err(e) => {
+            problems.push(format!("server.tokens: {e}"));
+            return Vec::new();
+        }
+    };
+    let mut tokens = Vec::new();
+    for (i, t) in list.into_iter().enumerate() {
+        let mut roles = Vec::new();
+        for r in &t.roles {
+            match Role::from_name(r) {
+                Some(r) => roles.push(r),
+                None => problems.push(format!(
+                    "server.tokens[{i}].roles: unknown role `{r}`; expected one of {}",
+                    Role::ALL.map(|r| r.name()).join(", ")
+                )),
+            }
+        }
+        let h = t.sha256.trim().to_ascii_lowercase();
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            problems.push(format!(
+                "server.tokens[{i}].sha256: expected 64 hex digits (sha256 of the token)"
+            ));
+        }
+        tokens.push(TokenEntry {
+            sha256: h,
+            identity: Identity {
+                user: t.user,
+                roles,
+                groups: t.groups,
+            },
+        });
+    }
+    tokens
 }
