@@ -296,43 +296,10 @@ pub fn verify<'a>(
             });
         }
         if keyed_from.is_none() && r.action == KEYED_ACTION {
-            let Some(k) = key else {
-                return Err(AuditBreak {
-                    id: r.id,
-                    reason: "records from here on are MAC'd with the audit key; give the key (--key-file or GUARDRAIL_AUDIT_KEY_FILE) to verify them".into(),
-                });
-            };
-            let named = marker_key_id(r).unwrap_or_default();
-            if named != k.id() {
-                return Err(AuditBreak {
-                    id: r.id,
-                    reason: format!(
-                        "the chain is keyed with key id {named}, but the key given has id {}",
-                        k.id()
-                    ),
-                });
-            }
+            check_key_marker(r, key)?;
             keyed_from = Some(r.id);
         }
-        match (keyed_from, key) {
-            (Some(_), Some(k)) => {
-                if !mac_matches(r, k) {
-                    return Err(AuditBreak {
-                        id: r.id,
-                        reason: "its MAC does not match (the record was edited or forged without the audit key)".into(),
-                    });
-                }
-            }
-            _ => {
-                if record_hash(r) != r.hash {
-                    return Err(AuditBreak {
-                        id: r.id,
-                        reason: "its content does not match its hash (the record was edited)"
-                            .into(),
-                    });
-                }
-            }
-        }
+        check_content(r, keyed_from.is_some(), key)?;
         if let Some(a) = anchor
             && a.id == r.id
         {
@@ -351,36 +318,11 @@ pub fn verify<'a>(
         n += 1;
     }
     let last = expect_id - 1;
-    if let Some(a) = anchor
-        && !anchor_seen
-    {
-        return Err(AuditBreak {
-            id: last + 1,
-            reason: if last == 0 {
-                format!(
-                    "missing: the chain is empty, but the anchor {a} says it had {} records",
-                    a.id
-                )
-            } else {
-                format!(
-                    "missing: the chain ends at record {last}, but the anchor {a} says it reached {}",
-                    a.id
-                )
-            },
-        });
-    }
-    if key.is_some() && keyed_from.is_none() {
-        return Err(AuditBreak {
-            id: last + 1,
-            reason: if last == 0 {
-                "missing: the chain is empty, but an audit key exists; a keyed chain starts with its key record, so its records were deleted".into()
-            } else {
-                format!(
-                    "missing: no record after {last} carries a MAC, but an audit key exists; the keyed records were deleted"
-                )
-            },
-        });
-    }
+    check_tail(
+        last,
+        anchor.filter(|_| !anchor_seen),
+        key.is_some() && keyed_from.is_none(),
+    )?;
     match head {
         Some(h) if h.id > last => Err(AuditBreak {
             id: last + 1,
@@ -406,6 +348,89 @@ pub fn verify<'a>(
             }),
         }),
     }
+}
+
+/// The key marker record `r`: verifying from it on needs the key it names.
+fn check_key_marker(r: &AuditRecord, key: Option<&AuditKey>) -> Result<(), AuditBreak> {
+    let Some(k) = key else {
+        return Err(AuditBreak {
+            id: r.id,
+            reason: "records from here on are MAC'd with the audit key; give the key (--key-file or GUARDRAIL_AUDIT_KEY_FILE) to verify them".into(),
+        });
+    };
+    let named = marker_key_id(r).unwrap_or_default();
+    if named != k.id() {
+        return Err(AuditBreak {
+            id: r.id,
+            reason: format!(
+                "the chain is keyed with key id {named}, but the key given has id {}",
+                k.id()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The record's content against its MAC (`keyed`, with the key) or its plain hash.
+fn check_content(r: &AuditRecord, keyed: bool, key: Option<&AuditKey>) -> Result<(), AuditBreak> {
+    match (keyed, key) {
+        (true, Some(k)) => {
+            if !mac_matches(r, k) {
+                return Err(AuditBreak {
+                    id: r.id,
+                    reason: "its MAC does not match (the record was edited or forged without the audit key)".into(),
+                });
+            }
+        }
+        _ => {
+            if record_hash(r) != r.hash {
+                return Err(AuditBreak {
+                    id: r.id,
+                    reason: "its content does not match its hash (the record was edited)".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records missing at the end of a chain whose last record is `last`: the ones an anchor the
+/// chain never reached (`unreached`) says existed, or the keyed ones when an audit key exists
+/// but no record is keyed (`keyed_missing`).
+fn check_tail(
+    last: i64,
+    unreached: Option<&Anchor>,
+    keyed_missing: bool,
+) -> Result<(), AuditBreak> {
+    if let Some(a) = unreached {
+        return Err(AuditBreak {
+            id: last + 1,
+            reason: if last == 0 {
+                format!(
+                    "missing: the chain is empty, but the anchor {a} says it had {} records",
+                    a.id
+                )
+            } else {
+                format!(
+                    "missing: the chain ends at record {last}, but the anchor {a} says it reached {}",
+                    a.id
+                )
+            },
+        });
+    }
+    if keyed_missing {
+        return Err(AuditBreak {
+            id: last + 1,
+            reason: if last == 0 {
+                "missing: the chain is empty, but an audit key exists; a keyed chain starts with its key record, so its records were deleted".into()
+            } else {
+                format!(
+                    "missing: no record after {last} carries a MAC, but an audit key exists; the keyed records were deleted"
+                )
+            },
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

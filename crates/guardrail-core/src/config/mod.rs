@@ -152,90 +152,8 @@ impl Config {
         let mut env_names: Vec<String> = raw.environments.keys().cloned().collect();
         let mut seen = std::collections::HashMap::new();
         for t in &raw.targets {
-            let line = t.referenced.line() as u32;
-            let t = &t.value;
-            let name_line = t.name.referenced.line() as u32;
-            if t.name.value.trim().is_empty() {
-                problems.push(Diagnostic::error(
-                    "config.target-name",
-                    name_line,
-                    "target name is empty",
-                ));
-            }
-            if let Some(prev) = seen.insert(t.name.value.clone(), name_line) {
-                problems.push(Diagnostic::error(
-                    "config.duplicate-target",
-                    name_line,
-                    format!(
-                        "target `{}` is defined twice (first at line {prev})",
-                        t.name.value
-                    ),
-                ));
-            }
-            if !KINDS.contains(&t.kind.value.as_str()) {
-                problems.push(Diagnostic::error(
-                    "config.target-kind",
-                    t.kind.referenced.line() as u32,
-                    format!(
-                        "target `{}`: {}",
-                        t.name.value,
-                        crate::document::names::unknown_name("kind", &t.kind.value, KINDS)
-                    ),
-                ));
-            }
-            let format = match &t.format {
-                None => None,
-                Some(f) => match Format::parse_name(&f.value) {
-                    Ok(f) => Some(f),
-                    Err(e) => {
-                        problems.push(Diagnostic::error(
-                            "config.target-format",
-                            f.referenced.line() as u32,
-                            format!("target `{}`: {e}", t.name.value),
-                        ));
-                        None
-                    }
-                },
-            };
-            let mut paths = Vec::new();
-            for (env, te) in &t.environments {
-                if !env_names.contains(env) {
-                    env_names.push(env.clone());
-                }
-                if let Some(p) = te.path.as_ref().or(t.path.as_ref()) {
-                    paths.push((env.clone(), p.clone()));
-                }
-            }
-            if t.environments.is_empty()
-                && let Some(p) = &t.path
-            {
-                paths.push(("production".to_string(), p.clone()));
-                if !env_names.iter().any(|e| e == "production") {
-                    env_names.push("production".to_string());
-                }
-            }
-            for (_, p) in &paths {
-                if let Err(e) = globset::Glob::new(p) {
-                    problems.push(Diagnostic::error(
-                        "config.target-path",
-                        line,
-                        format!(
-                            "target `{}` has an invalid path glob `{p}`: {e}",
-                            t.name.value
-                        ),
-                    ));
-                }
-            }
-            targets.push(Target {
-                name: t.name.value.clone(),
-                kind: t.kind.value.clone(),
-                format,
-                owners: t.owners.clone(),
-                critical: t.critical,
-                paths,
-                environments: t.environments.clone(),
-                line,
-            });
+            let target = check_target(t, &mut seen, &mut env_names, &mut problems);
+            targets.push(target);
         }
         if !problems.is_empty() {
             return Err(problems);
@@ -296,6 +214,108 @@ impl Config {
             known.iter().map(String::as_str),
         ))
     }
+}
+
+/// Checks one target of the raw config into a [`Target`]. `seen` holds the names (and lines)
+/// of the targets before it; the environments it names are added to `env_names`.
+fn check_target(
+    t: &Spanned<RawTarget>,
+    seen: &mut std::collections::HashMap<String, u32>,
+    env_names: &mut Vec<String>,
+    problems: &mut Vec<Diagnostic>,
+) -> Target {
+    let line = t.referenced.line() as u32;
+    let t = &t.value;
+    let name_line = t.name.referenced.line() as u32;
+    if t.name.value.trim().is_empty() {
+        problems.push(Diagnostic::error(
+            "config.target-name",
+            name_line,
+            "target name is empty",
+        ));
+    }
+    if let Some(prev) = seen.insert(t.name.value.clone(), name_line) {
+        problems.push(Diagnostic::error(
+            "config.duplicate-target",
+            name_line,
+            format!(
+                "target `{}` is defined twice (first at line {prev})",
+                t.name.value
+            ),
+        ));
+    }
+    if !KINDS.contains(&t.kind.value.as_str()) {
+        problems.push(Diagnostic::error(
+            "config.target-kind",
+            t.kind.referenced.line() as u32,
+            format!(
+                "target `{}`: {}",
+                t.name.value,
+                crate::document::names::unknown_name("kind", &t.kind.value, KINDS)
+            ),
+        ));
+    }
+    let format = match &t.format {
+        None => None,
+        Some(f) => match Format::parse_name(&f.value) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                problems.push(Diagnostic::error(
+                    "config.target-format",
+                    f.referenced.line() as u32,
+                    format!("target `{}`: {e}", t.name.value),
+                ));
+                None
+            }
+        },
+    };
+    let paths = target_paths(t, env_names);
+    for (_, p) in &paths {
+        if let Err(e) = globset::Glob::new(p) {
+            problems.push(Diagnostic::error(
+                "config.target-path",
+                line,
+                format!(
+                    "target `{}` has an invalid path glob `{p}`: {e}",
+                    t.name.value
+                ),
+            ));
+        }
+    }
+    Target {
+        name: t.name.value.clone(),
+        kind: t.kind.value.clone(),
+        format,
+        owners: t.owners.clone(),
+        critical: t.critical,
+        paths,
+        environments: t.environments.clone(),
+        line,
+    }
+}
+
+/// The `(environment, path or glob)` pairs of a target: each environment's own path, else the
+/// target's; a target with a path and no environments is in `production`. Adds the
+/// environments to `env_names`.
+fn target_paths(t: &RawTarget, env_names: &mut Vec<String>) -> Vec<(String, String)> {
+    let mut paths = Vec::new();
+    for (env, te) in &t.environments {
+        if !env_names.contains(env) {
+            env_names.push(env.clone());
+        }
+        if let Some(p) = te.path.as_ref().or(t.path.as_ref()) {
+            paths.push((env.clone(), p.clone()));
+        }
+    }
+    if t.environments.is_empty()
+        && let Some(p) = &t.path
+    {
+        paths.push(("production".to_string(), p.clone()));
+        if !env_names.iter().any(|e| e == "production") {
+            env_names.push("production".to_string());
+        }
+    }
+    paths
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::noise::NoiseFilter;
-use crate::config::Config;
+use crate::config::{Config, Target, TargetEnvironment};
 use crate::document::Format;
 
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
@@ -135,148 +135,9 @@ pub fn watches(config: &Config) -> Result<Vec<Watch>, Vec<String>> {
     let mut problems = Vec::new();
     for t in &config.targets {
         for (env, te) in &t.environments {
-            let field = format!("targets.{}.environments.{env}", t.name);
-            let Some(raw) = &te.source else {
-                if te.poll_interval.is_some() {
-                    problems.push(format!(
-                        "{field}.poll_interval: set without a `source` to poll (line {})",
-                        t.line
-                    ));
-                }
-                continue;
-            };
-            let before = problems.len();
-            let mut problem = |p: String| problems.push(format!("{field}.{p} (line {})", t.line));
-            let interval = match &te.poll_interval {
-                None => DEFAULT_POLL_INTERVAL,
-                Some(v) => match duration(v) {
-                    Ok(d) if d >= MIN_POLL_INTERVAL => d,
-                    Ok(_) => {
-                        problem(format!("poll_interval: `{v}` is shorter than 100ms"));
-                        DEFAULT_POLL_INTERVAL
-                    }
-                    Err(e) => {
-                        problem(format!("poll_interval: {e}"));
-                        DEFAULT_POLL_INTERVAL
-                    }
-                },
-            };
-            let noise = match NoiseFilter::new(t.format, &te.ignore) {
-                Ok(n) => n,
-                Err(es) => {
-                    for e in es {
-                        problem(e);
-                    }
-                    NoiseFilter::none()
-                }
-            };
-            let parsed = match serde_json::from_value::<RawSource>(raw.clone()) {
-                Ok(r) => r,
-                Err(e) => {
-                    problem(format!(
-                        "source: {e}; expected {{file: PATH}}, {{http: URL}}, {{http: {{url, headers}}}} or {{command: [PROGRAM, ARG, ...]}}"
-                    ));
-                    continue;
-                }
-            };
-            let n = [
-                parsed.file.is_some(),
-                parsed.http.is_some(),
-                parsed.command.is_some(),
-            ]
-            .iter()
-            .filter(|x| **x)
-            .count();
-            if n != 1 {
-                problem(format!(
-                    "source: needs exactly one of `file`, `http` or `command` (found {n})"
-                ));
-                continue;
+            if let Some(w) = watch(t, env, te, &mut problems) {
+                out.push(w);
             }
-            let source = if let Some(path) = parsed.file {
-                if path.trim().is_empty() {
-                    problem("source.file: the path is empty".into());
-                }
-                Source::File { path }
-            } else if let Some(http) = parsed.http {
-                let (url, headers) = match http {
-                    serde_json::Value::String(u) => (u, Default::default()),
-                    other => match serde_json::from_value::<RawHttpFull>(other) {
-                        Ok(f) => (f.url, f.headers),
-                        Err(e) => {
-                            problem(format!(
-                                "source.http: {e}; expected a URL or {{url, headers}}"
-                            ));
-                            continue;
-                        }
-                    },
-                };
-                let lower = url.to_ascii_lowercase();
-                if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-                    problem(format!(
-                        "source.http.url: `{url}` must start with http:// or https://"
-                    ));
-                }
-                if let Err(e) = check_placeholders(&url) {
-                    problem(format!("source.http.url: {e}"));
-                }
-                for (k, v) in &headers {
-                    if k.is_empty() || !k.bytes().all(is_token_byte) {
-                        problem(format!("source.http.headers: `{k}` is not a header name"));
-                    }
-                    if let Err(e) = check_placeholders(v) {
-                        // The value may be a secret: name the header only.
-                        problem(format!("source.http.headers.{k}: {e}"));
-                    }
-                }
-                Source::Http {
-                    url,
-                    headers: headers.into_iter().collect(),
-                }
-            } else {
-                let argv = parsed.command.unwrap_or_default();
-                if argv.first().is_none_or(|p| p.trim().is_empty()) {
-                    problem("source.command: needs a program (the first element)".into());
-                }
-                Source::Command { argv }
-            };
-            let timeout = match &parsed.timeout {
-                None => DEFAULT_TIMEOUT,
-                Some(v) => duration(v).unwrap_or_else(|e| {
-                    problem(format!("source.timeout: {e}"));
-                    DEFAULT_TIMEOUT
-                }),
-            };
-            let resolve_after = match &parsed.resolve_after {
-                None => interval * 2,
-                Some(v) => duration(v).unwrap_or_else(|e| {
-                    problem(format!("source.resolve_after: {e}"));
-                    interval * 2
-                }),
-            };
-            let failures_before_alert = parsed
-                .failures_before_alert
-                .unwrap_or(DEFAULT_FAILURES_BEFORE_ALERT);
-            if failures_before_alert == 0 {
-                problem("source.failures_before_alert: must be at least 1".into());
-            }
-            if problems.len() > before {
-                continue;
-            }
-            out.push(Watch {
-                target: t.name.clone(),
-                env: env.clone(),
-                kind: t.kind.clone(),
-                critical: t.critical,
-                format: t.format,
-                source,
-                interval,
-                timeout,
-                failures_before_alert,
-                resolve_after,
-                ignore: te.ignore.clone(),
-                noise,
-            });
         }
     }
     if problems.is_empty() {
@@ -284,6 +145,178 @@ pub fn watches(config: &Config) -> Result<Vec<Watch>, Vec<String>> {
     } else {
         Err(problems)
     }
+}
+
+/// The watch of one target environment: `None` when it has no `source`, or when something in
+/// it is wrong (each problem is pushed to `problems`, naming the field).
+fn watch(
+    t: &Target,
+    env: &str,
+    te: &TargetEnvironment,
+    problems: &mut Vec<String>,
+) -> Option<Watch> {
+    let field = format!("targets.{}.environments.{env}", t.name);
+    let Some(raw) = &te.source else {
+        if te.poll_interval.is_some() {
+            problems.push(format!(
+                "{field}.poll_interval: set without a `source` to poll (line {})",
+                t.line
+            ));
+        }
+        return None;
+    };
+    let before = problems.len();
+    let mut problem = |p: String| problems.push(format!("{field}.{p} (line {})", t.line));
+    let interval = poll_interval(te.poll_interval.as_deref(), &mut problem);
+    let noise = match NoiseFilter::new(t.format, &te.ignore) {
+        Ok(n) => n,
+        Err(es) => {
+            for e in es {
+                problem(e);
+            }
+            NoiseFilter::none()
+        }
+    };
+    let parsed = match serde_json::from_value::<RawSource>(raw.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            problem(format!(
+                "source: {e}; expected {{file: PATH}}, {{http: URL}}, {{http: {{url, headers}}}} or {{command: [PROGRAM, ARG, ...]}}"
+            ));
+            return None;
+        }
+    };
+    let source = watch_source(parsed.file, parsed.http, parsed.command, &mut problem)?;
+    let timeout = match &parsed.timeout {
+        None => DEFAULT_TIMEOUT,
+        Some(v) => duration(v).unwrap_or_else(|e| {
+            problem(format!("source.timeout: {e}"));
+            DEFAULT_TIMEOUT
+        }),
+    };
+    let resolve_after = match &parsed.resolve_after {
+        None => interval * 2,
+        Some(v) => duration(v).unwrap_or_else(|e| {
+            problem(format!("source.resolve_after: {e}"));
+            interval * 2
+        }),
+    };
+    let failures_before_alert = parsed
+        .failures_before_alert
+        .unwrap_or(DEFAULT_FAILURES_BEFORE_ALERT);
+    if failures_before_alert == 0 {
+        problem("source.failures_before_alert: must be at least 1".into());
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(Watch {
+        target: t.name.clone(),
+        env: env.to_string(),
+        kind: t.kind.clone(),
+        critical: t.critical,
+        format: t.format,
+        source,
+        interval,
+        timeout,
+        failures_before_alert,
+        resolve_after,
+        ignore: te.ignore.clone(),
+        noise,
+    })
+}
+
+/// The `poll_interval` (the default when it is not set, or not a duration of at least
+/// [`MIN_POLL_INTERVAL`]: a problem).
+fn poll_interval(v: Option<&str>, problem: &mut impl FnMut(String)) -> Duration {
+    match v {
+        None => DEFAULT_POLL_INTERVAL,
+        Some(v) => match duration(v) {
+            Ok(d) if d >= MIN_POLL_INTERVAL => d,
+            Ok(_) => {
+                problem(format!("poll_interval: `{v}` is shorter than 100ms"));
+                DEFAULT_POLL_INTERVAL
+            }
+            Err(e) => {
+                problem(format!("poll_interval: {e}"));
+                DEFAULT_POLL_INTERVAL
+            }
+        },
+    }
+}
+
+/// The `source`: exactly one of `file`, `http` or `command`. `None` when it is none of them or
+/// when an `http` source cannot be read (problems go to `problem`); other problems are reported
+/// and the source returned, so the caller reports the rest of the environment's too.
+fn watch_source(
+    file: Option<String>,
+    http: Option<serde_json::Value>,
+    command: Option<Vec<String>>,
+    problem: &mut impl FnMut(String),
+) -> Option<Source> {
+    let n = [file.is_some(), http.is_some(), command.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count();
+    if n != 1 {
+        problem(format!(
+            "source: needs exactly one of `file`, `http` or `command` (found {n})"
+        ));
+        return None;
+    }
+    if let Some(path) = file {
+        if path.trim().is_empty() {
+            problem("source.file: the path is empty".into());
+        }
+        Some(Source::File { path })
+    } else if let Some(http) = http {
+        http_source(http, problem)
+    } else {
+        let argv = command.unwrap_or_default();
+        if argv.first().is_none_or(|p| p.trim().is_empty()) {
+            problem("source.command: needs a program (the first element)".into());
+        }
+        Some(Source::Command { argv })
+    }
+}
+
+/// An `http` source: a URL, or `{url, headers}`; `${NAME}` placeholders are checked, header
+/// values are never quoted in problems (they may be secrets).
+fn http_source(http: serde_json::Value, problem: &mut impl FnMut(String)) -> Option<Source> {
+    let (url, headers) = match http {
+        serde_json::Value::String(u) => (u, Default::default()),
+        other => match serde_json::from_value::<RawHttpFull>(other) {
+            Ok(f) => (f.url, f.headers),
+            Err(e) => {
+                problem(format!(
+                    "source.http: {e}; expected a URL or {{url, headers}}"
+                ));
+                return None;
+            }
+        },
+    };
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        problem(format!(
+            "source.http.url: `{url}` must start with http:// or https://"
+        ));
+    }
+    if let Err(e) = check_placeholders(&url) {
+        problem(format!("source.http.url: {e}"));
+    }
+    for (k, v) in &headers {
+        if k.is_empty() || !k.bytes().all(is_token_byte) {
+            problem(format!("source.http.headers: `{k}` is not a header name"));
+        }
+        if let Err(e) = check_placeholders(v) {
+            // The value may be a secret: name the header only.
+            problem(format!("source.http.headers.{k}: {e}"));
+        }
+    }
+    Some(Source::Http {
+        url,
+        headers: headers.into_iter().collect(),
+    })
 }
 
 fn is_token_byte(b: u8) -> bool {

@@ -399,8 +399,44 @@ fn load_file(
             ),
         ));
     }
-    let docs = raw.docs.as_ref().map(|d| d.value.trim().to_string());
-    if let (Some(d), Some(span)) = (&docs, &raw.docs)
+    let docs = load_docs(raw.docs.as_ref(), diags);
+    let matcher = load_matcher(raw.matcher.unwrap_or_default(), diags);
+    let params = load_params(raw.params, diags);
+    let params_value = json_value(&serde_json::Value::Object(params.clone()));
+
+    if raw.rules.is_empty() {
+        diags.push(Diagnostic::warning(
+            "policy.no-rules",
+            id_line,
+            format!("policy `{id}` has no rules"),
+        ));
+    }
+    let rules = load_rules(env, mode, raw.rules, diags);
+
+    let reads_inventory = rules.iter().any(Rule::uses_inventory);
+    Some((
+        Policy {
+            id,
+            description: raw.description,
+            docs,
+            file: path.to_string(),
+            kinds: matcher.kinds,
+            targets: matcher.targets,
+            environments: matcher.environments,
+            params,
+            rules,
+            target_globs: matcher.target_globs,
+            params_value,
+            reads_inventory,
+        },
+        id_line,
+    ))
+}
+
+/// The policy's `docs` link; one that is no http(s) URL is kept with a warning.
+fn load_docs(raw: Option<&Spanned<String>>, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let docs = raw.map(|d| d.value.trim().to_string());
+    if let (Some(d), Some(span)) = (&docs, raw)
         && !(d.starts_with("https://") || d.starts_with("http://"))
     {
         diags.push(Diagnostic::warning(
@@ -409,8 +445,19 @@ fn load_file(
             format!("docs should be an http(s) URL, got `{d}`"),
         ));
     }
+    docs
+}
 
-    let matcher = raw.matcher.unwrap_or_default();
+/// What a policy's `match` selects, checked: unknown kinds and invalid target globs are errors
+/// (and left out).
+struct Matcher {
+    kinds: Vec<String>,
+    targets: Vec<String>,
+    target_globs: Option<GlobSet>,
+    environments: Vec<String>,
+}
+
+fn load_matcher(matcher: RawMatch, diags: &mut Vec<Diagnostic>) -> Matcher {
     let mut kinds = Vec::new();
     for k in &matcher.kinds {
         let kind = k.value.trim();
@@ -449,8 +496,20 @@ fn load_file(
         .iter()
         .map(|e| e.value.trim().to_string())
         .collect();
+    Matcher {
+        kinds,
+        targets,
+        target_globs,
+        environments,
+    }
+}
 
-    let params = match raw.params {
+/// The policy's default `params`: a map (none or null is an empty one).
+fn load_params(
+    raw: Option<Spanned<serde_json::Value>>,
+    diags: &mut Vec<Diagnostic>,
+) -> serde_json::Map<String, serde_json::Value> {
+    match raw {
         None => serde_json::Map::new(),
         Some(p) => match p.value {
             serde_json::Value::Object(ref m) => m.clone(),
@@ -467,19 +526,19 @@ fn load_file(
                 serde_json::Map::new()
             }
         },
-    };
-    let params_value = json_value(&serde_json::Value::Object(params.clone()));
-
-    if raw.rules.is_empty() {
-        diags.push(Diagnostic::warning(
-            "policy.no-rules",
-            id_line,
-            format!("policy `{id}` has no rules"),
-        ));
     }
+}
+
+/// The policy's rules; a rule id used twice is an error.
+fn load_rules(
+    env: &Arc<Env>,
+    mode: Compile,
+    raw: Vec<Spanned<RawRule>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Rule> {
     let mut rules = Vec::new();
     let mut rule_lines: HashMap<String, u32> = HashMap::new();
-    for raw_rule in raw.rules {
+    for raw_rule in raw {
         let rule_line = line_of(&raw_rule);
         let rule_id = raw_rule.value.id.value.trim().to_string();
         if let Some(first) = rule_lines.get(&rule_id) {
@@ -495,25 +554,7 @@ fn load_file(
             rules.push(rule);
         }
     }
-
-    let reads_inventory = rules.iter().any(Rule::uses_inventory);
-    Some((
-        Policy {
-            id,
-            description: raw.description,
-            docs,
-            file: path.to_string(),
-            kinds,
-            targets,
-            environments,
-            params,
-            rules,
-            target_globs,
-            params_value,
-            reads_inventory,
-        },
-        id_line,
-    ))
+    rules
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {
@@ -577,70 +618,9 @@ fn load_rule(
             format!("rule `{id}` has no `condition` (the CEL expression that must hold for the rule to pass)"),
         ));
     }
-    let message = match expr::compile_template(
-        env,
-        mode,
-        &raw.message.value,
-        line_of(&raw.message),
-        has_item,
-    ) {
-        Ok(t) => Some(t),
-        Err(errs) => {
-            push_expr_errors(diags, errs);
-            None
-        }
-    };
-    if raw.message.value.trim().is_empty() {
-        diags.push(Diagnostic::error(
-            "policy.schema",
-            line_of(&raw.message),
-            format!("rule `{id}` has an empty message"),
-        ));
-    }
-    let approvals = raw.approvals.as_ref().map(|a| ApprovalGate {
-        count: a.value.count,
-        groups: a.value.groups.clone(),
-    });
-    if let Some(a) = &raw.approvals {
-        if a.value.count == 0 {
-            diags.push(Diagnostic::error(
-                "policy.schema",
-                line_of(a),
-                "approvals.count must be at least 1",
-            ));
-        }
-        if enforcement.is_some_and(|e| e != Enforcement::Approval) {
-            diags.push(Diagnostic::warning(
-                "policy.approvals-ignored",
-                line_of(a),
-                format!(
-                    "rule `{id}` declares approvals but its enforcement is `{}`; approvals only gate `approval` rules",
-                    raw.enforcement.value.trim()
-                ),
-            ));
-        }
-    }
-    let existing = match &raw.existing {
-        None => Some(Existing::default()),
-        Some(e) => {
-            let found = Existing::from_name(e.value.trim());
-            if found.is_none() {
-                diags.push(Diagnostic::error(
-                    "policy.schema",
-                    line_of(e),
-                    format!(
-                        "rule `{id}`: existing: {}",
-                        crate::document::names::unknown_name(
-                            "value",
-                            e.value.trim(),
-                            Existing::NAMES
-                        )
-                    ),
-                ));
-            }
-            found
-        }
-    };
+    let message = load_message(env, mode, &raw.message, has_item, &id, diags);
+    let approvals = load_approvals(&raw, enforcement, &id, diags);
+    let existing = load_existing(raw.existing.as_ref(), &id, diags);
     if raw.waivable && enforcement.is_some_and(|e| e != Enforcement::Mandatory) {
         diags.push(Diagnostic::warning(
             "policy.waivable-ignored",
@@ -665,4 +645,93 @@ fn load_rule(
         waivable: raw.waivable,
         existing: existing?,
     })
+}
+
+/// The rule's message template; an empty message is an error.
+fn load_message(
+    env: &Arc<Env>,
+    mode: Compile,
+    raw: &Spanned<String>,
+    has_item: bool,
+    id: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Template> {
+    let message = match expr::compile_template(env, mode, &raw.value, line_of(raw), has_item) {
+        Ok(t) => Some(t),
+        Err(errs) => {
+            push_expr_errors(diags, errs);
+            None
+        }
+    };
+    if raw.value.trim().is_empty() {
+        diags.push(Diagnostic::error(
+            "policy.schema",
+            line_of(raw),
+            format!("rule `{id}` has an empty message"),
+        ));
+    }
+    message
+}
+
+/// The rule's approval gate; a count of 0 is an error, and a gate on a rule that is not an
+/// `approval` rule is kept with a warning (it gates nothing).
+fn load_approvals(
+    raw: &RawRule,
+    enforcement: Option<Enforcement>,
+    id: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<ApprovalGate> {
+    let approvals = raw.approvals.as_ref().map(|a| ApprovalGate {
+        count: a.value.count,
+        groups: a.value.groups.clone(),
+    });
+    if let Some(a) = &raw.approvals {
+        if a.value.count == 0 {
+            diags.push(Diagnostic::error(
+                "policy.schema",
+                line_of(a),
+                "approvals.count must be at least 1",
+            ));
+        }
+        if enforcement.is_some_and(|e| e != Enforcement::Approval) {
+            diags.push(Diagnostic::warning(
+                "policy.approvals-ignored",
+                line_of(a),
+                format!(
+                    "rule `{id}` declares approvals but its enforcement is `{}`; approvals only gate `approval` rules",
+                    raw.enforcement.value.trim()
+                ),
+            ));
+        }
+    }
+    approvals
+}
+
+/// The rule's `existing` (the default when it gives none); `None` for an unknown value.
+fn load_existing(
+    raw: Option<&Spanned<String>>,
+    id: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Existing> {
+    match raw {
+        None => Some(Existing::default()),
+        Some(e) => {
+            let found = Existing::from_name(e.value.trim());
+            if found.is_none() {
+                diags.push(Diagnostic::error(
+                    "policy.schema",
+                    line_of(e),
+                    format!(
+                        "rule `{id}`: existing: {}",
+                        crate::document::names::unknown_name(
+                            "value",
+                            e.value.trim(),
+                            Existing::NAMES
+                        )
+                    ),
+                ));
+            }
+            found
+        }
+    }
 }

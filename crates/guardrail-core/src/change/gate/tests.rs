@@ -88,8 +88,26 @@ struct Row {
 
 #[test]
 fn approval_table() {
+    for row in approval_rows() {
+        let reqs = requirements(&row.findings, &env());
+        let st = approval_status(
+            &reqs,
+            &row.approvals,
+            "alice",
+            HASH,
+            Duration::hours(24),
+            now(),
+        );
+        assert_eq!(st.satisfied, row.satisfied, "{}: {st:?}", row.name);
+        let dump = format!("{st:?}");
+        assert!(dump.contains(row.expect_in_status), "{}: {dump}", row.name);
+    }
+}
+
+/// The cases of [`approval_table`]: the author is alice; approvals expire after 24 hours.
+fn approval_rows() -> Vec<Row> {
     let two_netops = || vec![finding(Enforcement::Approval, Some((2, &["netops"])))];
-    let rows = vec![
+    vec![
         Row {
             name: "self-approval never counts",
             findings: vec![],
@@ -198,21 +216,7 @@ fn approval_table() {
             satisfied: true,
             expect_in_status: "",
         },
-    ];
-    for row in rows {
-        let reqs = requirements(&row.findings, &env());
-        let st = approval_status(
-            &reqs,
-            &row.approvals,
-            "alice",
-            HASH,
-            Duration::hours(24),
-            now(),
-        );
-        assert_eq!(st.satisfied, row.satisfied, "{}: {st:?}", row.name);
-        let dump = format!("{st:?}");
-        assert!(dump.contains(row.expect_in_status), "{}: {dump}", row.name);
-    }
+    ]
 }
 
 #[test]
@@ -262,6 +266,51 @@ fn allow_mornings() -> Window {
 
 #[test]
 fn gate_table() {
+    for row in gate_rows() {
+        let mut env = env();
+        env.soak = Some(Duration::minutes(30));
+        env.windows = row.windows.clone();
+        let targets = [GateTarget {
+            name: "lb-mail".into(),
+            kind: "load_balancer".into(),
+            content_hash: HASH.into(),
+            soak: env.soak_for("load_balancer", None),
+        }];
+        let status = ApprovalStatus {
+            satisfied: true,
+            ..Default::default()
+        };
+        let d = decide(&GateInput {
+            now: t(row.now),
+            state: State::Approved,
+            env: &env,
+            targets: &targets,
+            mandatory: &mandatory_blockers(&row.findings),
+            approvals: &status,
+            staging: &row.staging,
+            freezes: &row.freezes,
+            scheduled_at: None,
+            break_glass: row.break_glass,
+        });
+        assert_eq!(d.allow, row.allow, "{}: {d:?}", row.name);
+        if !row.reason.is_empty() {
+            assert!(
+                d.reasons.iter().any(|r| r.contains(row.reason)),
+                "{}: want {:?} in {:?}",
+                row.name,
+                row.reason,
+                d.reasons
+            );
+        }
+        if row.break_glass {
+            assert_eq!(d.overridden.len(), 3, "{}: {d:?}", row.name);
+        }
+    }
+}
+
+/// The cases of [`gate_table`]: an approved production change of lb-mail (30m soak); each row
+/// sets what differs from `base`, a change in order.
+fn gate_rows() -> Vec<GateRow> {
     let base = || GateRow {
         name: "",
         now: "2026-11-23T10:00:00Z",
@@ -273,7 +322,7 @@ fn gate_table() {
         allow: true,
         reason: "",
     };
-    let rows = vec![
+    vec![
         GateRow {
             name: "everything in order",
             ..base()
@@ -368,47 +417,7 @@ fn gate_table() {
             reason: "",
             ..base()
         },
-    ];
-    for row in rows {
-        let mut env = env();
-        env.soak = Some(Duration::minutes(30));
-        env.windows = row.windows.clone();
-        let targets = [GateTarget {
-            name: "lb-mail".into(),
-            kind: "load_balancer".into(),
-            content_hash: HASH.into(),
-            soak: env.soak_for("load_balancer", None),
-        }];
-        let status = ApprovalStatus {
-            satisfied: true,
-            ..Default::default()
-        };
-        let d = decide(&GateInput {
-            now: t(row.now),
-            state: State::Approved,
-            env: &env,
-            targets: &targets,
-            mandatory: &mandatory_blockers(&row.findings),
-            approvals: &status,
-            staging: &row.staging,
-            freezes: &row.freezes,
-            scheduled_at: None,
-            break_glass: row.break_glass,
-        });
-        assert_eq!(d.allow, row.allow, "{}: {d:?}", row.name);
-        if !row.reason.is_empty() {
-            assert!(
-                d.reasons.iter().any(|r| r.contains(row.reason)),
-                "{}: want {:?} in {:?}",
-                row.name,
-                row.reason,
-                d.reasons
-            );
-        }
-        if row.break_glass {
-            assert_eq!(d.overridden.len(), 3, "{}: {d:?}", row.name);
-        }
-    }
+    ]
 }
 
 #[test]

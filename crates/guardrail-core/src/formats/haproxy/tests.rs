@@ -1,5 +1,6 @@
+use super::keywords::{option_key, timeout_key};
 use super::*;
-use crate::document::Severity;
+use crate::document::{Key, Severity};
 
 fn doc(src: &str) -> Document {
     parse(src)
