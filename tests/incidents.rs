@@ -1,6 +1,6 @@
-//! The five incidents of the design brief, replayed end to end with the real binary on the
-//! example infra repository: `examples/infra/` is the state before each change and
-//! `examples/changes/<scenario>/` holds the files the change touches.
+//! The five incidents of examples/README.md ("Change scenarios"), replayed end to end with the
+//! real binary on the example infra repository: `examples/infra/` is the state before each
+//! change and `examples/changes/<scenario>/` holds the files the change touches.
 //!
 //! Each incident is checked in repo mode, through `examples/check-change.sh` (the command
 //! examples/README.md documents), and in files mode on the same before/after files with `--kind`
