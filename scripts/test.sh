@@ -15,6 +15,9 @@ if ! command -v hadolint >/dev/null; then
   need_hadolint=true
   python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 fi
+# cargo-machete finds dependencies a crate declares and never uses (ARCHITECTURE.md, "Dependencies
+# and why": each one is a decision).
+command -v cargo-machete >/dev/null || cargo install --locked --quiet cargo-machete
 if ((${#need_apt[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -29,6 +32,10 @@ fi
 # CI builds once from scratch: incremental caches would only take disk.
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 cargo test --locked --workspace --all-targets
+# The layers' crates declare only what they use. (The root package is left out: machete walks
+# every Cargo.toml below it, and tests/data holds a fixture Cargo.toml of a project we do not
+# build.)
+cargo machete crates
 # The shipped policy library tests itself with the binary the tests just built (`cargo run`
 # would build it a second time: dev-dependencies change the features of shared crates).
 if [ -d policies ] && find policies -name '*.test.yaml' | grep -q .; then
