@@ -282,7 +282,12 @@ fn load_project(args: &Args, required: bool) -> Result<Project, BadInput> {
         waivers: args.waivers.clone(),
     };
     match (Project::load(file, &flags), env_problem) {
-        (Ok(p), None) => Ok(p),
+        (Ok(p), None) => {
+            for w in &p.warnings {
+                eprintln!("guardrail: {w}");
+            }
+            Ok(p)
+        }
         (Ok(_), Some(line)) => Err(BadInput::one(line)),
         (Err(mut e), Some(line)) => {
             e.lines.push(line);

@@ -379,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn the_design_example_validates() {
+    fn the_documented_example_validates() {
         let r = parse(
             "notifications:\n  - name: oncall\n    alertmanager: {url: \"http://127.0.0.1:9093\"}\n  - name: audit-hook\n    webhook: {url: \"https://hooks.example.net/guardrail\", secret_env: GUARDRAIL_HOOK_SECRET}\n    events: [unstaged_push]\n    environments: [production]\n  - name: chat\n    slack: {url_env: SLACK_URL}\n    backoff_max: 2s\n",
         )

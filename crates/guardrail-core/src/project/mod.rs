@@ -113,6 +113,9 @@ pub struct Project {
     pub watches: Vec<Watch>,
     /// The notification receivers.
     pub receivers: Receivers,
+    /// What loading found odd but usable (policy warnings), one line each, for the caller to
+    /// print or log: the core prints nothing.
+    pub warnings: Vec<String>,
 }
 
 impl Project {
@@ -131,7 +134,7 @@ impl Project {
                 .ok(),
             None => Some(Waivers::empty("waivers.yaml")),
         };
-        let (Some((policies, origin)), Some(waivers)) = (set, waivers) else {
+        let (Some((policies, origin, warnings)), Some(waivers)) = (set, waivers) else {
             return Err(BadInput { lines });
         };
         let mut params = ParamOverrides::default();
@@ -180,6 +183,7 @@ impl Project {
             params,
             watches,
             receivers,
+            warnings,
         })
     }
 
@@ -278,5 +282,86 @@ fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
         std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
         _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A guardrail.yaml that names no file on disk: the project runs on the embedded library.
+    fn load(text: &str) -> Result<Project, BadInput> {
+        let config = Config::parse(text).unwrap_or_else(|d| panic!("{d:?}"));
+        let file = ConfigFile {
+            config,
+            name: "guardrail.yaml".into(),
+            root: None,
+        };
+        Project::load(Some(file), &Flags::default())
+    }
+
+    #[test]
+    fn a_valid_project_loads_the_embedded_library_and_its_params() {
+        let p = load(
+            "environments: {production: {}}\npolicy_params:\n  connection-storms:\n    headroom: 2\n",
+        )
+        .unwrap_or_else(|e| panic!("{:?}", e.lines));
+        assert!(matches!(p.origin, Origin::Embedded));
+        assert!(p.policies.rule_count() > 10);
+        assert_eq!(p.params["connection-storms"]["headroom"], 2);
+        assert!(p.watches.is_empty() && p.receivers.list.is_empty());
+    }
+
+    #[test]
+    fn every_name_that_names_nothing_is_reported_at_once_with_file_and_line() {
+        let e = load(
+            "environments: {production: {}}\npolicy_params:\n  connection-storms:\n    headrom: 2\nnotifications:\n  - name: chat\n    slak: {url_env: SLACK_URL}\n",
+        )
+        .unwrap_err();
+        let all = e.lines.join("\n");
+        assert!(
+            all.contains("guardrail.yaml:4: error[config.policy-params]")
+                && all.contains("(did you mean `headroom`?)"),
+            "{all}"
+        );
+        assert!(
+            all.contains("guardrail.yaml: error[config.notifications]"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn flags_replace_the_configured_policy_directories_and_the_embedded_config_has_none() {
+        let config = Config::parse("policies: [mine]\n").unwrap();
+        let on_disk = ConfigFile {
+            config: config.clone(),
+            name: "repo/guardrail.yaml".into(),
+            root: Some(PathBuf::from("repo")),
+        };
+        assert_eq!(
+            policy_dirs(Some(&on_disk), &[]),
+            vec![PathBuf::from("repo/mine")]
+        );
+        assert_eq!(
+            policy_dirs(Some(&on_disk), &[PathBuf::from("flag")]),
+            vec![PathBuf::from("flag")]
+        );
+        let embedded = ConfigFile {
+            config,
+            name: EMBEDDED_CONFIG_NAME.into(),
+            root: None,
+        };
+        assert!(policy_dirs(Some(&embedded), &[]).is_empty());
+    }
+
+    #[test]
+    fn the_embedded_config_loads_as_a_project() {
+        let file = ConfigSource::Embedded
+            .read()
+            .unwrap_or_else(|e| panic!("{:?}", e.lines));
+        assert_eq!(file.name, EMBEDDED_CONFIG_NAME);
+        let p = Project::load(Some(file), &Flags::default())
+            .unwrap_or_else(|e| panic!("{:?}", e.lines));
+        assert!(!p.config().unwrap().targets.is_empty());
     }
 }

@@ -111,8 +111,9 @@ pub fn is_waiver_file(p: &Path) -> bool {
 }
 
 /// Loads a policy set; any error diagnostic is bad input (all of them reported). An empty set
-/// is bad input too: checking against no policy would pass everything.
-pub fn load_set(dirs: &[PathBuf]) -> Result<(PolicySet, Origin), BadInput> {
+/// is bad input too: checking against no policy would pass everything. Returns the warnings
+/// (one line each) for the caller to show.
+pub fn load_set(dirs: &[PathBuf]) -> Result<(PolicySet, Origin, Vec<String>), BadInput> {
     let (files, origin) = read_policy_files(dirs)?;
     if files.is_empty() {
         return Err(BadInput::one(format!(
@@ -130,10 +131,12 @@ pub fn load_set(dirs: &[PathBuf]) -> Result<(PolicySet, Origin), BadInput> {
     if policy::has_errors(&diags) {
         return Err(diagnostics_to_bad_input(&diags));
     }
-    for d in diags.iter().filter(|d| !d.is_error()) {
-        eprintln!("guardrail: {}", d.render());
-    }
-    Ok((set, origin))
+    let warnings = diags
+        .iter()
+        .filter(|d| !d.is_error())
+        .map(PolicyDiagnostic::render)
+        .collect();
+    Ok((set, origin, warnings))
 }
 
 pub fn diagnostics_to_bad_input(diags: &[PolicyDiagnostic]) -> BadInput {
@@ -177,7 +180,7 @@ mod tests {
             .map(PolicyDiagnostic::render)
             .collect();
         assert!(errors.is_empty(), "{errors:#?}");
-        let (deferred, _) = load_set(&[]).unwrap();
+        let (deferred, _, _) = load_set(&[]).unwrap();
         assert_eq!(deferred.rule_count(), set.rule_count());
     }
 }

@@ -243,6 +243,9 @@ pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSetti
 pub fn load_runtime(src: &ConfigSource) -> Result<Runtime, Vec<String>> {
     let file = src.read().map_err(|e| e.lines)?;
     let project = Project::load(Some(file), &Flags::default()).map_err(|e| e.lines)?;
+    for w in &project.warnings {
+        tracing::warn!(warning = %w, "policy warning");
+    }
     Runtime::new(project).map_err(|ps| {
         ps.into_iter()
             .map(|p| format!("{}: {p}", src.describe()))
