@@ -10,9 +10,9 @@ mod daemon;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use daemon::{BIN, Daemon, token};
+use daemon::{BIN, Daemon, token, wait_until};
 use serde_json::{Value, json};
 
 const LB: &str = include_str!("../examples/infra/lb/mail/haproxy.cfg");
@@ -81,11 +81,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < PATIENCE, "gave up waiting: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(what, PATIENCE, || f().then_some(()));
 }
 
 fn metric(d: &Daemon, name: &str) -> Option<f64> {

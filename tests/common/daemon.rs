@@ -17,6 +17,22 @@ pub struct Daemon {
     log: PathBuf,
 }
 
+/// Polls `f` every 50 ms until it returns `Some`, and returns that. A condition still false at
+/// the deadline fails the test naming `what`; the deadline is generous and nothing here asserts
+/// how long the wait took.
+pub fn wait_until<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let give_up = Instant::now() + deadline;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() >= give_up {
+            panic!("gave up waiting for {what} ({deadline:?})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
@@ -92,24 +108,18 @@ impl Daemon {
     }
 
     pub fn wait_ready(&mut self) {
-        let start = Instant::now();
         let client = reqwest::blocking::Client::new();
-        loop {
+        let url = format!("{}/readyz", self.url);
+        wait_until("the daemon to be ready", Duration::from_secs(30), || {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("daemon exited with {status}:\n{}", self.log_text());
             }
-            if let Ok(r) = client.get(format!("{}/readyz", self.url)).send()
-                && r.status().is_success()
-            {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < start + Duration::from_secs(30),
-                "daemon not ready after 30 s:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            client
+                .get(&url)
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+                .then_some(())
+        });
     }
 
     pub fn log_text(&self) -> String {
