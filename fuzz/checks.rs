@@ -17,7 +17,6 @@ use guardrail_core::pipeline::{self, Loaded};
 use guardrail_core::policy::{
     ChangeInfo, Compile, InventoryEntry, ParamOverrides, PolicySet, TargetInfo, TestFile, Waivers,
 };
-use guardrail_core::project::policies::EMBEDDED;
 use guardrail_core::report::{self, Output, RenderOptions, Report};
 
 /// The largest input a target looks at (the bound for "hangs": 1 s on ≤ 64 KB).
@@ -157,16 +156,13 @@ pub fn guardrail_yaml(data: &[u8]) {
     }
 }
 
-/// The shipped policy library, compiled once.
+/// The shipped policy library, loaded once as `guardrail check` loads it.
 fn library() -> &'static PolicySet {
     static SET: OnceLock<PolicySet> = OnceLock::new();
     SET.get_or_init(|| {
-        let files: Vec<(String, String)> = EMBEDDED
-            .iter()
-            .filter(|(p, _)| !guardrail_core::policy::is_test_file(p))
-            .map(|(p, t)| (p.to_string(), t.to_string()))
-            .collect();
-        PolicySet::load_with(&files, Compile::Deferred).0
+        guardrail_core::project::policies::load_set(&[])
+            .unwrap_or_else(|e| panic!("the embedded library loads: {:?}", e.lines))
+            .0
     })
 }
 

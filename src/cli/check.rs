@@ -244,24 +244,16 @@ fn write_outputs(report: &Report, outputs: &[OutputSpec]) -> Result<(), BadInput
     Ok(())
 }
 
-/// guardrail.yaml: `--config`, else ./guardrail.yaml when it exists (repo mode needs one).
+/// guardrail.yaml: `--config`, else ./guardrail.yaml when it exists (repo mode needs one);
+/// `check` never runs on the embedded example.
 fn config_file(args: &Args, required: bool) -> Result<Option<ConfigFile>, BadInput> {
-    let path = match &args.config {
-        Some(p) => p.clone(),
-        None => {
-            let p = PathBuf::from("guardrail.yaml");
-            if !p.exists() {
-                if required {
-                    return Err(BadInput::one(
-                        "guardrail.yaml: error[config.missing]: repo mode needs guardrail.yaml (or --config FILE)".into(),
-                    ));
-                }
-                return Ok(None);
-            }
-            p
-        }
-    };
-    ConfigSource::File(path).read().map(Some)
+    match ConfigSource::choose(args.config.as_deref()) {
+        ConfigSource::Embedded if required => Err(BadInput::one(
+            "guardrail.yaml: error[config.missing]: repo mode needs guardrail.yaml (or --config FILE)".into(),
+        )),
+        ConfigSource::Embedded => Ok(None),
+        file => file.read().map(Some),
+    }
 }
 
 /// The project this check runs on (the one loader every command and the daemon share: it

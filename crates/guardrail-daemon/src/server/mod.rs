@@ -53,10 +53,11 @@ pub struct Prepared {
 /// Loads and validates everything; every problem at once.
 pub fn prepare(config: Option<PathBuf>, flags: &Overrides) -> Result<Prepared, Vec<String>> {
     let source = ConfigSource::choose(config.as_deref());
-    let (config_doc, _, _) = settings::read_config(&source)?;
+    // guardrail.yaml is read once: the settings and the runtime both come from this read.
+    let file = source.read().map_err(|e| e.lines)?;
     let mut problems = Vec::new();
-    let server = settings::server_settings(&config_doc, flags);
-    let runtime = settings::load_runtime(&source);
+    let server = settings::server_settings(&file.config, flags);
+    let runtime = settings::runtime_of(file, &source);
     let server = match server {
         Ok(s) => Some(s),
         Err(e) => {

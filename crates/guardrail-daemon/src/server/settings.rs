@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use crate::service::Runtime;
 use guardrail_core::config::Config;
+use guardrail_core::project::{ConfigFile, Flags, Project};
 /// Where the runtime comes from; the embedded guardrail.yaml when none is given.
 pub use guardrail_core::project::{ConfigSource, EMBEDDED_CONFIG};
-use guardrail_core::project::{Flags, Project};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8437";
 pub const DEFAULT_DATA_DIR: &str = "./guardrail-data";
@@ -109,13 +109,6 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub log_format: Option<String>,
-}
-
-/// Reads and parses guardrail.yaml (or the embedded one): (config, its directory, its name).
-/// Errors name the file and line.
-pub fn read_config(src: &ConfigSource) -> Result<(Config, Option<PathBuf>, String), Vec<String>> {
-    let f = src.read().map_err(|e| e.lines)?;
-    Ok((f.config, f.root, f.name))
 }
 
 /// Builds the daemon settings from defaults, the config's `server:` section, `GUARDRAIL_*`
@@ -241,7 +234,11 @@ pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSetti
 /// Loads everything the daemon runs on (the project, then what only the daemon reads); every
 /// problem at once.
 pub fn load_runtime(src: &ConfigSource) -> Result<Runtime, Vec<String>> {
-    let file = src.read().map_err(|e| e.lines)?;
+    runtime_of(src.read().map_err(|e| e.lines)?, src)
+}
+
+/// [`load_runtime`] of a guardrail.yaml already read from `src`.
+pub fn runtime_of(file: ConfigFile, src: &ConfigSource) -> Result<Runtime, Vec<String>> {
     let project = Project::load(Some(file), &Flags::default()).map_err(|e| e.lines)?;
     for w in &project.warnings {
         tracing::warn!(warning = %w, "policy warning");

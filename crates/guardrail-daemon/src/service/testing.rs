@@ -30,6 +30,18 @@ environments:
   production: {approvals: {count: 1}}
 "#;
 
+/// One target whose `lab` environment is polled from a file: the world of the drift operations.
+pub const WATCHED: &str = r#"
+targets:
+  - name: app
+    kind: generic
+    format: yaml
+    environments:
+      lab:
+        source: {file: live/app.yaml}
+        poll_interval: 1s
+"#;
+
 /// Content of `app` that no policy minds.
 pub const APP: &str = "replicas: 3\n";
 

@@ -109,19 +109,8 @@ impl Service {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::testing::{World, admin};
+    use super::super::super::testing::{WATCHED, World, admin};
     use super::*;
-
-    const WATCHED: &str = r#"
-targets:
-  - name: app
-    kind: generic
-    format: yaml
-    environments:
-      lab:
-        source: {file: live/app.yaml}
-        poll_interval: 1s
-"#;
 
     #[test]
     fn only_an_open_drift_is_adopted() {

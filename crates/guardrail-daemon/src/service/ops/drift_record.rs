@@ -291,19 +291,8 @@ fn outcome_name(o: &Outcome) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::testing::{World, at};
+    use super::super::super::testing::{WATCHED, World, at};
     use super::*;
-
-    const WATCHED: &str = r#"
-targets:
-  - name: app
-    kind: generic
-    format: yaml
-    environments:
-      lab:
-        source: {file: live/app.yaml}
-        poll_interval: 1s
-"#;
 
     #[test]
     fn the_health_of_a_source_is_written_when_it_changed_or_grew_old() {
