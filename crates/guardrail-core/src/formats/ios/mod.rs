@@ -20,8 +20,8 @@
 //! Diagnostics: `ios.not-ios` (error: most lines are not config commands), `ios.too-deep`
 //! (error: nesting deeper than [`MAX_DEPTH`]), `ios.banner-unterminated` and
 //! `ios.macro-unterminated` (errors), `ios.after-end`, `ios.vlan-syntax`, `ios.acl-syntax`,
-//! `ios.acl-duplicate-seq`, `ios.bgp-syntax`, `ios.bgp-duplicate`, `ios.interface-syntax`
-//! (warnings; the line is kept raw).
+//! `ios.acl-duplicate-seq`, `ios.bgp-syntax`, `ios.bgp-duplicate`, `ios.interface-syntax`,
+//! `ios.expansion-limit` (warnings; the line is kept raw).
 
 mod build;
 mod secrets;
@@ -103,6 +103,11 @@ impl<'r, 'a> Children<'r, 'a> {
     /// The number of children.
     pub(super) fn count(&self) -> usize {
         self.into_iter().count()
+    }
+
+    /// The number of lines nested under the block, at every depth.
+    pub(super) fn nested_lines(&self) -> usize {
+        self.end - self.start
     }
 }
 

@@ -575,3 +575,46 @@ fn duplicate_acl_seqs_are_found_in_any_order() {
     assert_eq!(dups, [5, 7]);
     assert_eq!(at(&doc.root, "acls.0.entries.4.seq").value, Value::Null);
 }
+
+/// A range block's lines are copied into each of its ids; a file cannot use that to grow a
+/// tree of millions of nodes from a few kilobytes (a fuzz finding: 3 KB gave an 11 MB dump).
+#[test]
+fn vlan_range_expansion_is_bounded_per_file() {
+    let mut text = String::from("vlan 1-4094\n");
+    for i in 0..40 {
+        text.push_str(&format!(" description line {i}\n"));
+    }
+    text.push_str("vlan 10,10-12\n name DUP\n");
+    let doc = parse(&text);
+    assert_eq!(codes(&doc), ["ios.expansion-limit"]);
+    assert_eq!(doc.diagnostics[0].line, 1);
+    // The big block is kept as written, once; the small one is expanded, each id once.
+    assert_eq!(items(&doc.root, "lines").len(), 1);
+    assert_eq!(s(&doc.root, "lines.0.line"), "vlan 1-4094");
+    let vlans = items(&doc.root, "vlans");
+    assert_eq!(vlans.len(), 3);
+    assert_eq!(s(&doc.root, "vlans.0.vlan_name"), "DUP");
+    assert!(doc.dump().len() < 20 * text.len());
+}
+
+/// Trunk lines that fill every VLAN count against the same limit: past it, a line is kept
+/// in the switchport's `other` as written.
+#[test]
+fn trunk_fills_are_bounded_per_file() {
+    let mut text = String::new();
+    for i in 0..300 {
+        text.push_str(&format!(
+            "interface Gi1/0/{i}\n switchport mode trunk\n switchport trunk allowed vlan except 1\n"
+        ));
+    }
+    let doc = parse(&text);
+    assert_eq!(codes(&doc), ["ios.expansion-limit"]);
+    let ifaces = items(&doc.root, "interfaces");
+    assert_eq!(ints(&ifaces[0], "switchport.trunk_allowed_vlans").len(), 4093);
+    let last = &ifaces[299];
+    assert!(ints(last, "switchport.trunk_allowed_vlans").is_empty());
+    assert_eq!(
+        s(last, "switchport.other.0"),
+        "switchport trunk allowed vlan except 1"
+    );
+}

@@ -47,6 +47,26 @@ pub(super) struct Builder {
     banners: Map,
     banners_line: u32,
     lines: Vec<Node>,
+    /// What VLAN range expansion may still create in this file (see [`ExpansionBudget`]).
+    budget: ExpansionBudget,
+}
+
+/// How much one file's VLAN ranges may expand into, so a small file cannot grow into a tree of
+/// millions of nodes: `ids`, VLAN entries (a `vlan 1-4094` block, per id; a `switchport trunk
+/// allowed vlan except 1` line, per id); `copies`, lines nested under a VLAN range block,
+/// which each of its ids receives. Past either, a block or line is kept as written with one
+/// `ios.expansion-limit` warning.
+pub(super) struct ExpansionBudget {
+    ids: usize,
+    copies: usize,
+    reported: bool,
+}
+
+impl ExpansionBudget {
+    /// 256 full ranges of ids (a 250-trunk chassis that lists every VLAN on every trunk
+    /// fits), and 16 full ranges' worth of copied lines (`vlan 1-4094` with a `name`, 16 times).
+    pub(super) const IDS: usize = 256 * 4094;
+    pub(super) const COPIES: usize = 16 * 4094;
 }
 
 impl Builder {
@@ -68,7 +88,37 @@ impl Builder {
             banners: Map::new(),
             banners_line: 0,
             lines: Vec::new(),
+            budget: ExpansionBudget {
+                ids: ExpansionBudget::IDS,
+                copies: ExpansionBudget::COPIES,
+                reported: false,
+            },
         }
+    }
+
+    /// Takes `ids` VLAN entries and `copies` copied lines from the file's expansion budget;
+    /// false (with one warning per file) when they do not fit, and the caller keeps the line
+    /// as written.
+    fn expand(&mut self, ids: usize, copies: usize, line: u32) -> bool {
+        let b = &mut self.budget;
+        if ids <= b.ids && copies <= b.copies {
+            b.ids -= ids;
+            b.copies -= copies;
+            return true;
+        }
+        if !b.reported {
+            b.reported = true;
+            self.warn(
+                "ios.expansion-limit",
+                line,
+                format!(
+                    "VLAN ranges in this file expand to more than {} VLAN entries or {} copied lines; this and later range lines are kept as written",
+                    ExpansionBudget::IDS,
+                    ExpansionBudget::COPIES
+                ),
+            );
+        }
+        false
     }
 
     /// Files one finished top-level block.

@@ -1,6 +1,8 @@
 //! The `vlans` view: `vlan N[,M-P]` blocks with their names, and VLAN ids and lists as the
 //! interface lines write them.
 
+use std::collections::BTreeSet;
+
 use crate::document::{Map, Node};
 use crate::formats::ios::Raw;
 use crate::formats::ios::words::Words;
@@ -43,8 +45,11 @@ impl Builder {
         let arg = w.get(1);
         if w.len() == 2 {
             if let Some(ranges) = parse_vlan_list(arg) {
-                for (lo, hi) in ranges {
-                    for id in lo..=hi {
+                // Each id once, however often the list names it.
+                let ids: BTreeSet<i64> = ranges.into_iter().flat_map(|(lo, hi)| lo..=hi).collect();
+                let copies = ids.len() * raw.children.nested_lines();
+                if self.expand(ids.len(), copies, raw.number) {
+                    for id in ids {
                         let ix = match self.vlan_index.get(&id) {
                             Some(&ix) => ix,
                             None => {
@@ -65,7 +70,9 @@ impl Builder {
                         }
                         self.vlans[ix] = vlan;
                     }
+                    return;
                 }
+                self.keep(raw, w);
                 return;
             }
             if arg != "database" {
