@@ -20,7 +20,7 @@ for t in "${targets[@]}"; do
   start=$(date +%s)
   log=$(mktemp)
   cargo +nightly fuzz run -s none "$t" "corpus/$t" -- -runs="$RUNS" -max_len="$MAX_LEN" \
-    -max_total_time="$MAX_TIME" -timeout=1 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
+    -max_total_time="$MAX_TIME" -timeout=2 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
   rc=$?
   secs=$(( $(date +%s) - start ))
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)

@@ -64,9 +64,9 @@ pub(super) struct ExpansionBudget {
 
 impl ExpansionBudget {
     /// 256 full ranges of ids (a 250-trunk chassis that lists every VLAN on every trunk
-    /// fits), and 16 full ranges' worth of copied lines (`vlan 1-4094` with a `name`, 16 times).
+    /// fits), and 4 full ranges' worth of copied lines (`vlan 1-4094` with 4 lines under it).
     pub(super) const IDS: usize = 256 * 4094;
-    pub(super) const COPIES: usize = 16 * 4094;
+    pub(super) const COPIES: usize = 4 * 4094;
 }
 
 impl Builder {
