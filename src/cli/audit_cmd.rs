@@ -24,6 +24,10 @@ pub struct AuditArgs {
 pub struct Source {
     #[arg(long, env = "GUARDRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+    /// The store's URL instead of the data directory's SQLite file:
+    /// sqlite:///path/guardrail.sqlite or postgres://user@host:port/db.
+    #[arg(long, env = "GUARDRAIL_STORE")]
+    pub store: Option<String>,
     /// The audit key file (default: audit.key in the data directory).
     #[arg(long, env = "GUARDRAIL_AUDIT_KEY_FILE")]
     pub key_file: Option<PathBuf>,
@@ -57,14 +61,16 @@ pub enum AuditCommand {
 /// The store's audit log verified offline: with the key file when it exists (a keyed chain
 /// needs it; a store written before keyed chains verifies without).
 fn verify_offline(s: &Source, anchor: Option<&Anchor>) -> Result<AuditVerifyView, String> {
-    if !s.data_dir.join(crate::store::sqlite::FILE_NAME).is_file() {
+    let url = super::daemon_cmds::store_url(&s.data_dir, s.store.as_deref())?;
+    if let crate::store::StoreUrl::Sqlite(file) = &url
+        && !file.is_file()
+    {
         return Err(format!(
-            "{}: no store here (pass --data-dir)",
-            s.data_dir.display()
+            "{}: no store here (pass --data-dir or --store)",
+            file.display()
         ));
     }
-    let store = crate::store::sqlite::SqliteStore::open(&s.data_dir)
-        .map_err(|e| format!("{}: {e}", s.data_dir.display()))?;
+    let store = url.open().map_err(|e| format!("{}: {e}", url.shown()))?;
     let path = crate::service::audit::key_path(&s.data_dir, s.key_file.as_deref());
     let key = if path.exists() {
         Some(crate::service::audit::read_key(&path)?)
@@ -73,7 +79,8 @@ fn verify_offline(s: &Source, anchor: Option<&Anchor>) -> Result<AuditVerifyView
     } else {
         None
     };
-    crate::service::audit::verify_store(&store, key.as_ref(), anchor).map_err(|e| e.to_string())
+    crate::service::audit::verify_store(store.as_ref(), key.as_ref(), anchor)
+        .map_err(|e| e.to_string())
 }
 
 pub fn run(a: AuditArgs) -> i32 {

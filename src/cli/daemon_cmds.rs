@@ -23,9 +23,15 @@ pub struct ServeArgs {
     /// Listen address (default 127.0.0.1:8437; env GUARDRAIL_LISTEN).
     #[arg(long)]
     pub listen: Option<String>,
-    /// Data directory holding the SQLite store (default ./guardrail-data; env GUARDRAIL_DATA_DIR).
+    /// Data directory holding the SQLite store and the audit key (default ./guardrail-data; env
+    /// GUARDRAIL_DATA_DIR).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// The store: sqlite:///path/guardrail.sqlite (default: the data directory's file) or
+    /// postgres://user@host:port/db (env GUARDRAIL_STORE; password from PGPASSWORD or
+    /// GUARDRAIL_STORE_PASSWORD_FILE).
+    #[arg(long)]
+    pub store: Option<String>,
     /// Log format: text or json (env GUARDRAIL_LOG_FORMAT).
     #[arg(long)]
     pub log_format: Option<String>,
@@ -37,27 +43,41 @@ pub fn serve(a: ServeArgs) -> i32 {
         Overrides {
             listen: a.listen,
             data_dir: a.data_dir,
+            store: a.store,
             log_format: a.log_format,
         },
     )
 }
 
-/// Opens the store in `data_dir` with the embedded runtime, for offline commands: with the audit
-/// key of `key_file` (default `audit.key` in the data directory), created with the chain's key
-/// marker when neither exists yet.
+/// The store an offline command opens: `--store` (env GUARDRAIL_STORE), else the SQLite file in
+/// `data_dir`.
+pub(super) fn store_url(
+    data_dir: &std::path::Path,
+    store: Option<&str>,
+) -> Result<crate::store::StoreUrl, String> {
+    match store {
+        Some(u) => crate::store::StoreUrl::parse(u).map_err(|e| format!("--store: {e}")),
+        None => Ok(crate::store::StoreUrl::in_data_dir(data_dir)),
+    }
+}
+
+/// Opens the store (`--store`, else the data directory's) with the embedded runtime, for offline
+/// commands: with the audit key of `key_file` (default `audit.key` in the data directory),
+/// created with the chain's key marker when neither exists yet.
 pub(super) fn offline_service(
     data_dir: &std::path::Path,
+    store: Option<&str>,
     key_file: Option<&std::path::Path>,
 ) -> Result<crate::service::Service, String> {
-    let store = crate::store::sqlite::SqliteStore::open(data_dir)
-        .map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let url = store_url(data_dir, store)?;
+    let store = url.open().map_err(|e| format!("{}: {e}", url.shown()))?;
     let key_path = crate::service::audit::key_path(data_dir, key_file);
-    let opened = crate::service::audit::open_key(&store, &key_path, Utc::now())?;
+    let opened = crate::service::audit::open_key(store.as_ref(), &key_path, Utc::now())?;
     let rt =
         crate::server::settings::load_runtime(&crate::server::settings::ConfigSource::Embedded)
             .map_err(|e| e.join("; "))?;
     Ok(crate::service::Service::new(
-        std::sync::Arc::new(store),
+        store,
         rt,
         std::sync::Arc::new(crate::metrics::Metrics::new()),
         crate::service::system_clock(),

@@ -15,6 +15,10 @@ pub struct Target {
     /// The data directory holding the store (offline; the default).
     #[arg(long, env = "GUARDRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+    /// The store's URL instead of the data directory's SQLite file:
+    /// sqlite:///path/guardrail.sqlite or postgres://user@host:port/db.
+    #[arg(long, env = "GUARDRAIL_STORE")]
+    pub store: Option<String>,
     /// The audit key file (default: audit.key in the data directory).
     #[arg(long, env = "GUARDRAIL_AUDIT_KEY_FILE")]
     pub key_file: Option<PathBuf>,
@@ -96,7 +100,7 @@ fn offline<T>(
         return None;
     }
     Some(
-        offline_service(&t.data_dir, t.key_file.as_deref())
+        offline_service(&t.data_dir, t.store.as_deref(), t.key_file.as_deref())
             .map_err(ClientError::Decode)
             .and_then(|svc| {
                 f(&svc).map_err(|e| ClientError::Api {

@@ -38,6 +38,63 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// Whether the tests' daemons run on PostgreSQL (`GUARDRAIL_TEST_STORE=postgres`, which
+/// `scripts/test.sh` sets for its second pass over the end-to-end tests).
+pub fn on_postgres() -> bool {
+    match std::env::var("GUARDRAIL_TEST_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("GUARDRAIL_TEST_STORE={other}: expected sqlite or postgres"),
+    }
+}
+
+/// The `--store` arguments for the store of `data_dir`: none on SQLite (the data directory's
+/// file); on PostgreSQL a new database on the test cluster per data directory, remembered in
+/// `<data dir>.store-url` so that offline commands and restarts find the same one.
+pub fn store_args(data_dir: &Path) -> Vec<String> {
+    if !on_postgres() {
+        return Vec::new();
+    }
+    let marker = data_dir.with_extension("store-url");
+    let url = match std::fs::read_to_string(&marker) {
+        Ok(u) => u,
+        Err(_) => {
+            let u = guardrail::store::postgres::test_database().expect(
+                "GUARDRAIL_TEST_STORE=postgres needs GUARDRAIL_TEST_POSTGRES (scripts/test.sh)",
+            );
+            std::fs::write(&marker, &u).unwrap();
+            u
+        }
+    };
+    vec!["--store".into(), url]
+}
+
+/// Runs one SQL statement on the store of `data_dir` behind guardrail's back (as an attacker
+/// with database access would), and returns the number of rows it changed: with rusqlite on
+/// the SQLite file, with `psql` on PostgreSQL.
+pub fn edit_store(data_dir: &Path, sql: &str) -> usize {
+    if !on_postgres() {
+        let c = rusqlite::Connection::open(data_dir.join("guardrail.sqlite")).unwrap();
+        return c.execute(sql, []).unwrap();
+    }
+    let url = &store_args(data_dir)[1];
+    let out = Command::new("psql")
+        .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql (Debian's postgresql-client) is needed on PostgreSQL");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    // `UPDATE 1`, `DELETE 2`, ...
+    said.split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("psql said {said}"))
+}
+
 /// Creates a token in the data dir (offline) and returns it.
 pub fn token(dir: &Path, user: &str, roles: &str, groups: &str) -> String {
     let mut cmd = Command::new(BIN);
@@ -50,7 +107,9 @@ pub fn token(dir: &Path, user: &str, roles: &str, groups: &str) -> String {
         roles,
         "--data-dir",
     ])
-    .arg(dir);
+    .arg(dir)
+    .args(store_args(dir))
+    .env_remove("GUARDRAIL_STORE");
     if !groups.is_empty() {
         cmd.args(["--groups", groups]);
     }
@@ -91,9 +150,11 @@ impl Daemon {
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data-dir")
             .arg(self.dir.join("data"))
+            .args(store_args(&self.dir.join("data")))
             .current_dir(&self.dir)
             .env_remove("GUARDRAIL_LISTEN")
             .env_remove("GUARDRAIL_DATA_DIR")
+            .env_remove("GUARDRAIL_STORE")
             .stdout(Stdio::null())
             .stderr(log);
         if let Some(c) = &self.config {

@@ -1,6 +1,7 @@
-//! The daemon's durable state behind one interface (the `Store`/`Tx` traits), implemented today
-//! by the embedded SQLite store ([`sqlite::SqliteStore`]); a second backend implements the same
-//! traits.
+//! The daemon's durable state behind one interface (the `Store`/`Tx` traits), implemented by
+//! the embedded SQLite store ([`sqlite::SqliteStore`], the default: one process, one file) and
+//! the PostgreSQL store ([`postgres::PgStore`]: any number of replicas on one database). Both
+//! run the same records (`sql`); [`StoreUrl`] picks one.
 //!
 //! Callers run a closure in one transaction ([`write`] / [`read`]); the closure sees a [`Tx`]
 //! with record-level operations and either commits as a whole or not at all. A write returns
@@ -8,7 +9,12 @@
 //! daemon acknowledged survives `kill -9`. Secrets: change and baseline content is stored as
 //! submitted (a baseline must be restorable), and never leaves the store unredacted.
 
+pub mod postgres;
+mod sql;
 pub mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -561,4 +567,61 @@ pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("timestamp `{s}`: {e}")))
+}
+
+/// Where the store is: `sqlite:///path/guardrail.sqlite` (the default: the data directory's
+/// file) or `postgres://user@host:port/db` (also `postgresql://`; libpq's URL form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl StoreUrl {
+    /// Parses a store URL; an unknown scheme is an error naming the two there are.
+    pub fn parse(s: &str) -> Result<StoreUrl, String> {
+        let t = s.trim();
+        if t.starts_with("postgres://") || t.starts_with("postgresql://") {
+            return Ok(StoreUrl::Postgres(t.to_string()));
+        }
+        if let Some(path) = t.strip_prefix("sqlite://") {
+            if path.is_empty() || path.ends_with('/') {
+                return Err(format!(
+                    "`{t}`: a SQLite store URL names the file, such as sqlite:///var/lib/guardrail/guardrail.sqlite"
+                ));
+            }
+            return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
+        }
+        let scheme = t.split_once("://").map_or(t, |(s, _)| s);
+        let nearest = if scheme.to_ascii_lowercase().starts_with('p') {
+            "postgres://user@host:5432/db"
+        } else {
+            "sqlite:///path/guardrail.sqlite"
+        };
+        Err(format!(
+            "`{}`: not a store URL; expected sqlite:///path/file.sqlite or postgres://user@host:port/db (did you mean {nearest}?)",
+            postgres::shown_url(t)
+        ))
+    }
+
+    /// The data directory's SQLite file.
+    pub fn in_data_dir(data_dir: &std::path::Path) -> StoreUrl {
+        StoreUrl::Sqlite(data_dir.join(sqlite::FILE_NAME))
+    }
+
+    /// The URL as it may be logged: never a password.
+    pub fn shown(&self) -> String {
+        match self {
+            StoreUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+            StoreUrl::Postgres(u) => postgres::shown_url(u),
+        }
+    }
+
+    /// Opens (and migrates) the store.
+    pub fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            StoreUrl::Sqlite(p) => Arc::new(sqlite::SqliteStore::open_file(p)?),
+            StoreUrl::Postgres(u) => Arc::new(postgres::PgStore::open(u)?),
+        })
+    }
 }

@@ -21,7 +21,6 @@ use tokio::sync::watch;
 use crate::metrics::Metrics;
 use crate::service::{Service, system_clock};
 use guardrail_store::Store;
-use guardrail_store::sqlite::SqliteStore;
 use http::AppState;
 use settings::{ConfigSource, Overrides, ServerSettings};
 
@@ -75,10 +74,12 @@ pub fn prepare(config: Option<PathBuf>, flags: &Overrides) -> Result<Prepared, V
     let (Some(server), Some(runtime)) = (server, runtime) else {
         return Err(problems);
     };
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&server.data_dir)
-            .map_err(|e| vec![format!("{}: {e}", server.data_dir.display())])?,
-    );
+    let url = server
+        .store_url()
+        .map_err(|e| vec![format!("server.store: {e}")])?;
+    let store: Arc<dyn Store> = url
+        .open()
+        .map_err(|e| vec![format!("{}: {e}", url.shown())])?;
     let key_path =
         crate::service::audit::key_path(&server.data_dir, server.audit_key_file.as_deref());
     let opened = crate::service::audit::open_key(store.as_ref(), &key_path, chrono::Utc::now())
@@ -275,6 +276,7 @@ fn announce(p: &Prepared, bound: SocketAddr) {
     tracing::info!(
         listen = %bound,
         data_dir = %p.settings.data_dir.display(),
+        store = %p.settings.store_url().map(|u| u.shown()).unwrap_or_default(),
         config = %rt.origin,
         targets = rt.config.targets.len(),
         policies = rt.policies.policies().len(),

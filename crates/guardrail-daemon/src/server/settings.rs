@@ -29,6 +29,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 struct ServerSection {
     listen: Option<String>,
     data_dir: Option<String>,
+    store: Option<String>,
     log_format: Option<String>,
     body_limit: Option<usize>,
     tokens: Option<serde_json::Value>,
@@ -50,6 +51,9 @@ struct ServerSection {
 pub struct ServerSettings {
     pub listen: String,
     pub data_dir: PathBuf,
+    /// The store's URL (default: the SQLite file in the data directory).
+    #[serde(default)]
+    pub store: Option<String>,
     pub log_format: String,
     pub body_limit: usize,
     pub sweep_interval: String,
@@ -108,6 +112,7 @@ pub fn parse_rate(s: &str) -> Result<Option<Rate>, String> {
 pub struct Overrides {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub store: Option<String>,
     pub log_format: Option<String>,
 }
 
@@ -176,6 +181,7 @@ pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSetti
                 flags.data_dir.as_ref().map(|p| p.display().to_string()),
             )
         })
+        .and_then(|b| b.set_override_option("store", flags.store.clone()))
         .and_then(|b| b.set_override_option("log_format", flags.log_format.clone()))
         .and_then(|b| b.build());
     let settings = match built.and_then(|c| c.try_deserialize::<ServerSettings>()) {
@@ -191,6 +197,11 @@ pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSetti
                 "server.listen: `{}` is not an address like 127.0.0.1:8437",
                 s.listen
             ));
+        }
+        if let Some(url) = &s.store
+            && let Err(e) = guardrail_store::StoreUrl::parse(url)
+        {
+            problems.push(format!("server.store: {e}"));
         }
         if !matches!(s.log_format.as_str(), "text" | "json") {
             problems.push(format!(
@@ -282,6 +293,16 @@ pub fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<SystemTime>)>
         walk(p, &mut out);
     }
     out
+}
+
+impl ServerSettings {
+    /// Where the store is: `server.store`, else the data directory's SQLite file.
+    pub fn store_url(&self) -> Result<guardrail_store::StoreUrl, String> {
+        match &self.store {
+            Some(u) => guardrail_store::StoreUrl::parse(u),
+            None => Ok(guardrail_store::StoreUrl::in_data_dir(&self.data_dir)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use crate::metrics::Metrics;
 use guardrail_core::config::Config;
 use guardrail_core::drift::Watch;
 use guardrail_core::project::{ConfigFile, Flags, Project};
-use guardrail_store::sqlite::SqliteStore;
 use guardrail_store::{self as store, Identity, OutboxRow, Role};
+use guardrail_store::{Store, StoreUrl};
 
 /// A target in two environments: staging takes changes at once, production needs one approval.
 pub const CHANGES: &str = r#"
@@ -70,6 +70,19 @@ pub fn runtime(config: &str, root: &std::path::Path) -> Runtime {
     Runtime::new(project).expect("test runtime")
 }
 
+/// The test world's store: SQLite in `data_dir`, or with `GUARDRAIL_TEST_STORE=postgres` a new
+/// database on the test cluster (`scripts/test.sh` runs the service's tests both ways).
+pub fn test_store(data_dir: &std::path::Path) -> Arc<dyn Store> {
+    let url = match std::env::var("GUARDRAIL_TEST_STORE").as_deref() {
+        Ok("postgres") => StoreUrl::Postgres(guardrail_store::postgres::test_database().expect(
+            "GUARDRAIL_TEST_STORE=postgres needs GUARDRAIL_TEST_POSTGRES (scripts/test.sh)",
+        )),
+        Ok("sqlite") | Err(_) => StoreUrl::in_data_dir(data_dir),
+        Ok(other) => panic!("GUARDRAIL_TEST_STORE={other}: expected sqlite or postgres"),
+    };
+    url.open().unwrap()
+}
+
 pub struct World {
     _dir: tempfile::TempDir,
     pub svc: Service,
@@ -81,15 +94,15 @@ impl World {
     pub fn new(config: &str) -> World {
         let dir = tempfile::tempdir().unwrap();
         let rt = runtime(config, dir.path());
-        let store = SqliteStore::open(&dir.path().join("data")).unwrap();
+        let store = test_store(&dir.path().join("data"));
         let start = at(START);
-        let key = super::audit::open_key(&store, &dir.path().join("audit.key"), start)
+        let key = super::audit::open_key(store.as_ref(), &dir.path().join("audit.key"), start)
             .unwrap()
             .key;
         let clock = Arc::new(Mutex::new(start));
         let c = clock.clone();
         let svc = Service::new(
-            Arc::new(store),
+            store,
             rt,
             Arc::new(Metrics::new()),
             Arc::new(move || *c.lock().unwrap()),

@@ -101,10 +101,19 @@ impl SqliteStore {
     /// is created 0700 and the store file 0600; an existing directory or file that group or
     /// others may read is refused.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_file(&data_dir.join(FILE_NAME))
+    }
+
+    /// [`Self::open`] for a store file of any name; its directory is the data directory.
+    pub fn open_file(path: &Path) -> Result<SqliteStore, StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
+        let data_dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
         create_data_dir(data_dir)?;
         check_private(data_dir)?;
-        let path = data_dir.join(FILE_NAME);
+        let path = path.to_path_buf();
         if !path.exists() {
             // Created here, private, before SQLite opens it (SQLite would create it 0644).
             std::fs::OpenOptions::new()

@@ -610,7 +610,10 @@ fn trunk_fills_are_bounded_per_file() {
     let doc = parse(&text);
     assert_eq!(codes(&doc), ["ios.expansion-limit"]);
     let ifaces = items(&doc.root, "interfaces");
-    assert_eq!(ints(&ifaces[0], "switchport.trunk_allowed_vlans").len(), 4093);
+    assert_eq!(
+        ints(&ifaces[0], "switchport.trunk_allowed_vlans").len(),
+        4093
+    );
     let last = &ifaces[299];
     assert!(ints(last, "switchport.trunk_allowed_vlans").is_empty());
     assert_eq!(

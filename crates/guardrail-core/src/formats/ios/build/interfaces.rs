@@ -186,8 +186,15 @@ impl Builder {
             }
         };
         // The entries this line may touch: its ranges, and every id when it fills the list.
-        let touched: usize = ranges.iter().map(|&(lo, hi)| (hi - lo + 1) as usize).sum::<usize>()
-            + if matches!(op, "remove" | "except") { VLAN_MAX as usize } else { 0 };
+        let touched: usize = ranges
+            .iter()
+            .map(|&(lo, hi)| (hi - lo + 1) as usize)
+            .sum::<usize>()
+            + if matches!(op, "remove" | "except") {
+                VLAN_MAX as usize
+            } else {
+                0
+            };
         if !self.expand(touched, 0, line) {
             return false;
         }

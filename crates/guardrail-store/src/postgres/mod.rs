@@ -1,0 +1,411 @@
+//! The PostgreSQL store, for several guardrail replicas in front of one database.
+//!
+//! The driver is asynchronous (`tokio-postgres`, pooled by `deadpool-postgres`); the
+//! [`Store`]/[`Tx`] interface is synchronous (the daemon runs store calls on its blocking pool,
+//! and small evaluations on its async workers, beside the synchronous policy engine). So the
+//! store owns a small runtime of its own (one thread) that drives the connections' sockets,
+//! and each statement's future is polled to completion on the calling thread
+//! (`futures_executor::block_on`, inside the store runtime's context for its timers and new
+//! connections). That works from any thread, async worker or not, and blocks only the caller,
+//! as a SQLite call blocks it on the disk.
+//!
+//! Consistency across replicas: every write transaction first takes one transaction-scoped
+//! advisory lock (`pg_advisory_xact_lock`), so writers are serialized cluster-wide exactly as
+//! SQLite serializes them in one process: the audit chain stays one chain, two approvals of
+//! one change on two replicas are two approvals and one transition, and a change cannot be
+//! applied twice. Reads run concurrently in `REPEATABLE READ, READ ONLY` snapshots. The
+//! schema is migrated at open (refinery) under a session advisory lock, so replicas that start
+//! together do not race.
+
+use std::str::FromStr;
+
+use bytes::BytesMut;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::runtime::{Handle, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+use crate::sql::packing::{Packed, pack};
+use crate::sql::{Arg, Cell, Db, Row, SqlTx};
+use crate::*;
+
+#[cfg(test)]
+mod tests;
+
+mod embedded {
+    refinery::embed_migrations!("src/postgres/migrations");
+}
+
+/// The advisory lock every write transaction holds (`guardrail` in ASCII, as a number).
+const WRITE_LOCK: i64 = 0x6775_6172_6472_6169;
+/// The advisory lock held while the schema is migrated.
+const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
+
+/// Connections per replica.
+const POOL_SIZE: usize = 16;
+
+pub struct PgStore {
+    /// Drives the connections; `None` only while dropping (see `Drop`).
+    runtime: Option<Runtime>,
+    pool: Pool,
+    shown: String,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // The last owner may be an async task: a runtime may not block there, so it is shut
+        // down without waiting for its (idle) connection tasks.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Awaits a future on the calling thread, inside the store runtime's context.
+#[derive(Clone, Copy)]
+struct Waiter<'a>(&'a Handle);
+
+impl Waiter<'_> {
+    fn wait<F: std::future::Future>(self, f: F) -> F::Output {
+        let _in = self.0.enter();
+        futures_executor::block_on(f)
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // The driver's message names the server's error (and its code); never the password.
+        match e.as_db_error() {
+            Some(db) => {
+                StoreError::Backend(format!("postgres: {} ({})", db.message(), db.code().code()))
+            }
+            None => StoreError::Backend(format!("postgres: {e}")),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => StoreError::Backend(format!("postgres connection pool: {other}")),
+        }
+    }
+}
+
+/// The URL as it may be shown: everything but the password.
+pub fn shown_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (a libpq URL: `postgres://user@host:port/db`), and
+    /// migrates its schema. The password comes from the URL, else `PGPASSWORD`, else the file
+    /// named by `GUARDRAIL_STORE_PASSWORD_FILE`; it is never shown.
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        let shown = shown_url(url);
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("{shown}: not a PostgreSQL URL: {e}")))?;
+        if config.get_password().is_none() {
+            if let Ok(p) = std::env::var("PGPASSWORD") {
+                config.password(p);
+            } else if let Ok(path) = std::env::var("GUARDRAIL_STORE_PASSWORD_FILE") {
+                let p = std::fs::read_to_string(&path).map_err(|e| {
+                    StoreError::Backend(format!("GUARDRAIL_STORE_PASSWORD_FILE {path}: {e}"))
+                })?;
+                config.password(p.trim_end_matches(['\r', '\n']));
+            }
+        }
+        if config.get_ssl_mode() == SslMode::Require {
+            return Err(StoreError::Backend(format!(
+                "{shown}: sslmode=require: this guardrail connects to PostgreSQL without TLS (sslmode=disable or prefer); reach the database over a trusted network or a TLS-terminating proxy"
+            )));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("guardrail");
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("guardrail-postgres")
+            .enable_all()
+            .build()
+            .map_err(backend)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = {
+            let _in = runtime.enter();
+            Pool::builder(manager)
+                .max_size(POOL_SIZE)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                // A database that does not answer fails the request instead of hanging it.
+                .create_timeout(Some(std::time::Duration::from_secs(10)))
+                .wait_timeout(Some(std::time::Duration::from_secs(30)))
+                .build()
+                .map_err(backend)?
+        };
+        let store = PgStore {
+            runtime: Some(runtime),
+            pool,
+            shown,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn waiter(&self) -> Waiter<'_> {
+        Waiter(
+            self.runtime
+                .as_ref()
+                .expect("the runtime lives as long as the store")
+                .handle(),
+        )
+    }
+
+    /// Applies the embedded migrations under a session advisory lock.
+    fn migrate(&self) -> Result<(), StoreError> {
+        let shown = &self.shown;
+        self.waiter().wait(async {
+            let mut client =
+                self.pool.get().await.map_err(|e| {
+                    StoreError::Backend(format!("{shown}: {}", StoreError::from(e)))
+                })?;
+            client
+                .execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK])
+                .await?;
+            let result = embedded::migrations::runner()
+                .set_abort_divergent(true)
+                .set_abort_missing(true)
+                .run_async(&mut **client)
+                .await;
+            client
+                .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK])
+                .await?;
+            result
+                .map(|_| ())
+                .map_err(|e| StoreError::Backend(format!("{shown}: migrating the schema: {e}")))
+        })
+    }
+
+    /// The URL without its password.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+}
+
+impl Store for PgStore {
+    fn write_tx(
+        &self,
+        key: &AuditKey,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let w = self.waiter();
+        let mut client = w.wait(self.pool.get())?;
+        let tx = w.wait(
+            client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+                .start(),
+        )?;
+        w.wait(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]))?;
+        f(&mut SqlTx {
+            db: Pg { tx: &tx, w },
+            key: Some(key),
+        })?;
+        w.wait(tx.commit())?;
+        Ok(())
+    }
+
+    fn read_tx(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let w = self.waiter();
+        let mut client = w.wait(self.pool.get())?;
+        let tx = w.wait(
+            client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start(),
+        )?;
+        f(&mut SqlTx {
+            db: Pg { tx: &tx, w },
+            key: None,
+        })?;
+        w.wait(tx.rollback())?;
+        Ok(())
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        read(self, |tx| tx.audit_head().map(|_| ()))
+    }
+}
+
+/// One PostgreSQL transaction as the records' [`Db`]: `?N` placeholders become `$N`, and
+/// statements are prepared once per connection.
+struct Pg<'t> {
+    tx: &'t deadpool_postgres::Transaction<'t>,
+    w: Waiter<'t>,
+}
+
+/// `?N` placeholders as PostgreSQL's `$N` (the records' SQL has no `?` anywhere else).
+fn numbered(sql: &str) -> String {
+    sql.replace('?', "$")
+}
+
+/// A parameter converted to the type the server inferred for its placeholder.
+#[derive(Debug)]
+struct PgArg<'a>(&'a Arg<'a>);
+
+impl ToSql for PgArg<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Arg::Null => Ok(IsNull::Yes),
+            Arg::Int(v) => match *ty {
+                Type::INT8 => v.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*v)?.to_sql(ty, out),
+                Type::BOOL => (*v != 0).to_sql(ty, out),
+                _ => Err(format!("an integer for a parameter of type {ty}").into()),
+            },
+            Arg::Text(t) => match *ty {
+                Type::BYTEA => t.as_bytes().to_sql(ty, out),
+                _ => t.as_ref().to_sql(ty, out),
+            },
+            Arg::Packed(t) => match *ty {
+                Type::BYTEA => match pack(t)? {
+                    Packed::Plain(t) => t.as_bytes().to_sql(ty, out),
+                    Packed::Zstd(b) => b.as_slice().to_sql(ty, out),
+                },
+                _ => t.to_sql(ty, out),
+            },
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn cells(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
+    let mut out = Vec::with_capacity(row.len());
+    for (i, col) in row.columns().iter().enumerate() {
+        let cell = match *col.type_() {
+            Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map(Cell::Int),
+            Type::INT4 => row
+                .try_get::<_, Option<i32>>(i)?
+                .map(|v| Cell::Int(v.into())),
+            Type::INT2 => row
+                .try_get::<_, Option<i16>>(i)?
+                .map(|v| Cell::Int(v.into())),
+            Type::BOOL => row
+                .try_get::<_, Option<bool>>(i)?
+                .map(|v| Cell::Int(v.into())),
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
+                row.try_get::<_, Option<String>>(i)?.map(Cell::Text)
+            }
+            Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i)?.map(Cell::Bytes),
+            ref other => {
+                return Err(StoreError::Corrupt(format!(
+                    "column {}: unexpected type {other}",
+                    col.name()
+                )));
+            }
+        };
+        out.push(cell.unwrap_or(Cell::Null));
+    }
+    Ok(Row(out))
+}
+
+impl Db for Pg<'_> {
+    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        let params: Vec<PgArg<'_>> = args.iter().map(PgArg).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        let sql = numbered(sql);
+        self.w.wait(async {
+            let st = self.tx.prepare_cached(&sql).await?;
+            Ok(self.tx.execute(&st, &refs).await?)
+        })
+    }
+
+    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
+        let params: Vec<PgArg<'_>> = args.iter().map(PgArg).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        let sql = numbered(sql);
+        let rows = self.w.wait(async {
+            let st = self.tx.prepare_cached(&sql).await?;
+            self.tx.query(&st, &refs).await
+        })?;
+        rows.iter().map(cells).collect()
+    }
+}
+
+/// For tests: a new, empty database on the throw-away cluster that `scripts/postgres.sh`
+/// started (its URL in `GUARDRAIL_TEST_POSTGRES`), as a URL. `None` when no cluster was
+/// started, outside CI; in CI (`CI` set) that is a failure, since the test command starts one.
+pub fn test_database() -> Option<String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let Ok(admin) = std::env::var("GUARDRAIL_TEST_POSTGRES") else {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "GUARDRAIL_TEST_POSTGRES is not set: run the tests with `bash scripts/test.sh`, which starts a PostgreSQL cluster"
+            );
+        }
+        eprintln!(
+            "GUARDRAIL_TEST_POSTGRES is not set: the PostgreSQL half of this test is skipped"
+        );
+        return None;
+    };
+    let name = format!(
+        "guardrail_t{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&admin, NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("the test cluster at {admin}: {e}"));
+        let task = tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        drop(client);
+        let _ = task.await;
+    });
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}

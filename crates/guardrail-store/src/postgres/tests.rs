@@ -1,0 +1,135 @@
+//! What only the PostgreSQL store does, on the test cluster: replicas that start together
+//! migrate once, writers on several replicas keep one audit chain, and large texts are
+//! compressed in their `BYTEA` columns.
+
+use std::sync::Arc;
+
+use super::*;
+use guardrail_core::change::audit::{AuditEntry, verify};
+
+fn key() -> AuditKey {
+    AuditKey::from_bytes(&[5u8; 32]).unwrap()
+}
+
+#[test]
+fn replicas_starting_together_migrate_once() {
+    let Some(url) = test_database() else { return };
+    let opened: Vec<Result<PgStore, StoreError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| PgStore::open(&url))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for o in &opened {
+        assert!(o.is_ok(), "{:?}", o.as_ref().err());
+    }
+    let s = opened.into_iter().next().unwrap().unwrap();
+    let versions: i64 = s.waiter().wait(async {
+        let c = s.pool.get().await.unwrap();
+        c.query_one("SELECT COUNT(*) FROM refinery_schema_history", &[])
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(versions, 1);
+}
+
+#[test]
+fn writers_on_several_replicas_keep_one_audit_chain() {
+    let Some(url) = test_database() else { return };
+    let replicas: Vec<Arc<PgStore>> = (0..3)
+        .map(|_| Arc::new(PgStore::open(&url).unwrap()))
+        .collect();
+    write(replicas[0].as_ref(), &key(), |tx| {
+        tx.append_audit(
+            &guardrail_core::change::audit::keyed_marker(&key(), 0),
+            Utc::now(),
+        )
+        .map(|_| ())
+    })
+    .unwrap();
+    std::thread::scope(|s| {
+        for r in &replicas {
+            for _ in 0..2 {
+                let r = Arc::clone(r);
+                s.spawn(move || {
+                    for _ in 0..15 {
+                        write(r.as_ref(), &key(), |tx| {
+                            tx.append_audit(&AuditEntry::default(), Utc::now())
+                                .map(|_| ())
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        }
+    });
+    let (log, head) = read(replicas[2].as_ref(), |tx| {
+        Ok::<_, StoreError>((tx.audit_records(0, 1000)?, tx.audit_head()?))
+    })
+    .unwrap();
+    assert_eq!(log.len(), 91);
+    assert_eq!(
+        verify(&log, head.as_ref(), Some(&key()), None).map(|v| v.records),
+        Ok(91)
+    );
+}
+
+#[test]
+fn large_texts_are_compressed_in_bytea() {
+    let Some(url) = test_database() else { return };
+    let s = PgStore::open(&url).unwrap();
+    let big: String = (0..20_000)
+        .map(|i| format!("    server web{i} 10.0.{}.{}:80 check\n", i / 250, i % 250))
+        .collect();
+    let now = Utc::now();
+    write(&s, &key(), |tx| {
+        tx.insert_baseline(&BaselineRow {
+            id: 0,
+            target: "lb".into(),
+            env: "production".into(),
+            content: big.clone(),
+            content_hash: "sha256:a".into(),
+            format: "haproxy".into(),
+            change_id: None,
+            origin: "first_contact".into(),
+            applied_at: now,
+            rolled_back_at: None,
+        })
+        .map(|_| ())
+    })
+    .unwrap();
+    let back = read(&s, |tx| tx.baseline("lb", "production"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.content, big);
+    let stored: i32 = s.waiter().wait(async {
+        let c = s.pool.get().await.unwrap();
+        c.query_one("SELECT octet_length(content) FROM baselines", &[])
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert!(
+        (stored as usize) * 4 < big.len(),
+        "{stored} of {}",
+        big.len()
+    );
+}
+
+#[test]
+fn urls_and_passwords_are_never_shown() {
+    assert_eq!(
+        shown_url("postgres://guardrail:s3cret@db.example:5432/guardrail"),
+        "postgres://guardrail@db.example:5432/guardrail"
+    );
+    let err = StoreUrl::parse("postgress://guardrail:s3cret@db/x").unwrap_err();
+    assert!(!err.contains("s3cret"), "{err}");
+    assert!(err.contains("postgres://"), "{err}");
+    let err = PgStore::open("postgres://guardrail:s3cret@127.0.0.1:1/x?sslmode=require")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        !err.contains("s3cret") && err.contains("sslmode=require"),
+        "{err}"
+    );
+}
