@@ -81,6 +81,8 @@ pub const DAEMON_METRICS: &[Metric] = &[
     metric("guardrail_rate_limited_total", Kind::Counter, &[]),
     metric("guardrail_evaluations_running", Kind::Gauge, &[]),
     metric("guardrail_evaluations_refused_total", Kind::Counter, &[]),
+    metric("guardrail_leader", Kind::Gauge, &[]),
+    metric("guardrail_leader_changes_total", Kind::Counter, &[]),
 ];
 
 /// Label values the contract enumerates (a matcher on one of these labels must use them).

@@ -65,6 +65,14 @@ async fn run(svc: Arc<Service>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
+        // The outbox is singleton work: only the leader delivers (the others wait their turn).
+        if !svc.store.is_leader() {
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                r = stop.changed() => if r.is_err() || *stop.borrow() { return },
+            }
+            continue;
+        }
         if let Err(e) = deliver_due(&svc, &client).await {
             tracing::warn!(error = %e, "notification outbox unavailable");
         }

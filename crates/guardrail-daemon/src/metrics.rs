@@ -126,6 +126,32 @@ pub struct AuditMetrics {
     pub head_seq: Gauge,
 }
 
+/// The daemon among the processes on one store: whether it leads the singleton work.
+pub struct LeaderMetrics {
+    pub leader: Gauge,
+    pub changes: Counter,
+}
+
+impl LeaderMetrics {
+    fn register(r: &mut Registry) -> Self {
+        let m = LeaderMetrics {
+            leader: Gauge::default(),
+            changes: Counter::default(),
+        };
+        r.register(
+            "guardrail_leader",
+            "1 while this process leads the singleton work (drift poller, sweep, notification outbox), 0 otherwise",
+            m.leader.clone(),
+        );
+        r.register(
+            "guardrail_leader_changes",
+            "Times this process took or lost the leader role",
+            m.changes.clone(),
+        );
+        m
+    }
+}
+
 /// What the daemon refuses to protect itself: rate limits and the evaluation bound.
 pub struct LimitMetrics {
     pub rate_limited: Counter,
@@ -142,6 +168,7 @@ pub struct Metrics {
     pub http: HttpMetrics,
     pub audit: AuditMetrics,
     pub limits: LimitMetrics,
+    pub leader: LeaderMetrics,
 }
 
 impl AuditMetrics {
@@ -353,6 +380,7 @@ impl Metrics {
         let http = HttpMetrics::register(&mut registry);
         let audit = AuditMetrics::register(&mut registry);
         let limits = LimitMetrics::register(&mut registry);
+        let leader = LeaderMetrics::register(&mut registry);
         Metrics {
             registry,
             policy,
@@ -362,6 +390,7 @@ impl Metrics {
             http,
             audit,
             limits,
+            leader,
         }
     }
 

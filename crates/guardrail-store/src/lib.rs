@@ -507,6 +507,23 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Whether the store answers (for `/readyz`).
     fn ping(&self) -> Result<(), StoreError>;
+
+    /// Starts taking part in the election of the process that does singleton work (the drift
+    /// poller, the expiry sweep, the notification outbox) among the processes on this store;
+    /// a leader that stops answering loses the role within `lease`. Only `guardrail serve`
+    /// calls it (offline commands never lead). SQLite: nothing to elect.
+    fn elect(&self, _lease: std::time::Duration) {}
+
+    /// Whether this process may do singleton work now. SQLite: always (one process).
+    fn is_leader(&self) -> bool {
+        true
+    }
+
+    /// A count that moves when another process on this store commits a write, so that answers
+    /// cached from earlier reads are known stale. SQLite: never (one process).
+    fn foreign_writes(&self) -> u64 {
+        0
+    }
 }
 
 fn run<R, E: From<StoreError>>(

@@ -198,6 +198,10 @@ async fn poll_loop(
         }
         let started = tokio::time::Instant::now();
         next = started + jittered(w.interval);
+        // Polling is singleton work: only the leader fetches and records.
+        if !shared.service.store.is_leader() {
+            continue;
+        }
         let Ok(permit) = shared.permits.acquire().await else {
             return;
         };

@@ -317,6 +317,9 @@ fn spawn_background(
     limiter: Option<Arc<http::RateLimiter>>,
     stop: &watch::Receiver<bool>,
 ) {
+    let lease = setting_duration(&p.settings.leader_lease, Duration::from_secs(15));
+    p.service.store.elect(lease);
+    tokio::spawn(leader_loop(p.service.clone(), lease, stop.clone()));
     let sweep_every = setting_duration(&p.settings.sweep_interval, Duration::from_secs(30));
     tokio::spawn(sweep_loop(
         p.service.clone(),
@@ -361,6 +364,26 @@ async fn audit_head_loop(svc: Arc<Service>, every: Duration, mut stop: watch::Re
     }
 }
 
+/// Publishes this process's role (`guardrail_leader`, `guardrail_leader_changes_total`, a log
+/// line at each change) as the store's election decides it.
+async fn leader_loop(svc: Arc<Service>, lease: Duration, mut stop: watch::Receiver<bool>) {
+    let mut was: Option<bool> = None;
+    let every = (lease / 15).clamp(Duration::from_millis(200), Duration::from_secs(1));
+    loop {
+        let now = svc.store.is_leader();
+        if was.is_some_and(|w| w != now) {
+            svc.metrics.leader.changes.inc();
+            tracing::info!(leader = now, "leader role changed");
+        }
+        was = Some(now);
+        svc.metrics.leader.leader.set(i64::from(now));
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {},
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 async fn wait_for_stop() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
@@ -383,11 +406,14 @@ async fn sweep_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let s = svc.clone();
-        match tokio::task::spawn_blocking(move || s.sweep()).await {
-            Ok(Ok(n)) if n > 0 => tracing::info!(changes = n, "sweep moved changes"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed"),
-            _ => {}
+        // Expiry is singleton work: the leader sweeps.
+        if svc.store.is_leader() {
+            let s = svc.clone();
+            match tokio::task::spawn_blocking(move || s.sweep()).await {
+                Ok(Ok(n)) if n > 0 => tracing::info!(changes = n, "sweep moved changes"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed"),
+                _ => {}
+            }
         }
         let s = svc.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.flush_token_use()).await {

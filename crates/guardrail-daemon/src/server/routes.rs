@@ -78,15 +78,21 @@ async fn healthz() -> &'static str {
 }
 
 /// Readiness: started, store reachable, not shutting down (503 from the moment shutdown
-/// begins).
+/// begins). The body says the process's role among those on one store (`role: leader` or
+/// `role: follower`; with SQLite always `leader`).
 #[utoipa::path(get, path = "/readyz", security(()), responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 async fn readyz(State(st): State<AppState>) -> Response {
     if !st.ready.load(std::sync::atomic::Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting or stopping\n").into_response();
     }
     let svc = st.service.clone();
+    let role = if st.service.store.is_leader() {
+        "leader"
+    } else {
+        "follower"
+    };
     match tokio::task::spawn_blocking(move || svc.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Ok(())) => (StatusCode::OK, format!("ready\nrole: {role}\n")).into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
     }
 }

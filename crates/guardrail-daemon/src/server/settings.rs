@@ -30,6 +30,7 @@ struct ServerSection {
     listen: Option<String>,
     data_dir: Option<String>,
     store: Option<String>,
+    leader_lease: Option<String>,
     log_format: Option<String>,
     body_limit: Option<usize>,
     tokens: Option<serde_json::Value>,
@@ -54,6 +55,8 @@ pub struct ServerSettings {
     /// The store's URL (default: the SQLite file in the data directory).
     #[serde(default)]
     pub store: Option<String>,
+    /// How long a leader that stopped answering keeps the singleton work from the others.
+    pub leader_lease: String,
     pub log_format: String,
     pub body_limit: usize,
     pub sweep_interval: String,
@@ -162,6 +165,7 @@ pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSetti
         .and_then(|b| b.set_default("evaluation_queue", 32))
         .and_then(|b| b.set_default("rate_limit", "50/s"))
         .and_then(|b| b.set_default("shutdown_delay", "1s"))
+        .and_then(|b| b.set_default("leader_lease", "15s"))
         .map(|b| {
             // JSON is YAML: the section is handed over as text.
             b.add_source(config::File::from_str(
@@ -202,6 +206,13 @@ pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSetti
             && let Err(e) = guardrail_store::StoreUrl::parse(url)
         {
             problems.push(format!("server.store: {e}"));
+        }
+        match guardrail_core::change::parse_duration(&s.leader_lease) {
+            Ok(d) if d >= chrono::Duration::seconds(3) => {}
+            _ => problems.push(format!(
+                "server.leader_lease: `{}`; expected a duration of at least 3s, such as 15s",
+                s.leader_lease
+            )),
         }
         if !matches!(s.log_format.as_str(), "text" | "json") {
             problems.push(format!(

@@ -198,8 +198,12 @@ impl Service {
         Ok(r)
     }
 
+    /// This process's writes plus those other processes on the store announced: an answer
+    /// cached under an older generation is stale.
     fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+        self.generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .wrapping_add(self.store.foreign_writes())
     }
 
     /// The policies, targets and settings in force.

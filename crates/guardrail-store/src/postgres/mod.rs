@@ -16,8 +16,19 @@
 //! applied twice. Reads run concurrently in `REPEATABLE READ, READ ONLY` snapshots. The
 //! schema is migrated at open (refinery) under a session advisory lock, so replicas that start
 //! together do not race.
+//!
+//! Leadership (`elect`): one connection per daemon, outside the pool, tries to hold a session
+//! advisory lock; the holder is the leader and does the singleton work. It checks its
+//! connection every third of the lease and steps down when a check fails or times out; the
+//! server ends a dead leader's session (and so releases the lock) when its socket closes, at
+//! once after `kill -9`, and within the lease after a network cut (the session's TCP keepalives
+//! are set from the lease). The same connection `LISTEN`s to the `NOTIFY` every write
+//! transaction sends, so each process learns of the others' writes (`foreign_writes`).
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -41,6 +52,10 @@ mod embedded {
 const WRITE_LOCK: i64 = 0x6775_6172_6472_6169;
 /// The advisory lock held while the schema is migrated.
 const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
+/// The advisory lock the leader holds.
+const LEADER_LOCK: i64 = WRITE_LOCK + 2;
+/// The channel every write transaction notifies (its payload: the writer's instance).
+const WRITES_CHANNEL: &str = "guardrail_writes";
 
 /// Connections per replica.
 const POOL_SIZE: usize = 16;
@@ -49,7 +64,19 @@ pub struct PgStore {
     /// Drives the connections; `None` only while dropping (see `Drop`).
     runtime: Option<Runtime>,
     pool: Pool,
+    config: tokio_postgres::Config,
     shown: String,
+    /// This process among the store's (the payload of its write notifications).
+    instance: String,
+    shared: Arc<Election>,
+}
+
+/// What the election task shares with the store.
+#[derive(Default)]
+struct Election {
+    started: AtomicBool,
+    leader: AtomicBool,
+    foreign_writes: AtomicU64,
 }
 
 impl Drop for PgStore {
@@ -145,7 +172,7 @@ impl PgStore {
             .build()
             .map_err(backend)?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -162,10 +189,15 @@ impl PgStore {
                 .build()
                 .map_err(backend)?
         };
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(backend)?;
         let store = PgStore {
             runtime: Some(runtime),
             pool,
+            config,
             shown,
+            instance: hex::encode(id),
+            shared: Arc::new(Election::default()),
         };
         store.migrate()?;
         Ok(store)
@@ -230,6 +262,11 @@ impl Store for PgStore {
             db: Pg { tx: &tx, w },
             key: Some(key),
         })?;
+        // Delivered to the other processes when (and only if) the transaction commits.
+        w.wait(tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&WRITES_CHANNEL, &self.instance],
+        ))?;
         w.wait(tx.commit())?;
         Ok(())
     }
@@ -258,6 +295,123 @@ impl Store for PgStore {
     fn ping(&self) -> Result<(), StoreError> {
         read(self, |tx| tx.audit_head().map(|_| ()))
     }
+
+    fn elect(&self, lease: Duration) {
+        if self.shared.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let task = election(
+            self.config.clone(),
+            lease,
+            self.instance.clone(),
+            Arc::clone(&self.shared),
+            self.shown.clone(),
+        );
+        if let Some(rt) = &self.runtime {
+            rt.spawn(task);
+        }
+    }
+
+    fn is_leader(&self) -> bool {
+        self.shared.leader.load(Ordering::SeqCst)
+    }
+
+    fn foreign_writes(&self) -> u64 {
+        self.shared.foreign_writes.load(Ordering::SeqCst)
+    }
+}
+
+/// The election: connect, listen for writes, try to take the leader lock, and keep checking the
+/// connection; any failure ends the session (and the role) and starts over.
+async fn election(
+    config: tokio_postgres::Config,
+    lease: Duration,
+    instance: String,
+    shared: Arc<Election>,
+    shown: String,
+) {
+    let check_every = (lease / 3).max(Duration::from_millis(200));
+    loop {
+        if let Err(e) = lead_while_connected(&config, lease, check_every, &instance, &shared).await
+        {
+            if shared.leader.swap(false, Ordering::SeqCst) {
+                tracing::warn!(store = %shown, error = %e, "lost the leader role: the store connection failed");
+            } else {
+                tracing::debug!(store = %shown, error = %e, "leader election connection failed");
+            }
+        }
+        shared.leader.store(false, Ordering::SeqCst);
+        // Writes may have gone unheard while disconnected.
+        shared.foreign_writes.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(check_every).await;
+    }
+}
+
+/// One session of the election: returns (with the reason) when the connection fails.
+async fn lead_while_connected(
+    config: &tokio_postgres::Config,
+    lease: Duration,
+    check_every: Duration,
+    instance: &str,
+    shared: &Arc<Election>,
+) -> Result<(), StoreError> {
+    let (client, mut conn) = tokio::time::timeout(lease, config.connect(NoTls))
+        .await
+        .map_err(|_| StoreError::Backend("connecting timed out".into()))??;
+    // The connection's messages: notifications of other processes' writes; its end is the end
+    // of this session.
+    let listener = {
+        let shared = Arc::clone(shared);
+        let me = instance.to_string();
+        tokio::spawn(async move {
+            loop {
+                match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                    Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                        if n.payload() != me {
+                            shared.foreign_writes.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return,
+                }
+            }
+        })
+    };
+    let result = async {
+        // The server notices a vanished leader within the lease (idle + interval x count).
+        let probe = (lease / 6).as_secs().max(1);
+        client
+            .batch_execute(&format!(
+                "SET tcp_keepalives_idle = {probe}; SET tcp_keepalives_interval = {probe}; SET tcp_keepalives_count = 3; LISTEN {WRITES_CHANNEL}"
+            ))
+            .await?;
+        loop {
+            if listener.is_finished() {
+                return Err(StoreError::Backend("the connection closed".into()));
+            }
+            let leading = shared.leader.load(Ordering::SeqCst);
+            let check = async {
+                if leading {
+                    client.query_one("SELECT true", &[]).await
+                } else {
+                    client
+                        .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
+                        .await
+                }
+            };
+            let row = tokio::time::timeout(check_every, check)
+                .await
+                .map_err(|_| StoreError::Backend("the leader check timed out".into()))??;
+            let holds: bool = row.get(0);
+            if holds && !shared.leader.swap(true, Ordering::SeqCst) {
+                tracing::info!("took the leader role: this process runs the drift poller, the sweep and the notification outbox");
+            }
+            tokio::time::sleep(check_every).await;
+        }
+    }
+    .await;
+    listener.abort();
+    result
 }
 
 /// One PostgreSQL transaction as the records' [`Db`]: `?N` placeholders become `$N`, and
