@@ -3,7 +3,8 @@
 //! the other two and applied through the gate of the third; a watched config edited behind
 //! guardrail's back is alerted exactly once; after `kill -9` of the leader another process
 //! leads within the lease and alerts the next edit exactly once; the audit chain, written by
-//! all three, verifies offline. Approvals fired at all three at once keep the invariants.
+//! all three, verifies offline. Approvals fired at all three at once keep the invariants. A
+//! store on SQLite moves to PostgreSQL with `guardrail store migrate`.
 //!
 //! Without a cluster (`GUARDRAIL_TEST_POSTGRES` unset) the tests are skipped outside CI and fail
 //! in CI.
@@ -63,6 +64,10 @@ struct Replica {
 
 impl Replica {
     fn start(dir: &Path, n: usize, store: &str) -> Replica {
+        Replica::start_with(dir, n, store, &dir.join("audit.key"))
+    }
+
+    fn start_with(dir: &Path, n: usize, store: &str, key: &Path) -> Replica {
         let port = free_port();
         let data = dir.join(format!("data-{n}"));
         let log = std::fs::File::create(dir.join(format!("serve-{n}.log"))).unwrap();
@@ -72,7 +77,7 @@ impl Replica {
             .arg(&data)
             .args(["--store", store, "--config", "guardrail.yaml"])
             .current_dir(dir)
-            .env("GUARDRAIL_AUDIT_KEY_FILE", dir.join("audit.key"))
+            .env("GUARDRAIL_AUDIT_KEY_FILE", key)
             .env("GUARDRAIL_LEADER_LEASE", LEASE)
             .env("HOOK_SECRET", HOOK_SECRET)
             .env_remove("GUARDRAIL_STORE")
@@ -488,5 +493,101 @@ fn approvals_fired_at_every_replica_at_once_keep_every_invariant() {
         "{applied:?}"
     );
     let (_, v) = c.replicas[2].req(&c.root, "GET", "/v1/audit/verify", None);
+    assert_eq!(v["ok"], true, "{v}");
+}
+
+#[test]
+fn a_sqlite_store_moves_to_postgresql_with_its_chain_intact() {
+    let Some(pg) = guardrail::store::postgres::test_database() else {
+        return;
+    };
+    // A daemon on SQLite with some history: tokens, a change, approvals, audit records.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("guardrail.yaml"), config(free_port(), free_port())).unwrap();
+    let data = dir.join("data");
+    let sqlite = format!("sqlite://{}", data.join("guardrail.sqlite").display());
+    let tok = |user: &str, roles: &str, groups: &str| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["token", "create", "--user", user, "--roles", roles])
+            .args(["--store", &sqlite])
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("GUARDRAIL_STORE");
+        if !groups.is_empty() {
+            cmd.args(["--groups", groups]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let alice = tok("alice", "requester", "");
+    let bob = tok("bob", "approver", "netops");
+    let root = tok("root", "admin", "");
+    let key = data.join("audit.key");
+    let mut on_sqlite = Replica::start_with(dir, 0, &sqlite, &key);
+    let content = LB.replacen("timeout server 30s", "timeout server 50s", 1);
+    let (s, v) = on_sqlite.req(
+        &alice,
+        "POST",
+        "/v1/changes",
+        Some(json!({"env": "staging", "title": "t",
+                    "targets": [{"target": "lb-mail", "content": content}]})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let hash = v["content_hash"].as_str().unwrap().to_string();
+    let (s, v) = on_sqlite.req(
+        &bob,
+        "POST",
+        &format!("/v1/changes/{id}/approvals"),
+        Some(json!({"decision": "approve", "content_hash": hash})),
+    );
+    assert_eq!((s, v["state"].as_str()), (200, Some("approved")), "{v}");
+    on_sqlite.kill9();
+
+    let out = Command::new(BIN)
+        .args(["store", "migrate", "--from", &sqlite, "--to", &pg])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("audit log intact"), "{said}");
+    assert!(said.contains("approvals: 1 rows"), "{said}");
+    // Migrating again into the same (now full) database is refused.
+    let again = Command::new(BIN)
+        .args(["store", "migrate", "--from", &sqlite, "--to", &pg])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+
+    // The same tokens, change and approvals on PostgreSQL; new records get new ids.
+    let on_pg = Replica::start_with(dir, 1, &pg, &key);
+    let (_, v) = on_pg.req(&root, "GET", &format!("/v1/changes/{id}"), None);
+    assert_eq!(v["state"], "approved", "{v}");
+    assert_eq!(v["approvals"].as_array().map(Vec::len), Some(1), "{v}");
+    let (s, v) = on_pg.req(
+        &alice,
+        "POST",
+        "/v1/changes",
+        Some(json!({"env": "staging", "title": "after the move",
+                    "targets": [{"target": "lb-mail", "content": LB}]})),
+    );
+    assert_eq!(s, 201, "{v}");
+    assert!(v["id"].as_i64().unwrap() > id, "{v}");
+    let (_, v) = on_pg.req(&root, "GET", "/v1/audit/verify", None);
     assert_eq!(v["ok"], true, "{v}");
 }

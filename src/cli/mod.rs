@@ -16,6 +16,7 @@ mod parse_cmd;
 pub use crate::project::policies;
 mod policy_cmd;
 pub mod repo;
+mod store_cmd;
 mod token_cmd;
 
 use std::io::{IsTerminal, Write};
@@ -62,6 +63,9 @@ pub enum Command {
     Change(daemon_cmds::ChangeArgs),
     /// The daemon's audit log: verify its chain, print its head.
     Audit(audit_cmd::AuditArgs),
+    /// The daemon's store: `migrate` copies it into another (SQLite to PostgreSQL).
+    #[command(subcommand)]
+    Store(store_cmd::StoreCommand),
     /// Drift of live configs from their baselines (a client of the daemon's API).
     Drift(drift_cmd::DriftArgs),
     /// Change freezes of the daemon: list, create, lift.
@@ -108,6 +112,7 @@ fn run() -> i32 {
         Command::Token(cmd) => token_cmd::run(cmd),
         Command::Change(args) => daemon_cmds::change(args),
         Command::Audit(args) => audit_cmd::run(args),
+        Command::Store(cmd) => store_cmd::run(cmd),
         Command::Drift(args) => drift_cmd::run(args),
         Command::Freeze(args) => freeze_cmd::freeze(args),
         Command::Retro(args) => freeze_cmd::retro(args),

@@ -243,6 +243,41 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Runs `f` on this store's [`Db`] in one transaction (a write takes the write lock and
+    /// commits).
+    pub(crate) fn with_db(
+        &self,
+        write: bool,
+        f: &mut dyn FnMut(&mut dyn Db) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let w = self.waiter();
+        let mut client = w.wait(self.pool.get())?;
+        let tx = w.wait(client.build_transaction().start())?;
+        if write {
+            w.wait(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]))?;
+        }
+        f(&mut Pg { tx: &tx, w })?;
+        w.wait(tx.commit())?;
+        Ok(())
+    }
+
+    /// Moves the id sequences past the ids copied in (`store migrate`).
+    pub(crate) fn after_copy(&self) -> Result<(), StoreError> {
+        self.with_db(true, &mut |db| {
+            for t in crate::sql::copy::IDENTITY_TABLES {
+                db.query(
+                    &format!(
+                        "SELECT setval(pg_get_serial_sequence('{t}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {t}"
+                    ),
+                    &[],
+                )?;
+            }
+            Ok(())
+        })
+    }
+}
+
 impl Store for PgStore {
     fn write_tx(
         &self,
@@ -449,6 +484,7 @@ impl ToSql for PgArg<'_> {
                 Type::BYTEA => t.as_bytes().to_sql(ty, out),
                 _ => t.as_ref().to_sql(ty, out),
             },
+            Arg::Bytes(b) => b.to_sql(ty, out),
             Arg::Packed(t) => match *ty {
                 Type::BYTEA => match pack(t)? {
                     Packed::Plain(t) => t.as_bytes().to_sql(ty, out),

@@ -13,6 +13,7 @@
 
 mod baselines;
 mod changes;
+pub(crate) mod copy;
 mod drift;
 mod freezes;
 mod outbox;
@@ -35,6 +36,8 @@ pub(crate) enum Arg<'a> {
     Text(Cow<'a, str>),
     /// A large text, stored compressed when it is large ([`packing`]).
     Packed(&'a str),
+    /// Bytes as stored (a packed text copied between stores).
+    Bytes(&'a [u8]),
 }
 
 impl From<i64> for Arg<'_> {

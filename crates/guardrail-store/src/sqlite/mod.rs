@@ -91,6 +91,29 @@ impl Store for SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Runs `f` on this store's [`Db`] in one transaction (a write commits).
+    pub(crate) fn with_db(
+        &self,
+        write: bool,
+        f: &mut dyn FnMut(&mut dyn Db) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut c = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let behavior = if write {
+            TransactionBehavior::Immediate
+        } else {
+            TransactionBehavior::Deferred
+        };
+        let tx = c.transaction_with_behavior(behavior)?;
+        f(&mut Lite(&tx))?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
 /// One SQLite transaction as the records' [`Db`]; statements are prepared once per connection
 /// (`prepare_cached`).
 struct Lite<'t>(&'t Transaction<'t>);
@@ -101,6 +124,7 @@ impl rusqlite::ToSql for Arg<'_> {
             Arg::Null => ToSqlOutput::Owned(rusqlite::types::Value::Null),
             Arg::Int(v) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*v)),
             Arg::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            Arg::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
             Arg::Packed(t) => {
                 match pack(t).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))? {
                     Packed::Plain(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
