@@ -646,14 +646,14 @@ impl StoreUrl {
 /// A store opened for `store migrate`: its records reached through the shared SQL.
 enum Opened {
     Sqlite(sqlite::SqliteStore),
-    Postgres(postgres::PgStore),
+    Postgres(Box<postgres::PgStore>),
 }
 
 impl Opened {
     fn open(url: &StoreUrl) -> Result<Opened, StoreError> {
         Ok(match url {
             StoreUrl::Sqlite(p) => Opened::Sqlite(sqlite::SqliteStore::open_file(p)?),
-            StoreUrl::Postgres(u) => Opened::Postgres(postgres::PgStore::open(u)?),
+            StoreUrl::Postgres(u) => Opened::Postgres(Box::new(postgres::PgStore::open(u)?)),
         })
     }
 
