@@ -2244,3 +2244,78 @@ fn ansible_gate_asks_for_the_content_hash_guardrail_prints() {
         "{json}"
     );
 }
+
+/// The high-availability overlay (deploy/kubernetes/ha): the base, three replicas on
+/// PostgreSQL with the store URL from the Secret, the audit key every replica shares from a
+/// Secret, no PersistentVolumeClaim, a PodDisruptionBudget that keeps two up. (The overlay is
+/// checked as written: no kustomize binary is installed here to render it.)
+#[test]
+fn kubernetes_ha_overlay_runs_three_replicas_on_postgresql_with_no_volume() {
+    let dir = format!("{KUBERNETES}/ha");
+    let k = yaml(&format!("{dir}/kustomization.yaml"));
+    let resources: Vec<&str> = array_at(&k, "/resources")
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(resources, ["../", "pdb.yaml"]);
+    let patches: Vec<&str> = array_at(&k, "/patches")
+        .iter()
+        .map(|p| str_at(p, "/path"))
+        .collect();
+    assert_eq!(patches, ["deployment-patch.yaml", "no-pvc.yaml"]);
+
+    let base = one_of_kind("Deployment");
+    let patch = yaml(&format!("{dir}/deployment-patch.yaml"));
+    assert_eq!(patch["metadata"]["name"], base["metadata"]["name"]);
+    assert_eq!(patch["spec"]["replicas"], 3);
+    assert_eq!(patch["spec"]["strategy"]["type"], "RollingUpdate");
+    let c = &patch["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["name"], base["spec"]["template"]["spec"]["containers"][0]["name"]);
+    let env = array_at(c, "/env");
+    let var = |name: &str| -> &Value {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in the HA patch"))
+    };
+    assert_eq!(
+        var("GUARDRAIL_STORE")["valueFrom"]["secretKeyRef"]["name"],
+        "guardrail-secrets"
+    );
+    let key_file = str_at(var("GUARDRAIL_AUDIT_KEY_FILE"), "/value");
+    let mount = array_at(c, "/volumeMounts")
+        .iter()
+        .find(|m| key_file.starts_with(str_at(m, "/mountPath")))
+        .expect("the audit key file is mounted");
+    let volumes = array_at(&patch, "/spec/template/spec/volumes");
+    let key_volume = volumes
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the audit key's volume");
+    assert!(key_volume["secret"]["secretName"].is_string());
+    let data = volumes.iter().find(|v| v["name"] == "data").unwrap();
+    assert!(data["persistentVolumeClaim"].is_null() && data["emptyDir"].is_object());
+    // Every setting the patch passes by environment is one the daemon reads.
+    let names: Vec<&str> = env.iter().map(|e| str_at(e, "/name")).collect();
+    for n in &names {
+        assert!(
+            ["GUARDRAIL_STORE", "PGPASSWORD", "GUARDRAIL_AUDIT_KEY_FILE", "GUARDRAIL_LEADER_LEASE"]
+                .contains(n),
+            "{n}"
+        );
+    }
+
+    let no_pvc = yaml(&format!("{dir}/no-pvc.yaml"));
+    assert_eq!(no_pvc["$patch"], "delete");
+    assert_eq!(
+        no_pvc["metadata"]["name"],
+        one_of_kind("PersistentVolumeClaim")["metadata"]["name"]
+    );
+
+    let pdb = yaml(&format!("{dir}/pdb.yaml"));
+    assert_eq!(pdb["kind"], "PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["minAvailable"], 2);
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"],
+        base["spec"]["selector"]["matchLabels"]
+    );
+}
