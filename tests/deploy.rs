@@ -2270,7 +2270,10 @@ fn kubernetes_ha_overlay_runs_three_replicas_on_postgresql_with_no_volume() {
     assert_eq!(patch["spec"]["replicas"], 3);
     assert_eq!(patch["spec"]["strategy"]["type"], "RollingUpdate");
     let c = &patch["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(c["name"], base["spec"]["template"]["spec"]["containers"][0]["name"]);
+    assert_eq!(
+        c["name"],
+        base["spec"]["template"]["spec"]["containers"][0]["name"]
+    );
     let env = array_at(c, "/env");
     let var = |name: &str| -> &Value {
         env.iter()
@@ -2298,8 +2301,13 @@ fn kubernetes_ha_overlay_runs_three_replicas_on_postgresql_with_no_volume() {
     let names: Vec<&str> = env.iter().map(|e| str_at(e, "/name")).collect();
     for n in &names {
         assert!(
-            ["GUARDRAIL_STORE", "PGPASSWORD", "GUARDRAIL_AUDIT_KEY_FILE", "GUARDRAIL_LEADER_LEASE"]
-                .contains(n),
+            [
+                "GUARDRAIL_STORE",
+                "PGPASSWORD",
+                "GUARDRAIL_AUDIT_KEY_FILE",
+                "GUARDRAIL_LEADER_LEASE"
+            ]
+            .contains(n),
             "{n}"
         );
     }

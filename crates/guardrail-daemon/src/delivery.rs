@@ -104,28 +104,47 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| StoreError::Backend(format!("task failed: {e}")))?
 }
 
-/// One pass: posts every receiver's due head row and records the attempts.
+/// One pass: posts every receiver's due head row and records the attempts, through the store's
+/// claim (`Store::claim_outbox`: on PostgreSQL the rows are locked while they are delivered,
+/// so no other process delivers them meanwhile).
 pub async fn deliver_due(svc: &Arc<Service>, client: &reqwest::Client) -> Result<(), StoreError> {
     let now = svc.now();
     let s = svc.clone();
-    let due = blocking(move || store::read(s.store.as_ref(), |tx| tx.outbox_due(now))).await?;
-    if !due.is_empty() {
-        let rt = svc.runtime();
-        let mut tasks = tokio::task::JoinSet::new();
-        for row in due {
-            let receiver = rt.receivers.get(&row.receiver).cloned();
-            let client = client.clone();
-            tasks.spawn(async move {
-                let result = attempt(&client, receiver.as_ref(), &row, now).await;
-                (row, result)
-            });
-        }
-        let mut results = Vec::new();
-        while let Some(r) = tasks.join_next().await {
-            if let Ok(r) = r {
-                results.push(r);
-            }
-        }
+    let client = client.clone();
+    let handle = tokio::runtime::Handle::current();
+    let results = blocking(move || {
+        let rt = s.runtime();
+        s.store.claim_outbox(s.audit_key(), now, &mut |rows| {
+            // On the blocking pool: the webhooks are posted concurrently on the runtime.
+            handle.block_on(async {
+                let mut tasks = tokio::task::JoinSet::new();
+                for (i, row) in rows.iter().enumerate() {
+                    let receiver = rt.receivers.get(&row.receiver).cloned();
+                    let client = client.clone();
+                    let row = row.clone();
+                    tasks.spawn(async move {
+                        (i, attempt(&client, receiver.as_ref(), &row, now).await)
+                    });
+                }
+                let mut out: Vec<Option<OutboxAttempt>> = vec![None; rows.len()];
+                while let Some(r) = tasks.join_next().await {
+                    if let Ok((i, a)) = r {
+                        out[i] = Some(a);
+                    }
+                }
+                out.into_iter()
+                    .map(|a| {
+                        a.unwrap_or(OutboxAttempt::Failed {
+                            error: "the delivery task failed".into(),
+                            next_attempt_at: now,
+                        })
+                    })
+                    .collect()
+            })
+        })
+    })
+    .await?;
+    if !results.is_empty() {
         for (row, result) in &results {
             match result {
                 OutboxAttempt::Delivered => tracing::info!(
@@ -164,16 +183,6 @@ pub async fn deliver_due(svc: &Arc<Service>, client: &reqwest::Client) -> Result
                 }
             }
         }
-        let s = svc.clone();
-        blocking(move || {
-            store::write(s.store.as_ref(), s.audit_key(), |tx| {
-                for (row, result) in &results {
-                    tx.outbox_attempted(row.id, now, result)?;
-                }
-                Ok::<_, StoreError>(())
-            })
-        })
-        .await?;
     }
     let s = svc.clone();
     let pending =

@@ -524,6 +524,37 @@ pub trait Store: Send + Sync {
     fn foreign_writes(&self) -> u64 {
         0
     }
+
+    /// Delivers the outbox's due rows (the oldest undelivered row of each receiver, when due):
+    /// `deliver` gets them and returns each one's attempt, in order, and the attempts are
+    /// recorded. Returns the rows with their attempts. The default reads, delivers outside any
+    /// transaction and records in a write (SQLite: one process, and its one writer must not
+    /// wait on a webhook); PostgreSQL claims the rows `FOR UPDATE SKIP LOCKED` and records the
+    /// attempts in the transaction that claimed them.
+    fn claim_outbox(
+        &self,
+        key: &AuditKey,
+        now: DateTime<Utc>,
+        deliver: &mut dyn FnMut(&[OutboxRow]) -> Vec<OutboxAttempt>,
+    ) -> Result<Vec<(OutboxRow, OutboxAttempt)>, StoreError> {
+        let mut rows = Vec::new();
+        self.read_tx(&mut |tx| {
+            rows = tx.outbox_due(now)?;
+            Ok(())
+        })?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let attempts = deliver(&rows);
+        let done: Vec<(OutboxRow, OutboxAttempt)> = rows.into_iter().zip(attempts).collect();
+        self.write_tx(key, &mut |tx| {
+            for (row, a) in &done {
+                tx.outbox_attempted(row.id, now, a)?;
+            }
+            Ok(())
+        })?;
+        Ok(done)
+    }
 }
 
 fn run<R, E: From<StoreError>>(

@@ -347,6 +347,31 @@ impl Store for PgStore {
         }
     }
 
+    fn claim_outbox(
+        &self,
+        _key: &AuditKey,
+        now: chrono::DateTime<chrono::Utc>,
+        deliver: &mut dyn FnMut(&[OutboxRow]) -> Vec<OutboxAttempt>,
+    ) -> Result<Vec<(OutboxRow, OutboxAttempt)>, StoreError> {
+        // Not under the write lock: the transaction stays open while the webhooks answer, and
+        // only the claimed rows are locked (writers that add rows are not held up).
+        let w = self.waiter();
+        let mut client = w.wait(self.pool.get())?;
+        let tx = w.wait(client.build_transaction().start())?;
+        let mut db = Pg { tx: &tx, w };
+        let rows = crate::sql::outbox::outbox_due(&mut db, now, true)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let attempts = deliver(&rows);
+        let done: Vec<(OutboxRow, OutboxAttempt)> = rows.into_iter().zip(attempts).collect();
+        for (row, a) in &done {
+            crate::sql::outbox::outbox_attempted(&mut db, row.id, now, a)?;
+        }
+        w.wait(tx.commit())?;
+        Ok(done)
+    }
+
     fn is_leader(&self) -> bool {
         self.shared.leader.load(Ordering::SeqCst)
     }

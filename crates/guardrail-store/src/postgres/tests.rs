@@ -133,3 +133,68 @@ fn urls_and_passwords_are_never_shown() {
         "{err}"
     );
 }
+
+/// A row one process is delivering is skipped by another (not waited for, not taken twice),
+/// and the attempt is recorded in the claiming transaction.
+#[test]
+fn outbox_rows_being_delivered_are_skipped_by_another_process() {
+    let Some(url) = test_database() else { return };
+    let a = PgStore::open(&url).unwrap();
+    let b = PgStore::open(&url).unwrap();
+    let now = Utc::now();
+    let row = |receiver: &str| OutboxRow {
+        id: 0,
+        receiver: receiver.into(),
+        event: "unstaged_push".into(),
+        payload: "{}".into(),
+        created_at: now,
+        attempts: 0,
+        next_attempt_at: now,
+        delivered_at: None,
+        abandoned_at: None,
+        last_error: None,
+    };
+    write(&a, &key(), |tx| {
+        tx.insert_outbox(&row("hook"))?;
+        tx.insert_outbox(&row("hook"))?;
+        tx.insert_outbox(&row("pager"))
+    })
+    .unwrap();
+    let (claimed_tx, claimed_rx) = std::sync::mpsc::channel::<Vec<String>>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let a = &a;
+        let delivering = s.spawn(move || {
+            a.claim_outbox(&key(), now, &mut |rows| {
+                claimed_tx
+                    .send(rows.iter().map(|r| r.receiver.clone()).collect())
+                    .unwrap();
+                release_rx.recv().unwrap();
+                rows.iter().map(|_| OutboxAttempt::Delivered).collect()
+            })
+            .unwrap()
+        });
+        let mut first = claimed_rx.recv().unwrap();
+        first.sort();
+        assert_eq!(first, ["hook", "pager"]);
+        // While A delivers, B finds nothing to take: not the claimed heads, and not the hook's
+        // second row in place of its first.
+        let seen = b
+            .claim_outbox(&key(), now, &mut |rows| {
+                panic!("claimed rows another process holds: {rows:?}")
+            })
+            .unwrap();
+        assert!(seen.is_empty());
+        release_tx.send(()).unwrap();
+        assert_eq!(delivering.join().unwrap().len(), 2);
+    });
+    // The hook's second row is next, once.
+    let next = b
+        .claim_outbox(&key(), now, &mut |rows| {
+            rows.iter().map(|_| OutboxAttempt::Delivered).collect()
+        })
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].0.receiver, "hook");
+    assert_eq!(read(&b, |tx| tx.outbox_pending_count()).unwrap(), 0);
+}

@@ -16,7 +16,7 @@ mod changes;
 pub(crate) mod copy;
 mod drift;
 mod freezes;
-mod outbox;
+pub(crate) mod outbox;
 pub(crate) mod packing;
 #[cfg(test)]
 mod tests;
@@ -451,7 +451,7 @@ impl<D: Db> Tx for SqlTx<'_, D> {
     }
 
     fn outbox_due(&mut self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError> {
-        outbox::outbox_due(&mut self.db, now)
+        outbox::outbox_due(&mut self.db, now, false)
     }
 
     fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {

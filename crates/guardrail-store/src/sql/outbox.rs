@@ -82,17 +82,23 @@ pub(super) fn insert_outbox(db: &mut dyn Db, o: &OutboxRow) -> Result<i64, Store
     )
 }
 
-pub(super) fn outbox_due(
+/// The oldest undelivered row of each receiver, when due; `claim` locks them for this
+/// transaction and skips rows another transaction holds (PostgreSQL's `FOR UPDATE SKIP
+/// LOCKED`: another process delivering a row is passed over, not waited for, and the
+/// receiver's next row is not taken in its place).
+pub(crate) fn outbox_due(
     db: &mut dyn Db,
     now: DateTime<Utc>,
+    claim: bool,
 ) -> Result<Vec<OutboxRow>, StoreError> {
+    let lock = if claim { " FOR UPDATE SKIP LOCKED" } else { "" };
     rows(
         db.query(
             &format!(
                 "SELECT {OUTBOX_COLS} FROM outbox WHERE id IN (
                      SELECT MIN(id) FROM outbox WHERE delivered_at IS NULL AND abandoned_at IS NULL
                      GROUP BY receiver)
-                 AND next_attempt_at <= ?1 ORDER BY id"
+                 AND next_attempt_at <= ?1 ORDER BY id{lock}"
             ),
             args![now],
         )?,
@@ -123,7 +129,7 @@ pub(super) fn outbox_pending_count(db: &mut dyn Db) -> Result<i64, StoreError> {
     }
 }
 
-pub(super) fn outbox_attempted(
+pub(crate) fn outbox_attempted(
     db: &mut dyn Db,
     id: i64,
     at: DateTime<Utc>,
