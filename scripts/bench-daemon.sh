@@ -3,6 +3,8 @@
 # loopback with a temporary data dir, approves one change, then drives POST /v1/evaluate (a
 # ~1 KB change) and GET /v1/gate with wrk from a second process.
 # Usage: scripts/bench-daemon.sh [DURATION (default 20s)] [CONNECTIONS (default 32)]
+# STORE=postgres://user@host:port/db runs the daemon on that (empty) PostgreSQL database
+# instead of SQLite in the temporary data dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-20s}
@@ -26,10 +28,12 @@ environments:
   staging: {approvals: {count: 1}}
   production: {}
 YAML
-TOKEN=$($BIN token create --user bench --roles admin --data-dir "$WORK/data" 2>/dev/null)
-APPROVER=$($BIN token create --user approver --roles approver --data-dir "$WORK/data" 2>/dev/null)
+STORE_ARGS=()
+if [ -n "${STORE:-}" ]; then STORE_ARGS=(--store "$STORE"); fi
+TOKEN=$($BIN token create --user bench --roles admin --data-dir "$WORK/data" "${STORE_ARGS[@]}" 2>/dev/null)
+APPROVER=$($BIN token create --user approver --roles approver --data-dir "$WORK/data" "${STORE_ARGS[@]}" 2>/dev/null)
 PORT=${PORT:-18537}
-GUARDRAIL_LOG=warn $BIN serve --config "$WORK/guardrail.yaml" --data-dir "$WORK/data" --listen 127.0.0.1:$PORT >/dev/null 2>"$WORK/serve.log" &
+GUARDRAIL_LOG=warn $BIN serve --config "$WORK/guardrail.yaml" --data-dir "$WORK/data" "${STORE_ARGS[@]}" --listen 127.0.0.1:$PORT >/dev/null 2>"$WORK/serve.log" &
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
 CONTENT=$(sed -n '/^local old = \[\[/,/^\]\]/p' benches/daemon/evaluate.lua | sed '1d;$d')

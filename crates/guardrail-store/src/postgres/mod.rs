@@ -34,7 +34,6 @@ use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::runtime::{Handle, Runtime};
 use tokio_postgres::NoTls;
-use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use crate::sql::packing::{Packed, pack};
@@ -43,6 +42,7 @@ use crate::*;
 
 #[cfg(test)]
 mod tests;
+mod tls;
 
 mod embedded {
     refinery::embed_migrations!("src/postgres/migrations");
@@ -65,6 +65,7 @@ pub struct PgStore {
     runtime: Option<Runtime>,
     pool: Pool,
     config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     shown: String,
     /// This process among the store's (the payload of its write notifications).
     instance: String,
@@ -111,7 +112,16 @@ impl From<tokio_postgres::Error> for StoreError {
             Some(db) => {
                 StoreError::Backend(format!("postgres: {} ({})", db.message(), db.code().code()))
             }
-            None => StoreError::Backend(format!("postgres: {e}")),
+            None => {
+                // The driver's message and its causes (a TLS handshake names the certificate).
+                let mut text = format!("postgres: {e}");
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    text.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                StoreError::Backend(text)
+            }
         }
     }
 }
@@ -140,13 +150,16 @@ pub fn shown_url(url: &str) -> String {
 }
 
 impl PgStore {
-    /// Connects to the database at `url` (a libpq URL: `postgres://user@host:port/db`), and
-    /// migrates its schema. The password comes from the URL, else `PGPASSWORD`, else the file
+    /// Connects to the database at `url` (a libpq URL: `postgres://user@host:port/db`, with
+    /// libpq's `sslmode` and `sslrootcert`: see `tls`), and migrates its schema. The password comes from the URL, else `PGPASSWORD`, else the file
     /// named by `GUARDRAIL_STORE_PASSWORD_FILE`; it is never shown.
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
         let shown = shown_url(url);
-        let mut config = tokio_postgres::Config::from_str(url)
+        let (url, ssl_mode, tls) =
+            tls::configure(url).map_err(|e| StoreError::Backend(format!("{shown}: {e}")))?;
+        let mut config = tokio_postgres::Config::from_str(&url)
             .map_err(|e| StoreError::Backend(format!("{shown}: not a PostgreSQL URL: {e}")))?;
+        config.ssl_mode(ssl_mode);
         if config.get_password().is_none() {
             if let Ok(p) = std::env::var("PGPASSWORD") {
                 config.password(p);
@@ -156,11 +169,6 @@ impl PgStore {
                 })?;
                 config.password(p.trim_end_matches(['\r', '\n']));
             }
-        }
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(StoreError::Backend(format!(
-                "{shown}: sslmode=require: this guardrail connects to PostgreSQL without TLS (sslmode=disable or prefer); reach the database over a trusted network or a TLS-terminating proxy"
-            )));
         }
         if config.get_application_name().is_none() {
             config.application_name("guardrail");
@@ -173,7 +181,7 @@ impl PgStore {
             .map_err(backend)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -195,6 +203,7 @@ impl PgStore {
             runtime: Some(runtime),
             pool,
             config,
+            tls,
             shown,
             instance: hex::encode(id),
             shared: Arc::new(Election::default()),
@@ -337,6 +346,7 @@ impl Store for PgStore {
         }
         let task = election(
             self.config.clone(),
+            self.tls.clone(),
             lease,
             self.instance.clone(),
             Arc::clone(&self.shared),
@@ -385,6 +395,7 @@ impl Store for PgStore {
 /// connection; any failure ends the session (and the role) and starts over.
 async fn election(
     config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     lease: Duration,
     instance: String,
     shared: Arc<Election>,
@@ -392,7 +403,8 @@ async fn election(
 ) {
     let check_every = (lease / 3).max(Duration::from_millis(200));
     loop {
-        if let Err(e) = lead_while_connected(&config, lease, check_every, &instance, &shared).await
+        if let Err(e) =
+            lead_while_connected(&config, &tls, lease, check_every, &instance, &shared).await
         {
             if shared.leader.swap(false, Ordering::SeqCst) {
                 tracing::warn!(store = %shown, error = %e, "lost the leader role: the store connection failed");
@@ -410,12 +422,13 @@ async fn election(
 /// One session of the election: returns (with the reason) when the connection fails.
 async fn lead_while_connected(
     config: &tokio_postgres::Config,
+    tls: &tokio_postgres_rustls::MakeRustlsConnect,
     lease: Duration,
     check_every: Duration,
     instance: &str,
     shared: &Arc<Election>,
 ) -> Result<(), StoreError> {
-    let (client, mut conn) = tokio::time::timeout(lease, config.connect(NoTls))
+    let (client, mut conn) = tokio::time::timeout(lease, config.connect(tls.clone()))
         .await
         .map_err(|_| StoreError::Backend("connecting timed out".into()))??;
     // The connection's messages: notifications of other processes' writes; its end is the end

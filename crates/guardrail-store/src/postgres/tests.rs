@@ -198,3 +198,54 @@ fn outbox_rows_being_delivered_are_skipped_by_another_process() {
     assert_eq!(next[0].0.receiver, "hook");
     assert_eq!(read(&b, |tx| tx.outbox_pending_count()).unwrap(), 0);
 }
+
+/// Whether the store's connections use TLS, with `params` added to the test database's URL.
+fn ssl_with(url: &str, params: &str) -> Result<bool, String> {
+    let s = PgStore::open(&format!("{url}?{params}")).map_err(|e| e.to_string())?;
+    s.waiter().wait(async {
+        let c = s.pool.get().await.map_err(|e| e.to_string())?;
+        let row = c
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(row.get(0))
+    })
+}
+
+#[test]
+fn tls_is_used_and_checked_as_sslmode_says() {
+    let Some(url) = test_database() else { return };
+    let (Ok(ca), Ok(other)) = (
+        std::env::var("GUARDRAIL_TEST_PG_CA"),
+        std::env::var("GUARDRAIL_TEST_PG_OTHER_CA"),
+    ) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the test cluster has no CA (scripts/postgres.sh exports GUARDRAIL_TEST_PG_CA)"
+        );
+        return;
+    };
+    assert_eq!(ssl_with(&url, "sslmode=disable"), Ok(false));
+    assert_eq!(ssl_with(&url, "sslmode=require"), Ok(true));
+    assert_eq!(
+        ssl_with(&url, &format!("sslmode=verify-full&sslrootcert={ca}")),
+        Ok(true)
+    );
+    assert_eq!(
+        ssl_with(&url, &format!("sslmode=verify-ca&sslrootcert={ca}")),
+        Ok(true)
+    );
+    // A certificate from another CA is refused, whether the mode says verify or names a root.
+    for params in [
+        format!("sslmode=verify-full&sslrootcert={other}"),
+        format!("sslmode=require&sslrootcert={other}"),
+    ] {
+        let err = ssl_with(&url, &params).unwrap_err();
+        assert!(err.contains("certificate"), "{params}: {err}");
+    }
+    let err = ssl_with(&url, "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem").unwrap_err();
+    assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+}
