@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark of the daemon (docs/performance.md): starts a release `guardrail serve` on
 # loopback with a temporary data dir, approves one change, then drives POST /v1/evaluate (a
-# ~1 KB change) and GET /v1/gate with wrk from a second process.
+# ~1 KB change), GET /v1/gate and GET /v1/changes/{id} (uncached: a store read each) with wrk
+# from a second process.
 # Usage: scripts/bench-daemon.sh [DURATION (default 20s)] [CONNECTIONS (default 32)]
 # STORE=postgres://user@host:port/db runs the daemon on that (empty) PostgreSQL database
 # instead of SQLite in the temporary data dir.
@@ -47,4 +48,6 @@ echo "== POST /v1/evaluate (1 KB change), $CONNS connections, $DURATION"
 GUARDRAIL_TOKEN=$TOKEN wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s benches/daemon/evaluate.lua "http://127.0.0.1:$PORT"
 echo "== GET /v1/gate, $CONNS connections, $DURATION"
 GUARDRAIL_TOKEN=$TOKEN GATE_HASH=${HASH/:/%3A} wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s benches/daemon/gate.lua "http://127.0.0.1:$PORT"
+echo "== GET /v1/changes/$ID (a store read per request), $CONNS connections, $DURATION"
+GUARDRAIL_TOKEN=$TOKEN CHANGE_ID=$ID wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s benches/daemon/show.lua "http://127.0.0.1:$PORT"
 echo "== daemon RSS: $(ps -o rss= -p $PID) KiB"
