@@ -44,7 +44,7 @@ cargo test --locked --workspace --all-targets
 # The second pass, on PostgreSQL: the service's tests and the daemon's end-to-end tests again
 # (the store's own tests already ran on both). Same build, so nothing is compiled again.
 GUARDRAIL_TEST_STORE=postgres cargo test --locked --workspace --lib \
-  --test daemon_e2e --test drift_e2e --test metrics_e2e
+  --test daemon_e2e --test drift_e2e --test metrics_e2e --test daemon_integrity
 # The layers' crates declare only what they use. (The root package is left out: machete walks
 # every Cargo.toml below it, and tests/data holds a fixture Cargo.toml of a project we do not
 # build.)

@@ -10,8 +10,9 @@
 //! stay strings; integers that fit `i64` are `Int` (`0x`/`0o` forms included; `0777` is a
 //! string); larger integers and decimals are `Float`; `null`, `~` and empty values are `Null`.
 //!
-//! Limits: serde-saphyr's default budgets (nodes, aliases, anchors, scalar bytes) stay on and
-//! its depth budget is [`MAX_DEPTH`]; a breach is `yaml.limit`. A root that is a scalar (almost
+//! Limits: serde-saphyr's default budgets (nodes, aliases, anchors, scalar bytes) stay on, its
+//! depth budget is [`MAX_DEPTH`] and aliases may replay at most [`MAX_ALIAS_REPLAY`] events; a
+//! breach is `yaml.limit`. A root that is a scalar (almost
 //! any text is a valid YAML scalar) is `yaml.not-a-document`.
 
 use std::collections::HashSet;
@@ -102,11 +103,18 @@ fn depth_bound(text: &str) -> usize {
     (2 * max_col + 2).saturating_add(brackets)
 }
 
+/// Events that aliases may replay in one file.
+const MAX_ALIAS_REPLAY: usize = 100_000;
+
 /// Parses on the current thread (which must have a large enough stack, see [`parse`]).
 fn parse_here(text: &str) -> Document {
     let mut doc = Document::empty(Format::Yaml);
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! { max_depth: MAX_DEPTH },
+        // Aliases may replay at most this many events in one file (saphyr's default is a
+        // million): an alias bomb is refused after ~0.1 s instead of ~0.3 s, and no real config
+        // expands its anchors that far (the node budget for the whole document stays 250,000).
+        alias_limits: serde_saphyr::alias_limits! { max_total_replayed_events: MAX_ALIAS_REPLAY },
         duplicate_keys: DuplicateKeyPolicy::Error,
         strict_booleans: true,
         legacy_octal_numbers: false,
