@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use super::*;
+use std::time::Duration;
+
 use guardrail_core::change::audit::{AuditEntry, verify};
 
 fn key() -> AuditKey {
@@ -248,4 +250,99 @@ fn tls_is_used_and_checked_as_sslmode_says() {
     }
     let err = ssl_with(&url, "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem").unwrap_err();
     assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+}
+
+/// Waits for `f` under a generous deadline; failing at the deadline names `what` (nothing here
+/// measures how long it took).
+fn wait_for(what: &str, f: &dyn Fn() -> bool) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    while !f() {
+        if std::time::Instant::now() >= give_up {
+            panic!("gave up waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A process learns of another's committed writes (its cached answers are then stale), and
+/// not of its own or of a write that rolled back.
+#[test]
+fn writes_of_other_processes_are_announced() {
+    let Some(url) = test_database() else { return };
+    let a = PgStore::open(&url).unwrap();
+    let b = PgStore::open(&url).unwrap();
+    b.elect(Duration::from_secs(3));
+    // B listens once its election session is up (it leads: it is alone).
+    wait_for("B to lead", &|| b.is_leader());
+    let before = b.foreign_writes();
+    write(&a, &key(), |tx| {
+        tx.append_audit(&AuditEntry::default(), Utc::now())
+            .map(|_| ())
+    })
+    .unwrap();
+    wait_for("B to hear of A's write", &|| b.foreign_writes() > before);
+    // Its own writes and a rolled-back one are not news.
+    let heard = b.foreign_writes();
+    write(&b, &key(), |tx| {
+        tx.append_audit(&AuditEntry::default(), Utc::now())
+            .map(|_| ())
+    })
+    .unwrap();
+    let _ = write(&a, &key(), |tx| {
+        tx.append_audit(&AuditEntry::default(), Utc::now())?;
+        Err::<(), _>(StoreError::Backend("rolled back".into()))
+    });
+    // A later write of A's arrives after those would have: only it is counted.
+    write(&a, &key(), |tx| {
+        tx.append_audit(&AuditEntry::default(), Utc::now())
+            .map(|_| ())
+    })
+    .unwrap();
+    wait_for("B to hear of A's second write", &|| {
+        b.foreign_writes() > heard
+    });
+    assert_eq!(b.foreign_writes(), heard + 1);
+}
+
+/// When the server ends the leader's session (what it does once TCP keepalives find a leader
+/// cut off), the leader steps down and the role is taken again: by the other process, or by the
+/// same one once it reconnects; never by both.
+#[test]
+fn a_leader_whose_session_ends_steps_down_and_one_leader_follows() {
+    let Some(url) = test_database() else { return };
+    let a = PgStore::open(&url).unwrap();
+    let b = PgStore::open(&url).unwrap();
+    a.elect(Duration::from_secs(3));
+    wait_for("A to lead", &|| a.is_leader());
+    b.elect(Duration::from_secs(3));
+    // B cannot lead while A holds the lock.
+    let admin = std::env::var("GUARDRAIL_TEST_POSTGRES").unwrap();
+    let terminate = || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (c, conn) = tokio_postgres::connect(&admin, NoTls).await.unwrap();
+            let task = tokio::spawn(conn);
+            let n = c
+                .query_one(
+                    "SELECT COUNT(pg_terminate_backend(l.pid)) FROM pg_locks l
+                     WHERE l.locktype = 'advisory' AND l.granted
+                       AND ((l.classid::bigint << 32) | l.objid::bigint) = $1",
+                    &[&LEADER_LOCK],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0);
+            drop(c);
+            let _ = task.await;
+            n
+        })
+    };
+    assert!(!b.is_leader());
+    assert_eq!(terminate(), 1, "one session holds the leader lock");
+    wait_for("A to step down", &|| !a.is_leader());
+    wait_for("a leader again", &|| a.is_leader() || b.is_leader());
+    assert!(!(a.is_leader() && b.is_leader()));
 }
