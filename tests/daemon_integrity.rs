@@ -1,4 +1,5 @@
-//! Daemon integrity end to end, with the real binary over real HTTP on loopback: four eyes on
+//! Daemon integrity end to end, with the real binary over real HTTP on loopback (on SQLite, and
+//! again on PostgreSQL in the test command's second pass): four eyes on
 //! break-glass retro reviews, the keyed and anchored audit chain (tail cut, all deleted,
 //! rewritten records), what one request may cost (413, bounded diffs, evaluation slots), the
 //! private data directory, the token life cycle, input that used to get through, and the
@@ -12,7 +13,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use daemon::{BIN, Daemon, edit_store, on_postgres, store_args, token, wait_until};
+use daemon::{
+    BIN, Daemon, edit_store, edit_store_batch, on_postgres, query_store, restore_store,
+    snapshot_store, store_args, token, wait_until,
+};
 use serde_json::{Value, json};
 
 const LB: &str = include_str!("../examples/infra/lb/mail/haproxy.cfg");
@@ -246,25 +250,10 @@ fn audit_head(data: &Path) -> String {
 }
 
 /// Rewrites the store's head row to the last record left (what a careful intruder does).
-fn fix_head(c: &rusqlite::Connection) {
-    c.execute("DELETE FROM audit_head", []).unwrap();
-    c.execute(
-        "INSERT INTO audit_head (one, id, hash) SELECT 1, id, hash FROM audit ORDER BY id DESC LIMIT 1",
-        [],
-    )
-    .unwrap();
-}
+const FIX_HEAD: &str = "DELETE FROM audit_head; INSERT INTO audit_head (one, id, hash) SELECT 1, id, hash FROM audit ORDER BY id DESC LIMIT 1;";
 
 #[test]
 fn audit_tampering_is_found_tail_cut_all_deleted_and_rewritten_records() {
-    if on_postgres() {
-        // Its tampering copies and restores the SQLite file and rewrites records through
-        // rusqlite; on PostgreSQL an edited record is named by `audit verify` in
-        // daemon_e2e::an_edited_audit_record_is_named_by_audit_verify, and the chain's checks
-        // are the store-independent `change::audit::verify`.
-        eprintln!("SQLite file tampering: runs in the SQLite pass");
-        return;
-    }
     let mut w = world("  audit_head_interval: 1h");
     let root = token(&w.d.data_dir(), "root2", "admin", "");
     for _ in 0..3 {
@@ -285,22 +274,12 @@ fn audit_tampering_is_found_tail_cut_all_deleted_and_rewritten_records() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("reaches the anchor"), "{out}");
 
-    let db = data.join("guardrail.sqlite");
-    let backup = w.tmp.path().join("backup.sqlite");
-    std::fs::copy(&db, &backup).unwrap();
-    let restore = || {
-        std::fs::copy(&backup, &db).unwrap();
-        let _ = std::fs::remove_file(data.join("guardrail.sqlite-wal"));
-        let _ = std::fs::remove_file(data.join("guardrail.sqlite-shm"));
-    };
+    let snapshot = snapshot_store(&data);
+    let restore = || restore_store(&snapshot);
 
     // Tail cut, head row rewritten: intact without the anchor, caught with it.
-    {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute("DELETE FROM audit WHERE id > ?1", [seq - 2])
-            .unwrap();
-        fix_head(&c);
-    }
+    edit_store(&data, &format!("DELETE FROM audit WHERE id > {}", seq - 2));
+    edit_store_batch(&data, FIX_HEAD);
     let (code, out) = audit_verify(&data, None);
     assert_eq!(code, 0, "a cut tail alone looks intact: {out}");
     let (code, out) = audit_verify(&data, Some(&pinned));
@@ -312,11 +291,7 @@ fn audit_tampering_is_found_tail_cut_all_deleted_and_rewritten_records() {
 
     // Every record deleted.
     restore();
-    {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute("DELETE FROM audit", []).unwrap();
-        c.execute("DELETE FROM audit_head", []).unwrap();
-    }
+    edit_store_batch(&data, "DELETE FROM audit; DELETE FROM audit_head;");
     let (code, out) = audit_verify(&data, Some(&pinned));
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("empty"), "{out}");
@@ -330,34 +305,21 @@ fn audit_tampering_is_found_tail_cut_all_deleted_and_rewritten_records() {
     // link and the head fixed: its MAC does not match, with or without the anchor.
     restore();
     {
-        let c = rusqlite::Connection::open(&db).unwrap();
         // Each record's fields in the order its hash covers them (all but prev_hash and hash).
-        let rows: Vec<Vec<Value>> = {
-            let mut st = c
-                .prepare("SELECT id, at, actor, action, subject, before, after, content_hash, detail FROM audit ORDER BY id")
-                .unwrap();
-            st.query_map([], |r| {
-                let mut v = vec![json!(r.get::<_, i64>(0)?)];
-                for i in 1..9 {
-                    v.push(json!(r.get::<_, Option<String>>(i)?));
-                }
-                Ok(v)
-            })
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-        };
+        let rows = query_store(
+            &data,
+            "SELECT id, at, actor, action, subject, before, after, content_hash, detail, hash FROM audit ORDER BY id",
+        );
         let target = seq - 1;
         let mut prev: Option<String> = None;
-        for mut fields in rows {
-            let id = fields[0].as_i64().unwrap();
+        for row in rows {
+            let id: i64 = row[0].as_deref().unwrap().parse().unwrap();
             if id < target {
-                prev = Some(
-                    c.query_row("SELECT hash FROM audit WHERE id = ?1", [id], |r| r.get(0))
-                        .unwrap(),
-                );
+                prev = row[9].clone();
                 continue;
             }
+            let mut fields = vec![json!(id)];
+            fields.extend(row[1..9].iter().map(|f| json!(f)));
             if id == target {
                 fields[2] = json!("mallory");
             }
@@ -366,14 +328,16 @@ fn audit_tampering_is_found_tail_cut_all_deleted_and_rewritten_records() {
             let canonical = Value::Array(fields.clone());
             use sha2::Digest;
             let hash = hex::encode(sha2::Sha256::digest(canonical.to_string().as_bytes()));
-            c.execute(
-                "UPDATE audit SET actor = ?2, prev_hash = ?3, hash = ?4 WHERE id = ?1",
-                rusqlite::params![id, fields[2].as_str().unwrap(), p, hash],
-            )
-            .unwrap();
+            let actor = fields[2].as_str().unwrap().replace('\'', "''");
+            edit_store(
+                &data,
+                &format!(
+                    "UPDATE audit SET actor = '{actor}', prev_hash = '{p}', hash = '{hash}' WHERE id = {id}"
+                ),
+            );
             prev = Some(hash);
         }
-        fix_head(&c);
+        edit_store_batch(&data, FIX_HEAD);
     }
     let (code, out) = audit_verify(&data, None);
     assert_eq!(code, 1, "{out}");

@@ -69,6 +69,36 @@ pub fn store_args(data_dir: &Path) -> Vec<String> {
     vec!["--store".into(), url]
 }
 
+/// `psql` on the store of `data_dir` (PostgreSQL), unaligned: fields split by 0x1F, rows by
+/// 0x1E, NULL as `\N`.
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            url,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-F",
+            "\x1f",
+            "-R",
+            "\x1e",
+        ])
+        .args(["-P", "null=\\N", "-c", sql])
+        .output()
+        .expect("psql (Debian's postgresql-client) is needed on PostgreSQL");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The store's URL on PostgreSQL.
+fn pg_url(data_dir: &Path) -> String {
+    store_args(data_dir)[1].clone()
+}
+
 /// Runs one SQL statement on the store of `data_dir` behind guardrail's back (as an attacker
 /// with database access would), and returns the number of rows it changed: with rusqlite on
 /// the SQLite file, with `psql` on PostgreSQL.
@@ -77,9 +107,14 @@ pub fn edit_store(data_dir: &Path, sql: &str) -> usize {
         let c = rusqlite::Connection::open(data_dir.join("guardrail.sqlite")).unwrap();
         return c.execute(sql, []).unwrap();
     }
-    let url = &store_args(data_dir)[1];
     let out = Command::new("psql")
-        .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .args([
+            pg_url(data_dir).as_str(),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
         .output()
         .expect("psql (Debian's postgresql-client) is needed on PostgreSQL");
     assert!(
@@ -93,6 +128,95 @@ pub fn edit_store(data_dir: &Path, sql: &str) -> usize {
         .last()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("psql said {said}"))
+}
+
+/// Several SQL statements on the store of `data_dir`, in one go.
+pub fn edit_store_batch(data_dir: &Path, sql: &str) {
+    if on_postgres() {
+        psql(&pg_url(data_dir), sql);
+    } else {
+        let c = rusqlite::Connection::open(data_dir.join("guardrail.sqlite")).unwrap();
+        c.execute_batch(sql).unwrap();
+    }
+}
+
+/// The rows of a query on the store of `data_dir`, each column as text (`None`: NULL).
+pub fn query_store(data_dir: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
+    if on_postgres() {
+        let text = psql(&pg_url(data_dir), sql);
+        return text
+            .split('\u{1e}')
+            .map(|r| r.trim_end_matches('\n'))
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                r.split('\u{1f}')
+                    .map(|f| (f != "\\N").then(|| f.to_string()))
+                    .collect()
+            })
+            .collect();
+    }
+    let c = rusqlite::Connection::open(data_dir.join("guardrail.sqlite")).unwrap();
+    let mut st = c.prepare(sql).unwrap();
+    let n = st.column_count();
+    st.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                Ok(match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null => None,
+                    rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                    rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        Some(String::from_utf8_lossy(t).into_owned())
+                    }
+                })
+            })
+            .collect()
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// A copy of the store of `data_dir` to put back with [`restore_store`] (the daemon stopped).
+pub struct Snapshot {
+    data_dir: PathBuf,
+    copy: PathBuf,
+}
+
+pub fn snapshot_store(data_dir: &Path) -> Snapshot {
+    if on_postgres() {
+        let url = pg_url(data_dir);
+        let (admin, db) = url.rsplit_once('/').unwrap();
+        psql(
+            &format!("{admin}/postgres"),
+            &format!("CREATE DATABASE {db}_copy TEMPLATE {db}"),
+        );
+        return Snapshot {
+            data_dir: data_dir.to_path_buf(),
+            copy: PathBuf::from(format!("{db}_copy")),
+        };
+    }
+    let copy = data_dir.with_extension("sqlite-copy");
+    std::fs::copy(data_dir.join("guardrail.sqlite"), &copy).unwrap();
+    Snapshot {
+        data_dir: data_dir.to_path_buf(),
+        copy,
+    }
+}
+
+pub fn restore_store(s: &Snapshot) {
+    if on_postgres() {
+        let url = pg_url(&s.data_dir);
+        let (admin, db) = url.rsplit_once('/').unwrap();
+        let copy = s.copy.display();
+        let admin = format!("{admin}/postgres");
+        psql(&admin, &format!("DROP DATABASE {db}"));
+        psql(&admin, &format!("CREATE DATABASE {db} TEMPLATE {copy}"));
+        return;
+    }
+    std::fs::copy(&s.copy, s.data_dir.join("guardrail.sqlite")).unwrap();
+    let _ = std::fs::remove_file(s.data_dir.join("guardrail.sqlite-wal"));
+    let _ = std::fs::remove_file(s.data_dir.join("guardrail.sqlite-shm"));
 }
 
 /// Creates a token in the data dir (offline) and returns it.
