@@ -621,3 +621,18 @@ fn trunk_fills_are_bounded_per_file() {
         "switchport trunk allowed vlan except 1"
     );
 }
+
+/// Secret ranges are offsets in the whole line: a line that starts with whitespace the block
+/// structure does not take (carriage returns) is redacted where its secret is, not a few bytes
+/// before it (a fuzz finding: the range ended inside a multi-byte character and `parse`
+/// panicked).
+#[test]
+fn secrets_after_leading_carriage_returns_are_redacted_in_place() {
+    let doc = parse(concat!(
+        "\r\rusername ops secret 5 Sekr3tKey\u{fffd}\n",
+        "\r\r\r\rarchive path http://ops:Pa55word@x/ ok\n",
+    ));
+    let text = doc.dump();
+    assert!(!text.contains("Sekr3t"), "{text}");
+    assert!(!text.contains("Pa55word"), "{text}");
+}

@@ -47,6 +47,11 @@ impl<'a> Words<'a> {
         self.len
     }
 
+    /// The length of the whole line in bytes (leading whitespace included).
+    pub(super) fn line_len(&self) -> usize {
+        self.line.len()
+    }
+
     /// The word at `i`, or `""` past the end (so callers can match without bounds checks).
     pub(super) fn get(&self, i: usize) -> &'a str {
         if i < self.len {
