@@ -237,8 +237,10 @@ fn diagnostic(err: &YamlError) -> Diagnostic {
     };
     match err {
         YamlError::Budget { breach, .. } => limit(budget_message(breach)),
-        YamlError::AliasReplayLimitExceeded { .. }
-        | YamlError::AliasExpansionLimitExceeded { .. }
+        YamlError::AliasReplayLimitExceeded { .. } => limit(format!(
+            "aliases expand to more than {MAX_ALIAS_REPLAY} nodes"
+        )),
+        YamlError::AliasExpansionLimitExceeded { .. }
         | YamlError::AliasReplayStackDepthExceeded { .. }
         | YamlError::AliasReplayCounterOverflow { .. } => limit(message),
         YamlError::ExternalMessage { source, .. }
