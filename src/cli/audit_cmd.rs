@@ -70,7 +70,7 @@ fn verify_offline(s: &Source, anchor: Option<&Anchor>) -> Result<AuditVerifyView
             file.display()
         ));
     }
-    let store = url.open().map_err(|e| format!("{}: {e}", url.shown()))?;
+    let store = url.open().map_err(|e| e.to_string())?;
     let path = crate::service::audit::key_path(&s.data_dir, s.key_file.as_deref());
     let key = if path.exists() {
         Some(crate::service::audit::read_key(&path)?)

@@ -70,7 +70,7 @@ pub(super) fn offline_service(
     key_file: Option<&std::path::Path>,
 ) -> Result<crate::service::Service, String> {
     let url = store_url(data_dir, store)?;
-    let store = url.open().map_err(|e| format!("{}: {e}", url.shown()))?;
+    let store = url.open().map_err(|e| e.to_string())?;
     let key_path = crate::service::audit::key_path(data_dir, key_file);
     let opened = crate::service::audit::open_key(store.as_ref(), &key_path, Utc::now())?;
     let rt =

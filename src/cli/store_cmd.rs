@@ -63,7 +63,7 @@ pub fn run(cmd: StoreCommand) -> i32 {
     } else {
         None
     };
-    let copied = match crate::store::migrate_store(&from, &to) {
+    let (copied, store) = match crate::store::migrate_store(&from, &to) {
         Ok(c) => c,
         Err(e) => {
             eprintln!(
@@ -78,13 +78,6 @@ pub fn run(cmd: StoreCommand) -> i32 {
     for (table, n) in &copied {
         println!("{table}: {n} rows");
     }
-    let store = match to.open() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("guardrail: {}: {}", to.shown(), escape(&e.to_string()));
-            return super::EXIT_BAD_INPUT;
-        }
-    };
     match crate::service::audit::verify_store(store.as_ref(), key.as_ref(), None) {
         Ok(v) if v.ok => {
             println!(

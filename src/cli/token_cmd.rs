@@ -101,7 +101,7 @@ fn offline<T>(
     }
     Some(
         offline_service(&t.data_dir, t.store.as_deref(), t.key_file.as_deref())
-            .map_err(ClientError::Decode)
+            .map_err(ClientError::Store)
             .and_then(|svc| {
                 f(&svc).map_err(|e| ClientError::Api {
                     status: 0,

@@ -22,6 +22,9 @@ pub enum ClientError {
     },
     #[error("unexpected answer from the daemon: {0}")]
     Decode(String),
+    /// An offline command could not open the store (the message names it).
+    #[error("{0}")]
+    Store(String),
 }
 
 pub struct Client {

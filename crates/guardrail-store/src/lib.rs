@@ -36,6 +36,17 @@ pub enum StoreError {
     NoAuditKey,
 }
 
+impl StoreError {
+    /// The same error, said to have happened at `place` (a store's URL).
+    pub fn within(self, place: &str) -> StoreError {
+        match self {
+            StoreError::Backend(m) => StoreError::Backend(format!("{place}: {m}")),
+            StoreError::Corrupt(m) => StoreError::Corrupt(format!("{place}: {m}")),
+            other => other,
+        }
+    }
+}
+
 /// A user's roles (docs/daemon.md, "Roles").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -665,27 +676,36 @@ impl StoreUrl {
         }
     }
 
-    /// Opens (and migrates) the store.
+    /// Opens (and migrates) the store; an error names its URL.
     pub fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
-        Ok(match self {
-            StoreUrl::Sqlite(p) => Arc::new(sqlite::SqliteStore::open_file(p)?),
-            StoreUrl::Postgres(u) => Arc::new(postgres::PgStore::open(u)?),
-        })
+        Opened::open(self).map(Opened::into_store)
     }
 }
 
-/// A store opened for `store migrate`: its records reached through the shared SQL.
+/// An opened store as its backend: `StoreUrl::open` hands it out as a `Store`, `store migrate`
+/// reaches its records through the shared SQL.
 enum Opened {
     Sqlite(sqlite::SqliteStore),
     Postgres(Box<postgres::PgStore>),
 }
 
 impl Opened {
+    /// Opens the store; an error names its URL (without a password).
     fn open(url: &StoreUrl) -> Result<Opened, StoreError> {
-        Ok(match url {
-            StoreUrl::Sqlite(p) => Opened::Sqlite(sqlite::SqliteStore::open_file(p)?),
-            StoreUrl::Postgres(u) => Opened::Postgres(Box::new(postgres::PgStore::open(u)?)),
-        })
+        let opened = match url {
+            StoreUrl::Sqlite(p) => sqlite::SqliteStore::open_file(p).map(Opened::Sqlite),
+            StoreUrl::Postgres(u) => {
+                postgres::PgStore::open(u).map(|s| Opened::Postgres(Box::new(s)))
+            }
+        };
+        opened.map_err(|e| e.within(&url.shown()))
+    }
+
+    fn into_store(self) -> Arc<dyn Store> {
+        match self {
+            Opened::Sqlite(s) => Arc::new(s),
+            Opened::Postgres(p) => Arc::new(*p),
+        }
     }
 
     fn with_db(
@@ -700,14 +720,17 @@ impl Opened {
     }
 }
 
+/// Rows copied per table, in copy order.
+pub type Copied = Vec<(&'static str, i64)>;
+
 /// Copies every record of the store at `from` into the store at `to` (created and migrated
 /// when new; it must hold no record), ids kept, in one transaction on each side; returns the
-/// rows copied per table. Verifying the audit chain on the far side is the caller's (it has the
-/// key).
+/// rows copied per table and the new store. Verifying the audit chain on the far side is the
+/// caller's (it has the key).
 pub fn migrate_store(
     from: &StoreUrl,
     to: &StoreUrl,
-) -> Result<Vec<(&'static str, i64)>, StoreError> {
+) -> Result<(Copied, Arc<dyn Store>), StoreError> {
     if from == to {
         return Err(StoreError::Backend(
             "--from and --to name the same store".into(),
@@ -725,5 +748,5 @@ pub fn migrate_store(
     if let Opened::Postgres(p) = &dst {
         p.after_copy()?;
     }
-    Ok(copied)
+    Ok((copied, dst.into_store()))
 }

@@ -77,9 +77,7 @@ pub fn prepare(config: Option<PathBuf>, flags: &Overrides) -> Result<Prepared, V
     let url = server
         .store_url()
         .map_err(|e| vec![format!("server.store: {e}")])?;
-    let store: Arc<dyn Store> = url
-        .open()
-        .map_err(|e| vec![format!("{}: {e}", url.shown())])?;
+    let store: Arc<dyn Store> = url.open().map_err(|e| vec![e.to_string()])?;
     let key_path =
         crate::service::audit::key_path(&server.data_dir, server.audit_key_file.as_deref());
     let opened = crate::service::audit::open_key(store.as_ref(), &key_path, chrono::Utc::now())

@@ -151,14 +151,15 @@ pub fn shown_url(url: &str) -> String {
 
 impl PgStore {
     /// Connects to the database at `url` (a libpq URL: `postgres://user@host:port/db`, with
-    /// libpq's `sslmode` and `sslrootcert`: see `tls`), and migrates its schema. The password comes from the URL, else `PGPASSWORD`, else the file
-    /// named by `GUARDRAIL_STORE_PASSWORD_FILE`; it is never shown.
+    /// libpq's `sslmode` and `sslrootcert`: see `tls`), and migrates its schema. The password
+    /// comes from the URL, else `PGPASSWORD`, else the file named by
+    /// `GUARDRAIL_STORE_PASSWORD_FILE`; it is never shown. Errors do not repeat the URL:
+    /// [`crate::StoreUrl::open`] names it.
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
         let shown = shown_url(url);
-        let (url, ssl_mode, tls) =
-            tls::configure(url).map_err(|e| StoreError::Backend(format!("{shown}: {e}")))?;
+        let (url, ssl_mode, tls) = tls::configure(url).map_err(StoreError::Backend)?;
         let mut config = tokio_postgres::Config::from_str(&url)
-            .map_err(|e| StoreError::Backend(format!("{shown}: not a PostgreSQL URL: {e}")))?;
+            .map_err(|e| StoreError::Backend(format!("not a PostgreSQL URL: {e}")))?;
         config.ssl_mode(ssl_mode);
         if config.get_password().is_none() {
             if let Ok(p) = std::env::var("PGPASSWORD") {
@@ -223,12 +224,8 @@ impl PgStore {
 
     /// Applies the embedded migrations under a session advisory lock.
     fn migrate(&self) -> Result<(), StoreError> {
-        let shown = &self.shown;
         self.waiter().wait(async {
-            let mut client =
-                self.pool.get().await.map_err(|e| {
-                    StoreError::Backend(format!("{shown}: {}", StoreError::from(e)))
-                })?;
+            let mut client = self.pool.get().await?;
             client
                 .execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK])
                 .await?;
@@ -242,13 +239,8 @@ impl PgStore {
                 .await?;
             result
                 .map(|_| ())
-                .map_err(|e| StoreError::Backend(format!("{shown}: migrating the schema: {e}")))
+                .map_err(|e| StoreError::Backend(format!("migrating the schema: {e}")))
         })
-    }
-
-    /// The URL without its password.
-    pub fn shown(&self) -> &str {
-        &self.shown
     }
 }
 
@@ -260,14 +252,44 @@ impl PgStore {
         write: bool,
         f: &mut dyn FnMut(&mut dyn Db) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        let mode = if write { Mode::Write } else { Mode::Read };
+        self.in_tx(mode, &mut |db| f(db))
+    }
+
+    /// Runs `f` in one transaction of `mode` (see [`Mode`]); an error rolls it back.
+    fn in_tx(
+        &self,
+        mode: Mode,
+        f: &mut dyn FnMut(&mut Pg<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let w = self.waiter();
         let mut client = w.wait(self.pool.get())?;
-        let tx = w.wait(client.build_transaction().start())?;
-        if write {
+        let builder = client.build_transaction();
+        let builder = match mode {
+            Mode::Read => builder
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true),
+            Mode::Write | Mode::Claim => {
+                builder.isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+            }
+        };
+        let tx = w.wait(builder.start())?;
+        if mode == Mode::Write {
             w.wait(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]))?;
         }
         f(&mut Pg { tx: &tx, w })?;
-        w.wait(tx.commit())?;
+        match mode {
+            Mode::Read => w.wait(tx.rollback())?,
+            Mode::Write => {
+                // Delivered to the other processes when (and only if) the transaction commits.
+                w.wait(tx.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&WRITES_CHANNEL, &self.instance],
+                ))?;
+                w.wait(tx.commit())?;
+            }
+            Mode::Claim => w.wait(tx.commit())?,
+        }
         Ok(())
     }
 
@@ -293,47 +315,19 @@ impl Store for PgStore {
         key: &AuditKey,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let w = self.waiter();
-        let mut client = w.wait(self.pool.get())?;
-        let tx = w.wait(
-            client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-                .start(),
-        )?;
-        w.wait(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]))?;
-        f(&mut SqlTx {
-            db: Pg { tx: &tx, w },
-            key: Some(key),
-        })?;
-        // Delivered to the other processes when (and only if) the transaction commits.
-        w.wait(tx.execute(
-            "SELECT pg_notify($1, $2)",
-            &[&WRITES_CHANNEL, &self.instance],
-        ))?;
-        w.wait(tx.commit())?;
-        Ok(())
+        self.in_tx(Mode::Write, &mut |db| {
+            f(&mut SqlTx {
+                db: *db,
+                key: Some(key),
+            })
+        })
     }
 
     fn read_tx(
         &self,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let w = self.waiter();
-        let mut client = w.wait(self.pool.get())?;
-        let tx = w.wait(
-            client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start(),
-        )?;
-        f(&mut SqlTx {
-            db: Pg { tx: &tx, w },
-            key: None,
-        })?;
-        w.wait(tx.rollback())?;
-        Ok(())
+        self.in_tx(Mode::Read, &mut |db| f(&mut SqlTx { db: *db, key: None }))
     }
 
     fn ping(&self) -> Result<(), StoreError> {
@@ -365,20 +359,19 @@ impl Store for PgStore {
     ) -> Result<Vec<(OutboxRow, OutboxAttempt)>, StoreError> {
         // Not under the write lock: the transaction stays open while the webhooks answer, and
         // only the claimed rows are locked (writers that add rows are not held up).
-        let w = self.waiter();
-        let mut client = w.wait(self.pool.get())?;
-        let tx = w.wait(client.build_transaction().start())?;
-        let mut db = Pg { tx: &tx, w };
-        let rows = crate::sql::outbox::outbox_due(&mut db, now, true)?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let attempts = deliver(&rows);
-        let done: Vec<(OutboxRow, OutboxAttempt)> = rows.into_iter().zip(attempts).collect();
-        for (row, a) in &done {
-            crate::sql::outbox::outbox_attempted(&mut db, row.id, now, a)?;
-        }
-        w.wait(tx.commit())?;
+        let mut done: Vec<(OutboxRow, OutboxAttempt)> = Vec::new();
+        self.in_tx(Mode::Claim, &mut |db| {
+            let rows = crate::sql::outbox::outbox_due(db, now, true)?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let attempts = deliver(&rows);
+            done = rows.into_iter().zip(attempts).collect();
+            for (row, a) in &done {
+                crate::sql::outbox::outbox_attempted(db, row.id, now, a)?;
+            }
+            Ok(())
+        })?;
         Ok(done)
     }
 
@@ -487,8 +480,22 @@ async fn lead_while_connected(
     result
 }
 
+/// What a transaction is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A read-only `REPEATABLE READ` snapshot, rolled back.
+    Read,
+    /// A write: the cluster-wide write lock first, a notification to the other processes on
+    /// commit.
+    Write,
+    /// The outbox's claim: row locks only, committed (no write lock: it stays open while
+    /// webhooks answer).
+    Claim,
+}
+
 /// One PostgreSQL transaction as the records' [`Db`]: `?N` placeholders become `$N`, and
 /// statements are prepared once per connection.
+#[derive(Clone, Copy)]
 struct Pg<'t> {
     tx: &'t deadpool_postgres::Transaction<'t>,
     w: Waiter<'t>,

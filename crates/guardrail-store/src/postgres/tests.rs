@@ -79,9 +79,7 @@ fn writers_on_several_replicas_keep_one_audit_chain() {
 fn large_texts_are_compressed_in_bytea() {
     let Some(url) = test_database() else { return };
     let s = PgStore::open(&url).unwrap();
-    let big: String = (0..20_000)
-        .map(|i| format!("    server web{i} 10.0.{}.{}:80 check\n", i / 250, i % 250))
-        .collect();
+    let big = crate::sql::tests::big_config();
     let now = Utc::now();
     write(&s, &key(), |tx| {
         tx.insert_baseline(&BaselineRow {
@@ -126,14 +124,21 @@ fn urls_and_passwords_are_never_shown() {
     let err = StoreUrl::parse("postgress://guardrail:s3cret@db/x").unwrap_err();
     assert!(!err.contains("s3cret"), "{err}");
     assert!(err.contains("postgres://"), "{err}");
-    let err = PgStore::open("postgres://guardrail:s3cret@127.0.0.1:1/x?sslmode=require")
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        !err.contains("s3cret") && err.contains("sslmode=require"),
-        "{err}"
-    );
+    // An unknown sslmode is refused, naming the valid ones; the error names the store by its
+    // URL, without the password.
+    let url = StoreUrl::Postgres("postgres://guardrail:s3cret@127.0.0.1:1/x?sslmode=requir".into());
+    let err = url.open().err().unwrap().to_string();
+    assert!(!err.contains("s3cret"), "{err}");
+    assert!(err.contains("postgres://guardrail@127.0.0.1:1/x"), "{err}");
+    assert!(err.contains("sslmode=requir: expected disable"), "{err}");
+    assert!(err.contains("verify-full"), "{err}");
+    // A server that cannot be reached: the error says so, and names the store once.
+    let url =
+        StoreUrl::Postgres("postgres://guardrail:s3cret@127.0.0.1:1/x?sslmode=disable".into());
+    let err = url.open().err().unwrap().to_string();
+    assert!(!err.contains("s3cret"), "{err}");
+    assert_eq!(err.matches("127.0.0.1:1").count(), 1, "{err}");
+    assert!(err.contains("connect"), "{err}");
 }
 
 /// A row one process is delivering is skipped by another (not waited for, not taken twice),

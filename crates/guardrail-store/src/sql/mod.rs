@@ -8,7 +8,8 @@
 //! One module per area: `changes` (changes, their targets and evaluations, approvals),
 //! `baselines` (baselines and live verifications), `freezes` (freezes and retro reviews),
 //! `tokens` (API tokens and the audit log), `drift` (drifts and source health), `outbox`
-//! (alerts and the notification outbox); `packing` (zstd for large texts). [`SqlTx`]
+//! (alerts and the notification outbox); `packing` (zstd for large texts); `copy` (every table
+//! from one store into another, for `store migrate`). [`SqlTx`]
 //! implements [`Tx`] by handing each call to its area.
 
 mod baselines;
@@ -19,7 +20,7 @@ mod freezes;
 pub(crate) mod outbox;
 pub(crate) mod packing;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod tokens;
 
 use std::borrow::Cow;

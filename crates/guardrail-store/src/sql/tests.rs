@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::*;
 
-fn key() -> AuditKey {
+pub(crate) fn key() -> AuditKey {
     AuditKey::from_bytes(&[3u8; 32]).unwrap()
 }
 
@@ -42,7 +42,7 @@ pub(crate) fn backends() -> Vec<Backend> {
     out
 }
 
-fn change(now: DateTime<Utc>) -> ChangeRow {
+pub(crate) fn change(now: DateTime<Utc>) -> ChangeRow {
     ChangeRow {
         id: 0,
         env: "production".into(),
@@ -59,7 +59,7 @@ fn change(now: DateTime<Utc>) -> ChangeRow {
     }
 }
 
-fn target(name: &str, content: &str) -> ChangeTarget {
+pub(crate) fn target(name: &str, content: &str) -> ChangeTarget {
     ChangeTarget {
         target: name.into(),
         content_hash: "sha256:a".into(),
@@ -68,11 +68,16 @@ fn target(name: &str, content: &str) -> ChangeTarget {
     }
 }
 
+/// A config of about 760 KB (20,000 server lines): stored compressed.
+pub(crate) fn big_config() -> String {
+    (0..20_000)
+        .map(|i| format!("    server web{i} 10.0.{}.{}:80 check\n", i / 250, i % 250))
+        .collect()
+}
+
 #[test]
 fn large_and_small_contents_read_back_whole() {
-    let big: String = (0..20_000)
-        .map(|i| format!("    server web{i} 10.0.{}.{}:80 check\n", i / 250, i % 250))
-        .collect();
+    let big = big_config();
     let small = "backend a\n".to_string();
     for b in backends() {
         let s = b.open();

@@ -48,42 +48,19 @@ impl Store for SqliteStore {
         key: &AuditKey,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut c = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        f(&mut SqlTx {
-            db: Lite(&tx),
-            key: Some(key),
-        })?;
-        tx.commit()?;
-        Ok(())
+        self.in_write(&mut |db| {
+            f(&mut SqlTx {
+                db: *db,
+                key: Some(key),
+            })
+        })
     }
 
     fn read_tx(
         &self,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut c = match conn {
-            Some(c) => c,
-            None => open_conn(&self.path)?,
-        };
-        let result = (|| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            f(&mut SqlTx {
-                db: Lite(&tx),
-                key: None,
-            })?;
-            tx.rollback()?;
-            Ok(())
-        })();
-        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < 16 {
-            pool.push(c);
-        }
-        result
+        self.in_read(&mut |db| f(&mut SqlTx { db: *db, key: None }))
     }
 
     fn ping(&self) -> Result<(), StoreError> {
@@ -98,24 +75,55 @@ impl SqliteStore {
         write: bool,
         f: &mut dyn FnMut(&mut dyn Db) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        if write {
+            self.in_write(&mut |db| f(db))
+        } else {
+            self.in_read(&mut |db| f(db))
+        }
+    }
+
+    /// A write transaction on the one writer connection, committed when `f` succeeds.
+    fn in_write(
+        &self,
+        f: &mut dyn FnMut(&mut Lite<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut c = self
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let behavior = if write {
-            TransactionBehavior::Immediate
-        } else {
-            TransactionBehavior::Deferred
-        };
-        let tx = c.transaction_with_behavior(behavior)?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         f(&mut Lite(&tx))?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// A read transaction on a pooled reader connection (opened when none is free).
+    fn in_read(
+        &self,
+        f: &mut dyn FnMut(&mut Lite<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut c = match conn {
+            Some(c) => c,
+            None => open_conn(&self.path)?,
+        };
+        let result = (|| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            f(&mut Lite(&tx))?;
+            tx.rollback()?;
+            Ok(())
+        })();
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 16 {
+            pool.push(c);
+        }
+        result
     }
 }
 
 /// One SQLite transaction as the records' [`Db`]; statements are prepared once per connection
 /// (`prepare_cached`).
+#[derive(Clone, Copy)]
 struct Lite<'t>(&'t Transaction<'t>);
 
 impl rusqlite::ToSql for Arg<'_> {

@@ -5,39 +5,16 @@
 use std::path::Path;
 
 use super::*;
-
-fn key() -> AuditKey {
-    AuditKey::from_bytes(&[3u8; 32]).unwrap()
-}
+use crate::sql::tests::{big_config, change, key, target};
 
 #[test]
 fn large_contents_are_stored_compressed_and_read_back_whole() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open(&dir.path().join("data")).unwrap();
-    let now = Utc::now();
-    let big: String = (0..20_000)
-        .map(|i| format!("    server web{i} 10.0.{}.{}:80 check\n", i / 250, i % 250))
-        .collect();
+    let big = big_config();
     let small = "backend a\n".to_string();
     let id: i64 = write(&s, &key(), |tx| {
-        let c = ChangeRow {
-            id: 0,
-            env: "production".into(),
-            state: State::Proposed,
-            author: "alice".into(),
-            content_hash: "sha256:a".into(),
-            revision: 1,
-            created_at: now,
-            updated_at: now,
-            doc: ChangeDoc::default(),
-        };
-        let id = tx.insert_change(&c)?;
-        let target = |name: &str, content: &str| ChangeTarget {
-            target: name.into(),
-            content_hash: "sha256:a".into(),
-            format: "haproxy".into(),
-            content: content.into(),
-        };
+        let id = tx.insert_change(&change(Utc::now()))?;
         tx.set_change_targets(id, &[target("big", &big), target("small", &small)])?;
         tx.set_change_evaluation(id, &big)?;
         Ok::<_, StoreError>(id)
