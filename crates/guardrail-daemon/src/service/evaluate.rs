@@ -11,6 +11,7 @@ use guardrail_core::config::{KINDS, Target};
 use guardrail_core::document::Format;
 use guardrail_core::pipeline::{self, Loaded};
 use guardrail_core::policy::{ChangeInfo, InventoryEntry, TargetInfo};
+use guardrail_core::project;
 use guardrail_core::report::Report;
 use guardrail_store::{self as store, Tx};
 
@@ -35,14 +36,7 @@ pub(super) fn baseline_inventory(
             && let Ok(l) =
                 pipeline::parse(&t.name, b.content.as_bytes(), Format::from_name(&b.format))
         {
-            let info = TargetInfo {
-                name: t.name.clone(),
-                kind: t.kind.clone(),
-                env: env.to_string(),
-                owners: t.owners.clone(),
-                critical: t.critical,
-                format: l.doc.format.name().to_string(),
-            };
+            let info = project::target_info(Some(t), &t.name, &t.kind, env, l.doc.format);
             others.push((info, l));
         }
     }

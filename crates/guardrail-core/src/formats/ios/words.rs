@@ -47,9 +47,9 @@ impl<'a> Words<'a> {
         self.len
     }
 
-    /// The length of the whole line in bytes (leading whitespace included).
-    pub(super) fn line_len(&self) -> usize {
-        self.line.len()
+    /// The whole line, leading whitespace included: the text every word offset is in.
+    pub(super) fn line(&self) -> &'a str {
+        self.line
     }
 
     /// The word at `i`, or `""` past the end (so callers can match without bounds checks).

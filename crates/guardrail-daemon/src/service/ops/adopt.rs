@@ -9,7 +9,6 @@ use super::super::{Result, Service, ServiceError, require};
 use super::revision::Revision;
 use super::submit::store_new_change;
 use guardrail_core::change::audit::AuditEntry;
-use guardrail_core::policy::ChangeInfo;
 use guardrail_store::{self as store, DriftRow, Identity, Role, Tx};
 
 /// Drift `id` if it may be adopted: open (409 otherwise), and not being adopted already by a
@@ -70,15 +69,7 @@ impl Service {
         }
         let seen = store::read(self.store.as_ref(), |tx| adoptable(tx, id))?;
         let req = adopting_change(&seen, &body);
-        let revision = Revision {
-            env: &req.env,
-            info: ChangeInfo {
-                author: who.user.clone(),
-                ticket: req.ticket.clone(),
-                title: req.title.clone(),
-            },
-            contents: &req.targets,
-        };
+        let revision = Revision::submitted(&who.user, &req);
         let change_id = self.store_revision(&who.user, &revision, |tx, cx, ev| {
             let mut d = adoptable(tx, id)?;
             if d.live_hash != seen.live_hash {

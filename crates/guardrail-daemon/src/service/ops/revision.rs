@@ -3,7 +3,7 @@
 //! snapshot — outside any write transaction, holding an evaluation slot — and then stored by
 //! the caller in a write transaction that first checks the baselines did not move.
 
-use super::super::api::TargetContent;
+use super::super::api::{SubmitChange, TargetContent};
 use super::super::context::OpContext;
 use super::super::evaluate::baseline_inventory;
 use super::super::input::{known_env, unknown_name};
@@ -16,6 +16,7 @@ use guardrail_core::config::Target;
 use guardrail_core::document::Format;
 use guardrail_core::pipeline::{self, Loaded};
 use guardrail_core::policy::{ChangeInfo, InventoryEntry, TargetInfo};
+use guardrail_core::project;
 use guardrail_core::report::Report;
 use guardrail_store::{self as store, BaselineRow, ChangeTarget, Tx};
 
@@ -24,6 +25,21 @@ pub(super) struct Revision<'a> {
     pub env: &'a str,
     pub info: ChangeInfo,
     pub contents: &'a [TargetContent],
+}
+
+impl<'a> Revision<'a> {
+    /// The first revision of a new change, `author`'s.
+    pub fn submitted(author: &str, req: &'a SubmitChange) -> Revision<'a> {
+        Revision {
+            env: &req.env,
+            info: ChangeInfo {
+                author: author.to_string(),
+                ticket: req.ticket.clone(),
+                title: req.title.clone(),
+            },
+            contents: &req.targets,
+        }
+    }
 }
 
 /// A revision evaluated: what to store.
@@ -164,14 +180,7 @@ fn parse_sides(
             ),
             None => None,
         };
-        let info = TargetInfo {
-            name: t.name.clone(),
-            kind: t.kind.clone(),
-            env: env.to_string(),
-            owners: t.owners.clone(),
-            critical: t.critical,
-            format: new.doc.format.name().to_string(),
-        };
+        let info = project::target_info(Some(t), &t.name, &t.kind, env, new.doc.format);
         news.push((info, old, new));
     }
     Ok(news)

@@ -9,7 +9,6 @@ use super::super::{Result, Service, ServiceError, require};
 use super::revision::{Evaluated, Revision};
 use super::{audit_change, transition};
 use guardrail_core::change::State;
-use guardrail_core::policy::ChangeInfo;
 use guardrail_store::{ChangeDoc, ChangeRow, Identity, Role, Tx};
 
 /// Refuses control characters in the free text of a submission and a change without a title
@@ -31,15 +30,7 @@ impl Service {
     pub fn submit(&self, who: &Identity, req: SubmitChange) -> Result<ChangeView> {
         require(who, Role::Requester)?;
         check_submission(&req)?;
-        let revision = Revision {
-            env: &req.env,
-            info: ChangeInfo {
-                author: who.user.clone(),
-                ticket: req.ticket.clone(),
-                title: req.title.clone(),
-            },
-            contents: &req.targets,
-        };
+        let revision = Revision::submitted(&who.user, &req);
         let id = self.store_revision(&who.user, &revision, |tx, cx, ev| {
             store_new_change(tx, cx, &req, ev)
         })?;

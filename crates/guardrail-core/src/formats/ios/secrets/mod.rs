@@ -74,15 +74,10 @@ fn find_unmerged(w: &Words<'_>, parent: Option<&str>, out: &mut Vec<Range<usize>
     if n < base + 2 {
         return;
     }
-    // Ranges are offsets in the whole line, which may start with whitespace before word 0.
-    let line = w.rest(0);
+    // Ranges are offsets in the whole line (which may start with whitespace before word 0).
+    let line = w.line();
     if line.contains("://") {
-        let at = w.start(0);
-        out.extend(
-            url_credential_ranges(line)
-                .into_iter()
-                .map(|r| r.start + at..r.end + at),
-        );
+        out.extend(url_credential_ranges(line));
     }
     let head = w.get(base);
     match head {
@@ -167,7 +162,7 @@ fn skip_options(w: &Words<'_>, mut j: usize, rule: &KeywordRule) -> usize {
 
 fn tail_from(w: &Words<'_>, j: usize, out: &mut Vec<Range<usize>>) {
     let start = w.start(j);
-    let end = w.line_len();
+    let end = w.line().len();
     if start < end {
         out.push(start..end);
     }
