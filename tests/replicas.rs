@@ -154,24 +154,9 @@ impl Drop for Replica {
 
 /// A token made offline on the shared store (with the shared audit key).
 fn token(dir: &Path, store: &str, user: &str, roles: &str, groups: &str) -> String {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["token", "create", "--user", user, "--roles", roles])
-        .args(["--store", store])
-        .arg("--data-dir")
-        .arg(dir.join("data-cli"))
-        .arg("--key-file")
-        .arg(dir.join("audit.key"))
-        .env_remove("GUARDRAIL_STORE");
-    if !groups.is_empty() {
-        cmd.args(["--groups", groups]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let key = dir.join("audit.key");
+    let extra = ["--store", store, "--key-file", key.to_str().unwrap()];
+    daemon::token_with(&dir.join("data-cli"), &extra, user, roles, groups)
 }
 
 /// The webhook bodies for `target` with `status` (each signed with the hook's secret).
@@ -508,22 +493,7 @@ fn a_sqlite_store_moves_to_postgresql_with_its_chain_intact() {
     let data = dir.join("data");
     let sqlite = format!("sqlite://{}", data.join("guardrail.sqlite").display());
     let tok = |user: &str, roles: &str, groups: &str| {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["token", "create", "--user", user, "--roles", roles])
-            .args(["--store", &sqlite])
-            .arg("--data-dir")
-            .arg(&data)
-            .env_remove("GUARDRAIL_STORE");
-        if !groups.is_empty() {
-            cmd.args(["--groups", groups]);
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        daemon::token_with(&data, &["--store", &sqlite], user, roles, groups)
     };
     let alice = tok("alice", "requester", "");
     let bob = tok("bob", "approver", "netops");

@@ -69,21 +69,12 @@ pub fn store_args(data_dir: &Path) -> Vec<String> {
     vec!["--store".into(), url]
 }
 
-/// `psql` on the store of `data_dir` (PostgreSQL), unaligned: fields split by 0x1F, rows by
-/// 0x1E, NULL as `\N`.
-fn psql(url: &str, sql: &str) -> String {
+/// `psql URL ARGS -c SQL`, stopping at the first error; what it printed.
+fn psql(url: &str, args: &[&str], sql: &str) -> String {
     let out = Command::new("psql")
-        .args([
-            url,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-qAt",
-            "-F",
-            "\x1f",
-            "-R",
-            "\x1e",
-        ])
-        .args(["-P", "null=\\N", "-c", sql])
+        .args([url, "-v", "ON_ERROR_STOP=1"])
+        .args(args)
+        .args(["-c", sql])
         .output()
         .expect("psql (Debian's postgresql-client) is needed on PostgreSQL");
     assert!(
@@ -93,6 +84,9 @@ fn psql(url: &str, sql: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Rows as `psql` prints them unaligned: fields split by 0x1F, rows by 0x1E, NULL as `\N`.
+const PSQL_ROWS: &[&str] = &["-qAt", "-F", "\x1f", "-R", "\x1e", "-P", "null=\\N"];
 
 /// The store's URL on PostgreSQL.
 fn pg_url(data_dir: &Path) -> String {
@@ -107,22 +101,7 @@ pub fn edit_store(data_dir: &Path, sql: &str) -> usize {
         let c = rusqlite::Connection::open(data_dir.join("guardrail.sqlite")).unwrap();
         return c.execute(sql, []).unwrap();
     }
-    let out = Command::new("psql")
-        .args([
-            pg_url(data_dir).as_str(),
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql (Debian's postgresql-client) is needed on PostgreSQL");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = psql(&pg_url(data_dir), &[], sql);
     // `UPDATE 1`, `DELETE 2`, ...
     said.split_whitespace()
         .last()
@@ -133,7 +112,7 @@ pub fn edit_store(data_dir: &Path, sql: &str) -> usize {
 /// Several SQL statements on the store of `data_dir`, in one go.
 pub fn edit_store_batch(data_dir: &Path, sql: &str) {
     if on_postgres() {
-        psql(&pg_url(data_dir), sql);
+        psql(&pg_url(data_dir), &[], sql);
     } else {
         let c = rusqlite::Connection::open(data_dir.join("guardrail.sqlite")).unwrap();
         c.execute_batch(sql).unwrap();
@@ -143,7 +122,7 @@ pub fn edit_store_batch(data_dir: &Path, sql: &str) {
 /// The rows of a query on the store of `data_dir`, each column as text (`None`: NULL).
 pub fn query_store(data_dir: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
     if on_postgres() {
-        let text = psql(&pg_url(data_dir), sql);
+        let text = psql(&pg_url(data_dir), PSQL_ROWS, sql);
         return text
             .split('\u{1e}')
             .map(|r| r.trim_end_matches('\n'))
@@ -189,6 +168,7 @@ pub fn snapshot_store(data_dir: &Path) -> Snapshot {
         let (admin, db) = url.rsplit_once('/').unwrap();
         psql(
             &format!("{admin}/postgres"),
+            &[],
             &format!("CREATE DATABASE {db}_copy TEMPLATE {db}"),
         );
         return Snapshot {
@@ -210,8 +190,12 @@ pub fn restore_store(s: &Snapshot) {
         let (admin, db) = url.rsplit_once('/').unwrap();
         let copy = s.copy.display();
         let admin = format!("{admin}/postgres");
-        psql(&admin, &format!("DROP DATABASE {db}"));
-        psql(&admin, &format!("CREATE DATABASE {db} TEMPLATE {copy}"));
+        psql(&admin, &[], &format!("DROP DATABASE {db}"));
+        psql(
+            &admin,
+            &[],
+            &format!("CREATE DATABASE {db} TEMPLATE {copy}"),
+        );
         return;
     }
     std::fs::copy(&s.copy, s.data_dir.join("guardrail.sqlite")).unwrap();
@@ -219,21 +203,21 @@ pub fn restore_store(s: &Snapshot) {
     let _ = std::fs::remove_file(s.data_dir.join("guardrail.sqlite-shm"));
 }
 
-/// Creates a token in the data dir (offline) and returns it.
+/// Creates a token in the data dir (offline), on its store, and returns it.
 pub fn token(dir: &Path, user: &str, roles: &str, groups: &str) -> String {
+    let store = store_args(dir);
+    let extra: Vec<&str> = store.iter().map(String::as_str).collect();
+    token_with(dir, &extra, user, roles, groups)
+}
+
+/// [`token`] with other flags of `token create` (`--store URL`, `--key-file F`).
+pub fn token_with(dir: &Path, extra: &[&str], user: &str, roles: &str, groups: &str) -> String {
     let mut cmd = Command::new(BIN);
-    cmd.args([
-        "token",
-        "create",
-        "--user",
-        user,
-        "--roles",
-        roles,
-        "--data-dir",
-    ])
-    .arg(dir)
-    .args(store_args(dir))
-    .env_remove("GUARDRAIL_STORE");
+    cmd.args(["token", "create", "--user", user, "--roles", roles])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(extra)
+        .env_remove("GUARDRAIL_STORE");
     if !groups.is_empty() {
         cmd.args(["--groups", groups]);
     }
