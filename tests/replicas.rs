@@ -159,6 +159,22 @@ fn token(dir: &Path, store: &str, user: &str, roles: &str, groups: &str) -> Stri
     daemon::token_with(&dir.join("data-cli"), &extra, user, roles, groups)
 }
 
+/// `guardrail ARGS`, which must succeed; what it printed.
+fn guardrail_ok(args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("GUARDRAIL_STORE")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    said
+}
+
 /// The webhook bodies for `target` with `status` (each signed with the hook's secret).
 fn alerts(got: &Arc<Mutex<Vec<Request>>>, target: &str, status: &str) -> usize {
     use hmac::{Hmac, KeyInit, Mac};
@@ -370,19 +386,18 @@ fn three_replicas_share_changes_alert_once_and_survive_the_leader_s_kill_9() {
     for r in &mut c.replicas {
         r.kill9();
     }
-    let out = Command::new(BIN)
-        .args(["audit", "verify", "--store", &c.store, "--key-file"])
-        .arg(dir.join("audit.key"))
-        .arg("--data-dir")
-        .arg(dir.join("data-cli"))
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let key = dir.join("audit.key");
+    let data = dir.join("data-cli");
+    let said = guardrail_ok(&[
+        "audit",
+        "verify",
+        "--store",
+        &c.store,
+        "--key-file",
+        key.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
     assert!(said.contains("intact"), "{said}");
 }
 
@@ -520,18 +535,16 @@ fn a_sqlite_store_moves_to_postgresql_with_its_chain_intact() {
     assert_eq!((s, v["state"].as_str()), (200, Some("approved")), "{v}");
     on_sqlite.kill9();
 
-    let out = Command::new(BIN)
-        .args(["store", "migrate", "--from", &sqlite, "--to", &pg])
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = guardrail_ok(&[
+        "store",
+        "migrate",
+        "--from",
+        &sqlite,
+        "--to",
+        &pg,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
     assert!(said.contains("audit log intact"), "{said}");
     assert!(said.contains("approvals: 1 rows"), "{said}");
     // Migrating again into the same (now full) database is refused.
