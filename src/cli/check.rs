@@ -188,7 +188,20 @@ fn ask_server(args: &Args, server: &str, report: &Report) -> Result<i32, BadInpu
             crate::client::encode(&t.env),
             crate::client::encode(&hash)
         );
-        match client.get::<crate::service::api::GateAnswer>(&path) {
+        let answer = client.get::<crate::service::api::GateAnswer>(&path);
+        // The change's page in the web UI, for the CI log a reviewer opens.
+        if let Ok(crate::service::api::GateAnswer {
+            change_id: Some(id),
+            ..
+        }) = &answer
+        {
+            eprintln!(
+                "guardrail: {name} ({}): change {id}: {}/ui/changes/{id}",
+                t.env,
+                server.trim_end_matches('/')
+            );
+        }
+        match answer {
             Ok(g) if g.allow => eprintln!(
                 "guardrail: {name} ({}): approved change {} covers {hash}",
                 t.env,

@@ -122,8 +122,11 @@ pub async fn deliver_due(svc: &Arc<Service>, client: &reqwest::Client) -> Result
                     let receiver = rt.receivers.get(&row.receiver).cloned();
                     let client = client.clone();
                     let row = row.clone();
+                    let public_url = s.public_url.clone();
                     tasks.spawn(async move {
-                        (i, attempt(&client, receiver.as_ref(), &row, now).await)
+                        let at =
+                            attempt(&client, receiver.as_ref(), &row, now, public_url.as_deref());
+                        (i, at.await)
                     });
                 }
                 let mut out: Vec<Option<OutboxAttempt>> = vec![None; rows.len()];
@@ -197,6 +200,7 @@ async fn attempt(
     receiver: Option<&Receiver>,
     row: &OutboxRow,
     now: DateTime<Utc>,
+    public_url: Option<&str>,
 ) -> OutboxAttempt {
     let Some(r) = receiver else {
         return OutboxAttempt::Abandoned {
@@ -221,7 +225,7 @@ async fn attempt(
             };
         }
     };
-    match send(client, r, &event, row.id, now).await {
+    match send(client, r, &event, row.id, now, public_url).await {
         Ok(()) => OutboxAttempt::Delivered,
         Err(error) => {
             let wait = backoff(row.attempts + 1, r.backoff_max, random_unit());
@@ -260,14 +264,17 @@ fn url_of(u: &UrlSource) -> Result<String, String> {
     }
 }
 
-/// Posts an event to a receiver. Errors never carry the URL (it may hold a token) or a secret.
+/// Posts an event to a receiver, with a link to its page under `server.public_url` when set.
+/// Errors never carry the URL (it may hold a token) or a secret.
 pub async fn send(
     client: &reqwest::Client,
     r: &Receiver,
     e: &Event,
     delivery: i64,
     now: DateTime<Utc>,
+    public_url: Option<&str>,
 ) -> Result<(), String> {
+    let link = render::page_link(e, public_url);
     let req = match &r.kind {
         ReceiverKind::Alertmanager { url } => {
             let base = url_of(url)?;
@@ -280,7 +287,7 @@ pub async fn send(
             client
                 .post(endpoint)
                 .header("content-type", "application/json")
-                .body(render::alertmanager(e, now, None))
+                .body(render::alertmanager(e, now, link.as_deref()))
         }
         ReceiverKind::Webhook {
             url,
@@ -289,7 +296,7 @@ pub async fn send(
         } => {
             let secret = std::env::var(secret_env)
                 .map_err(|_| format!("environment variable {secret_env} is not set"))?;
-            let body = render::webhook(e, delivery);
+            let body = render::webhook(e, delivery, link.as_deref());
             let mut req = client
                 .post(url_of(url)?)
                 .header("content-type", "application/json")
@@ -307,7 +314,7 @@ pub async fn send(
         ReceiverKind::Slack { url } => client
             .post(url_of(url)?)
             .header("content-type", "application/json")
-            .body(render::slack(e)),
+            .body(render::slack(e, link.as_deref())),
     };
     let resp = req
         .timeout(r.timeout)
@@ -354,7 +361,7 @@ async fn resend_active(svc: &Arc<Service>, client: &reqwest::Client) -> Result<(
             if e.status != Status::Firing || !r.routes(&e) {
                 continue;
             }
-            if let Err(err) = send(client, r, &e, 0, now).await {
+            if let Err(err) = send(client, r, &e, 0, now, svc.public_url.as_deref()).await {
                 svc.metrics
                     .notify
                     .failures

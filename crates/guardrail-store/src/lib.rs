@@ -220,6 +220,20 @@ pub struct TokenRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A web UI session: the sha256 of the browser's random session id, its form (CSRF) token, the
+/// API token's hash it was signed in with (`None` for a user named by the authenticating proxy)
+/// and who. The identity is never stored: it is looked up from the token (or the proxy's
+/// headers) on every request, so a revoked token ends its sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id_hash: String,
+    pub csrf: String,
+    pub token_hash: Option<String>,
+    pub user: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Filters of `GET /v1/changes`.
 #[derive(Debug, Clone, Default)]
 pub struct ChangeFilter {
@@ -345,6 +359,19 @@ pub trait Tx {
     /// Records when tokens were last used.
     fn touch_tokens(&mut self, used: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError>;
 
+    /// Stores a new web UI session.
+    fn insert_session(&mut self, s: &SessionRow) -> Result<(), StoreError>;
+    /// The session with this id hash, unless it expired before `now`.
+    fn session(
+        &mut self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionRow>, StoreError>;
+    /// Ends a session (sign-out); false when there was none.
+    fn delete_session(&mut self, id_hash: &str) -> Result<bool, StoreError>;
+    /// Deletes the sessions expired before `now`; returns how many.
+    fn purge_sessions(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// Inserts a change with id 0 replaced; returns the id.
     fn insert_change(&mut self, c: &ChangeRow) -> Result<i64, StoreError>;
     fn update_change(&mut self, c: &ChangeRow) -> Result<(), StoreError>;
@@ -410,6 +437,8 @@ pub trait Tx {
     fn insert_audit(&mut self, r: &AuditRecord) -> Result<(), StoreError>;
     /// Records with `id > after`, oldest first, at most `limit`.
     fn audit_records(&mut self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The audit records about one subject (`change/42`), oldest first.
+    fn audit_of(&mut self, subject: &str) -> Result<Vec<AuditRecord>, StoreError>;
     fn audit_head(&mut self) -> Result<Option<Head>, StoreError>;
     /// The oldest record with this action (the chain's key marker).
     fn audit_first(&mut self, action: &str) -> Result<Option<AuditRecord>, StoreError>;

@@ -25,21 +25,38 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The generic webhook body: the event plus `version` and `delivery` (the outbox id, the same
-/// on every retry, so a receiver can drop duplicates).
-pub fn webhook(e: &Event, delivery: i64) -> Vec<u8> {
+/// The web UI page of what an event is about (its drift, else its change), under
+/// `server.public_url`: `https://guardrail.example.com/ui/drift/4`.
+pub fn page_link(e: &Event, public_url: Option<&str>) -> Option<String> {
+    let base = public_url?.trim_end_matches('/');
+    if let Some(d) = e.labels.get("drift") {
+        Some(format!("{base}/ui/drift/{d}"))
+    } else {
+        e.labels
+            .get("change")
+            .map(|c| format!("{base}/ui/changes/{c}"))
+    }
+}
+
+/// The generic webhook body: the event plus `version`, `delivery` (the outbox id, the same
+/// on every retry, so a receiver can drop duplicates) and `url` (the event's page, when
+/// `server.public_url` is set).
+pub fn webhook(e: &Event, delivery: i64, link: Option<&str>) -> Vec<u8> {
     let mut v = serde_json::to_value(e).unwrap_or_else(|_| json!({}));
     if let Some(o) = v.as_object_mut() {
         let mut out = serde_json::Map::new();
         out.insert("version".into(), json!(WEBHOOK_VERSION));
         out.insert("delivery".into(), json!(delivery));
+        if let Some(l) = link {
+            out.insert("url".into(), json!(l));
+        }
         out.extend(std::mem::take(o));
         v = serde_json::Value::Object(out);
     }
     serde_json::to_vec(&v).unwrap_or_default()
 }
 
-/// The body of `POST /api/v2/alerts`: one alert.
+/// The body of `POST /api/v2/alerts`: one alert; `generatorURL` is the event's page.
 pub fn alertmanager(e: &Event, now: DateTime<Utc>, generator_url: Option<&str>) -> Vec<u8> {
     let ends_at = match e.status {
         Status::Resolved => e.ends_at.unwrap_or(now),
@@ -67,8 +84,9 @@ pub fn alertmanager(e: &Event, now: DateTime<Utc>, generator_url: Option<&str>) 
     serde_json::to_vec(&json!([alert])).unwrap_or_default()
 }
 
-/// A Slack-compatible incoming-webhook body (`text` in Slack's mrkdwn).
-pub fn slack(e: &Event) -> Vec<u8> {
+/// A Slack-compatible incoming-webhook body (`text` in Slack's mrkdwn), ending with a link to
+/// the event's page when there is one.
+pub fn slack(e: &Event, link: Option<&str>) -> Vec<u8> {
     let icon = match e.status {
         Status::Resolved => ":white_check_mark:",
         Status::Firing => match e.severity {
@@ -83,6 +101,9 @@ pub fn slack(e: &Event) -> Vec<u8> {
     let mut text = format!("{icon} *[{state}] {}* {}", e.event.name(), e.summary);
     if let Some(d) = excerpt(e).filter(|_| e.status == Status::Firing) {
         text.push_str(&format!("\n```\n{d}\n```"));
+    }
+    if let Some(l) = link {
+        text.push_str(&format!("\n<{l}|Open in guardrail>"));
     }
     serde_json::to_vec(&json!({ "text": text })).unwrap_or_default()
 }
@@ -170,7 +191,7 @@ mod tests {
     #[test]
     fn webhook_body_carries_version_delivery_and_the_event() {
         let v: serde_json::Value =
-            serde_json::from_slice(&webhook(&event(Status::Firing), 17)).unwrap();
+            serde_json::from_slice(&webhook(&event(Status::Firing), 17, None)).unwrap();
         assert_eq!(v["version"], 1);
         assert_eq!(v["delivery"], 17);
         assert_eq!(v["event"], "unstaged_push");
@@ -182,7 +203,8 @@ mod tests {
 
     #[test]
     fn slack_text_is_short() {
-        let v: serde_json::Value = serde_json::from_slice(&slack(&event(Status::Firing))).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&slack(&event(Status::Firing), None)).unwrap();
         let t = v["text"].as_str().unwrap();
         assert!(
             t.starts_with(":rotating_light: *[FIRING] unstaged_push*"),
@@ -193,12 +215,39 @@ mod tests {
             details: json!({"unified_diff": "+line\n".repeat(2000)}),
             ..event(Status::Firing)
         };
-        let v: serde_json::Value = serde_json::from_slice(&slack(&long)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&slack(&long, None)).unwrap();
         let t = v["text"].as_str().unwrap();
         assert!(
             t.len() < 3300 && t.contains("diff truncated"),
             "{}",
             t.len()
+        );
+    }
+
+    #[test]
+    fn each_body_links_to_the_event_page_under_the_public_url() {
+        let e = event(Status::Firing);
+        let link = page_link(&e, Some("https://guardrail.example.com/")).unwrap();
+        assert_eq!(link, "https://guardrail.example.com/ui/drift/4");
+        assert_eq!(page_link(&e, None), None);
+        let now = e.starts_at;
+        let am: serde_json::Value =
+            serde_json::from_slice(&alertmanager(&e, now, Some(&link))).unwrap();
+        assert_eq!(am[0]["generatorURL"], link.as_str());
+        let hook: serde_json::Value = serde_json::from_slice(&webhook(&e, 1, Some(&link))).unwrap();
+        assert_eq!(hook["url"], link.as_str());
+        let chat: serde_json::Value = serde_json::from_slice(&slack(&e, Some(&link))).unwrap();
+        assert!(
+            chat["text"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("<{link}|Open in guardrail>"))
+        );
+        let mut change = e.clone();
+        change.labels = [("change".to_string(), "12".to_string())].into();
+        assert_eq!(
+            page_link(&change, Some("https://g.example")).as_deref(),
+            Some("https://g.example/ui/changes/12")
         );
     }
 }

@@ -30,6 +30,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// `None`: no rate limit (`server.rate_limit: 0`).
     pub limiter: Option<Arc<RateLimiter>>,
+    /// The web UI's settings (trusted proxies, sessions, public address).
+    pub ui: Arc<super::ui::UiConfig>,
 }
 
 /// An error answered as JSON.

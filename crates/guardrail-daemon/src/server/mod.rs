@@ -8,6 +8,7 @@ pub mod drift_routes;
 pub mod http;
 pub mod routes;
 pub mod settings;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -109,6 +110,7 @@ pub fn prepare(config: Option<PathBuf>, flags: &Overrides) -> Result<Prepared, V
         system_clock(),
         opened.key,
     );
+    service.public_url = server.public_url.clone();
     service.limits = crate::service::limits::Limits {
         max_change_bytes: server.max_change_bytes,
         max_diff_entries: server.max_diff_entries,
@@ -155,6 +157,7 @@ pub fn app(state: AppState, body_limit: usize) -> axum::Router {
     let (router, api) = routes::router().split_for_parts();
     let api = Arc::new(api);
     router
+        .merge(ui::router())
         .route(
             "/v1/openapi.json",
             axum::routing::get(move || {
@@ -228,6 +231,7 @@ async fn run(p: Prepared) -> i32 {
         service: p.service.clone(),
         ready: ready.clone(),
         limiter: limiter.clone(),
+        ui: Arc::new(ui::UiConfig::of(&p.settings)),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     announce(&p, bound);
@@ -252,9 +256,13 @@ async fn run(p: Prepared) -> i32 {
             tokio::time::sleep(shutdown_delay).await;
         }
     };
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The peer's address decides whether an authenticating proxy's headers are believed.
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     match served {
         Ok(()) => {
             tracing::info!("stopped");

@@ -449,9 +449,8 @@ async fn audit_log(
     Auth(who): Auth,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Vec<AuditRecordView>> {
-    crate::service::require(&who, Role::Admin)?;
     let svc = st.service.clone();
-    blocking(move || svc.audit_records(q.after.unwrap_or(0), q.limit.unwrap_or(100)))
+    blocking(move || svc.audit_log_as(&who, q.after.unwrap_or(0), q.limit.unwrap_or(100)))
         .await
         .map(Json)
 }

@@ -45,6 +45,28 @@ struct ServerSection {
     rate_limit: Option<serde_json::Value>,
     rate_burst: Option<u32>,
     shutdown_delay: Option<String>,
+    public_url: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
+    session_ttl: Option<String>,
+    sso: Option<SsoSettings>,
+}
+
+/// `server.sso`: users named by an authenticating proxy (oauth2-proxy's `X-Forwarded-User` and
+/// `X-Forwarded-Groups`), believed only from `server.trusted_proxies`; each group the proxy
+/// names gives the roles listed for it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoSettings {
+    #[serde(default)]
+    pub group_roles: Vec<GroupRoles>,
+}
+
+/// One group of the authenticating proxy and the roles its members get.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRoles {
+    pub group: String,
+    pub roles: Vec<String>,
 }
 
 /// The merged daemon settings.
@@ -76,6 +98,18 @@ pub struct ServerSettings {
     pub rate_burst: Option<u32>,
     /// How long `/readyz` answers 503 after SIGTERM before the listener closes.
     pub shutdown_delay: String,
+    /// The address people reach the daemon at (`https://guardrail.example.com`): links in alerts
+    /// and the web UI's secure cookies.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Addresses or networks (`10.0.0.0/8`, `127.0.0.1`) of the authenticating proxy whose
+    /// `X-Forwarded-User`/`X-Forwarded-Groups`/`X-Forwarded-Proto` headers are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// How long a web UI sign-in lasts.
+    pub session_ttl: String,
+    #[serde(default)]
+    pub sso: SsoSettings,
 }
 
 /// A per-token rate: requests per period.
@@ -166,6 +200,7 @@ pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSetti
         .and_then(|b| b.set_default("rate_limit", "50/s"))
         .and_then(|b| b.set_default("shutdown_delay", "1s"))
         .and_then(|b| b.set_default("leader_lease", "15s"))
+        .and_then(|b| b.set_default("session_ttl", "12h"))
         .map(|b| {
             // JSON is YAML: the section is handed over as text.
             b.add_source(config::File::from_str(
@@ -237,6 +272,38 @@ pub fn server_settings(config: &Config, flags: &Overrides) -> Result<ServerSetti
         if s.rate_burst == Some(0) {
             problems.push("server.rate_burst: must be at least 1".into());
         }
+        if let Some(url) = &s.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            problems.push(format!(
+                "server.public_url: `{url}`; expected an http:// or https:// address such as https://guardrail.example.com"
+            ));
+        }
+        for (i, p) in s.trusted_proxies.iter().enumerate() {
+            if parse_network(p).is_none() {
+                problems.push(format!(
+                    "server.trusted_proxies[{i}]: `{p}` is not an address or a network like 10.0.0.0/8"
+                ));
+            }
+        }
+        match guardrail_core::change::parse_duration(&s.session_ttl) {
+            Ok(d) if d >= chrono::Duration::minutes(1) => {}
+            _ => problems.push(format!(
+                "server.session_ttl: `{}`; expected a duration of at least 1m, such as 12h",
+                s.session_ttl
+            )),
+        }
+        for (i, g) in s.sso.group_roles.iter().enumerate() {
+            for r in &g.roles {
+                if guardrail_store::Role::from_name(r).is_none() {
+                    let names = guardrail_store::Role::ALL.map(|r| r.name());
+                    problems.push(format!(
+                        "server.sso.group_roles[{i}].roles: {}",
+                        guardrail_core::document::names::unknown_name("role", r, names)
+                    ));
+                }
+            }
+        }
         if s.max_change_bytes == 0 {
             problems.push("server.max_change_bytes: must be positive".into());
         }
@@ -304,6 +371,14 @@ pub fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<SystemTime>)>
         walk(p, &mut out);
     }
     out
+}
+
+/// An address (`127.0.0.1`, `::1`) or a network (`10.0.0.0/8`).
+pub fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 impl ServerSettings {

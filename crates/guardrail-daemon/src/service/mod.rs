@@ -21,6 +21,7 @@ pub mod limits;
 mod ops;
 mod queries;
 mod runtime;
+pub mod sessions;
 #[cfg(test)]
 mod testing;
 pub mod tokens;
@@ -149,6 +150,8 @@ pub struct Service {
     inventory_cache: InventoryCache,
     pub metrics: Arc<Metrics>,
     clock: Clock,
+    /// `server.public_url`: where people open the web UI (links in notifications).
+    pub public_url: Option<String>,
 }
 
 impl Service {
@@ -173,6 +176,7 @@ impl Service {
             gate_cache: RwLock::new(std::collections::HashMap::new()),
             metrics,
             clock,
+            public_url: None,
         }
     }
 

@@ -5,9 +5,24 @@ use chrono::{DateTime, Utc};
 
 use super::api::*;
 use super::gates::gate_of;
-use super::{Result, Runtime, Service, ServiceError};
+use super::{Result, Runtime, Service, ServiceError, require};
 use guardrail_core::change::State;
-use guardrail_store::{self as store, ChangeFilter, ChangeRow, FreezeRow, Tx};
+use guardrail_store::{self as store, ChangeFilter, ChangeRow, FreezeRow, Identity, Role, Tx};
+
+fn audit_view(r: guardrail_core::change::audit::AuditRecord) -> AuditRecordView {
+    AuditRecordView {
+        id: r.id,
+        at: r.at,
+        actor: r.actor,
+        action: r.action,
+        subject: r.subject,
+        before: r.before,
+        after: r.after,
+        content_hash: r.content_hash,
+        detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+        hash: r.hash,
+    }
+}
 
 /// Change `id`, or 404.
 pub(super) fn load_change(tx: &mut dyn Tx, id: i64) -> Result<ChangeRow> {
@@ -78,21 +93,25 @@ impl Service {
         let recs = store::read(self.store.as_ref(), |tx| {
             tx.audit_records(after, limit.min(1000))
         })?;
-        Ok(recs
-            .into_iter()
-            .map(|r| AuditRecordView {
-                id: r.id,
-                at: r.at,
-                actor: r.actor,
-                action: r.action,
-                subject: r.subject,
-                before: r.before,
-                after: r.after,
-                content_hash: r.content_hash,
-                detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
-                hash: r.hash,
-            })
-            .collect())
+        Ok(recs.into_iter().map(audit_view).collect())
+    }
+
+    /// `GET /v1/audit` and the web UI's audit log: role admin.
+    pub fn audit_log_as(
+        &self,
+        who: &Identity,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecordView>> {
+        require(who, Role::Admin)?;
+        self.audit_records(after, limit)
+    }
+
+    /// A change's timeline: the audit records about it, oldest first (any role, like the change).
+    pub fn timeline(&self, change_id: i64) -> Result<Vec<AuditRecordView>> {
+        let subject = format!("change/{change_id}");
+        let recs = store::read(self.store.as_ref(), |tx| tx.audit_of(&subject))?;
+        Ok(recs.into_iter().map(audit_view).collect())
     }
 
     /// Refreshes the gauges computed from the store (changes by state, oldest wait, overdue

@@ -120,7 +120,12 @@ impl Service {
     /// The identity of a bearer token: the config's hashed tokens first, then the store's
     /// (neither revoked nor expired).
     pub fn authenticate(&self, token: &str) -> Result<Identity> {
-        let hash = token_hash(token);
+        self.authenticate_hash(token_hash(token))
+    }
+
+    /// [`Service::authenticate`] of a token known by its hash (a web UI session keeps only the
+    /// hash of the token it was signed in with).
+    pub fn authenticate_hash(&self, hash: String) -> Result<Identity> {
         let now = self.now();
         let found = match self.runtime().tokens.iter().find(|t| t.sha256 == hash) {
             Some(t) => (None, t.identity.clone(), None),

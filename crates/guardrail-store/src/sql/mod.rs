@@ -7,7 +7,7 @@
 //!
 //! One module per area: `changes` (changes, their targets and evaluations, approvals),
 //! `baselines` (baselines and live verifications), `freezes` (freezes and retro reviews),
-//! `tokens` (API tokens and the audit log), `drift` (drifts and source health), `outbox`
+//! `tokens` (API tokens, web UI sessions and the audit log), `drift` (drifts and source health), `outbox`
 //! (alerts and the notification outbox); `packing` (zstd for large texts); `copy` (every table
 //! from one store into another, for `store migrate`). [`SqlTx`]
 //! implements [`Tx`] by handing each call to its area.
@@ -265,6 +265,26 @@ impl<D: Db> Tx for SqlTx<'_, D> {
         tokens::touch_tokens(&mut self.db, used)
     }
 
+    fn insert_session(&mut self, s: &SessionRow) -> Result<(), StoreError> {
+        tokens::insert_session(&mut self.db, s)
+    }
+
+    fn session(
+        &mut self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionRow>, StoreError> {
+        tokens::session(&mut self.db, id_hash, now)
+    }
+
+    fn delete_session(&mut self, id_hash: &str) -> Result<bool, StoreError> {
+        tokens::delete_session(&mut self.db, id_hash)
+    }
+
+    fn purge_sessions(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        tokens::purge_sessions(&mut self.db, now)
+    }
+
     fn insert_change(&mut self, c: &ChangeRow) -> Result<i64, StoreError> {
         changes::insert_change(&mut self.db, c)
     }
@@ -393,6 +413,10 @@ impl<D: Db> Tx for SqlTx<'_, D> {
 
     fn audit_records(&mut self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
         tokens::audit_records(&mut self.db, after, limit)
+    }
+
+    fn audit_of(&mut self, subject: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        tokens::audit_of(&mut self.db, subject)
     }
 
     fn audit_head(&mut self) -> Result<Option<Head>, StoreError> {

@@ -372,3 +372,44 @@ fn drifts_and_the_outbox_on(s: &dyn Store) {
     write(s, &key(), |tx| tx.set_source_status(&st)).unwrap();
     assert_eq!(read(s, |tx| tx.source_statuses()).unwrap(), vec![st]);
 }
+
+#[test]
+fn ui_sessions_expire_end_and_purge() {
+    for b in backends() {
+        let s = b.open();
+        // Stored instants keep microseconds.
+        let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+        let row = |id: &str, expires: DateTime<Utc>| SessionRow {
+            id_hash: id.into(),
+            csrf: format!("csrf-{id}"),
+            token_hash: (id == "a").then(|| "sha256:t".to_string()),
+            user: "alice".into(),
+            created_at: now,
+            expires_at: expires,
+        };
+        write(s.as_ref(), &key(), |tx| {
+            tx.insert_session(&row("a", now + chrono::Duration::hours(1)))?;
+            tx.insert_session(&row("b", now - chrono::Duration::seconds(1)))
+        })
+        .unwrap();
+        let (a, b_) = read(s.as_ref(), |tx| {
+            Ok::<_, StoreError>((tx.session("a", now)?, tx.session("b", now)?))
+        })
+        .unwrap();
+        assert_eq!(
+            a,
+            Some(row("a", now + chrono::Duration::hours(1))),
+            "{}",
+            b.name
+        );
+        assert_eq!(b_, None, "an expired session is no session ({})", b.name);
+        let purged = write(s.as_ref(), &key(), |tx| tx.purge_sessions(now)).unwrap();
+        assert_eq!(purged, 1, "{}", b.name);
+        let (ended, again) = write(s.as_ref(), &key(), |tx| {
+            Ok::<_, StoreError>((tx.delete_session("a")?, tx.delete_session("a")?))
+        })
+        .unwrap();
+        assert!(ended && !again, "{}", b.name);
+        assert_eq!(read(s.as_ref(), |tx| tx.session("a", now)).unwrap(), None);
+    }
+}

@@ -1,4 +1,5 @@
-//! API tokens (only their sha256) and the chained audit log.
+//! API tokens (only their sha256), web UI sessions (only the sha256 of their id) and the
+//! chained audit log.
 
 use chrono::{DateTime, Utc};
 
@@ -123,6 +124,53 @@ pub(super) fn touch_tokens(
     Ok(())
 }
 
+pub(super) fn insert_session(db: &mut dyn Db, s: &SessionRow) -> Result<(), StoreError> {
+    db.exec(
+        "INSERT INTO ui_sessions (id_hash, csrf, token_hash, \"user\", created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        args![
+            &s.id_hash,
+            &s.csrf,
+            &s.token_hash,
+            &s.user,
+            s.created_at,
+            s.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn session(
+    db: &mut dyn Db,
+    id_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<SessionRow>, StoreError> {
+    let Some(mut r) = db.query_opt(
+        "SELECT id_hash, csrf, token_hash, \"user\", created_at, expires_at FROM ui_sessions
+         WHERE id_hash = ?1 AND expires_at > ?2",
+        args![id_hash, now],
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(SessionRow {
+        id_hash: r.text(0)?,
+        csrf: r.text(1)?,
+        token_hash: r.opt_text(2)?,
+        user: r.text(3)?,
+        created_at: r.ts(4)?,
+        expires_at: r.ts(5)?,
+    }))
+}
+
+pub(super) fn delete_session(db: &mut dyn Db, id_hash: &str) -> Result<bool, StoreError> {
+    Ok(db.exec("DELETE FROM ui_sessions WHERE id_hash = ?1", args![id_hash])? == 1)
+}
+
+pub(super) fn purge_sessions(db: &mut dyn Db, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    db.exec("DELETE FROM ui_sessions WHERE expires_at <= ?1", args![now])
+}
+
 pub(super) fn insert_audit(db: &mut dyn Db, r: &AuditRecord) -> Result<(), StoreError> {
     db.exec(
         &format!(
@@ -171,6 +219,16 @@ pub(super) fn audit_records(
         db.query(
             &format!("SELECT {AUDIT_COLS} FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2"),
             args![after, limit],
+        )?,
+        audit_row,
+    )
+}
+
+pub(super) fn audit_of(db: &mut dyn Db, subject: &str) -> Result<Vec<AuditRecord>, StoreError> {
+    rows(
+        db.query(
+            &format!("SELECT {AUDIT_COLS} FROM audit WHERE subject = ?1 ORDER BY id"),
+            args![subject],
         )?,
         audit_row,
     )

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_drift.sql"),
     include_str!("../migrations/0003_integrity.sql"),
+    include_str!("../migrations/0004_ui_sessions.sql"),
 ];
 
 /// The store file's name inside the data directory.
