@@ -485,4 +485,21 @@ fn drift_pages_show_the_redacted_diff_and_the_baseline_to_roll_back_to() {
     );
     assert!(!page.contains("hunter2"), "no secret on the page: {page}");
     assert!(page.contains("<th scope=\"col\">Baseline</th>"));
+
+    // The baseline to roll back to, as a download: the approved config, its secret masked.
+    let (s, file, headers) = olga.get(&format!("/ui/drift/{id}/baseline"));
+    assert_eq!(s, 200);
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"lb-mail-production-baseline-"),
+        "{headers:?}"
+    );
+    assert!(file.contains(OLD_LINE), "the approved timeout: {file}");
+    assert!(file.contains("stats auth admin:<redacted>"), "{file}");
+    assert!(
+        !file.contains("St4ts") && !file.contains("hunter2"),
+        "{file}"
+    );
 }

@@ -295,6 +295,44 @@ impl Service {
             .ok_or_else(|| ServiceError::NotFound(format!("drift {id} does not exist")))
     }
 
+    /// The baseline a drift rolls back to, as text with its secrets masked (the web UI's
+    /// download): `(file name, text)`. The masked lines name what to fill in from the secret
+    /// store; the config itself is never shown with its secrets.
+    pub fn drift_baseline_masked(&self, id: i64) -> Result<(String, String)> {
+        let (d, rows) = store::read(self.store.as_ref(), |tx| {
+            let Some(d) = tx.drift(id)? else {
+                return Ok((None, Vec::new()));
+            };
+            let rows = match &d.baseline_hash {
+                Some(h) => tx.baselines_with_hash(&d.target, &d.env, h)?,
+                None => Vec::new(),
+            };
+            Ok::<_, store::StoreError>((Some(d), rows))
+        })?;
+        let d = d.ok_or_else(|| ServiceError::NotFound(format!("drift {id} does not exist")))?;
+        let b = rows
+            .into_iter()
+            .find(|b| Some(b.id) == d.baseline_id)
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "drift {id} of {} in {} has no approved baseline to roll back to",
+                    d.target, d.env
+                ))
+            })?;
+        // Masking needs the format's secret rules: fail closed on one this build does not know.
+        let format = Format::from_name(&b.format).ok_or_else(|| {
+            ServiceError::conflict(format!(
+                "baseline {} has format `{}`, which this guardrail cannot mask",
+                b.id, b.format
+            ))
+        })?;
+        let doc = guardrail_core::formats::parse(format, &b.content);
+        Ok((
+            format!("{}-{}-baseline-{}.txt", d.target, d.env, b.id),
+            doc.redact_source(&b.content).into_owned(),
+        ))
+    }
+
     /// `GET /v1/drift/sources`: every polled source and its health.
     pub fn sources(&self) -> Result<Vec<SourceView>> {
         let rt = self.runtime();

@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/changes/{id}/cancel", post(cancel))
         .route("/ui/drift", get(drift))
         .route("/ui/drift/{id}", get(drift_one))
+        .route("/ui/drift/{id}/baseline", get(drift_baseline))
         .route("/ui/freezes", get(freezes).post(create_freeze))
         .route("/ui/freezes/{id}/lift", post(lift_freeze))
         .route("/ui/retros", get(retros))
@@ -930,6 +931,40 @@ async fn drift_one(State(st): State<AppState>, v: Viewer, Path(id): Path<i64>) -
         d,
     };
     html(StatusCode::OK, &t)
+}
+
+/// The baseline to roll back to, secrets masked, as a download.
+async fn drift_baseline(State(st): State<AppState>, v: Viewer, Path(id): Path<i64>) -> Response {
+    let svc = st.service.clone();
+    match blocking(move || svc.drift_baseline_masked(id)).await {
+        Ok((name, text)) => {
+            let name: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "text/plain; charset=utf-8".to_string(),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}\""),
+                    ),
+                ],
+                text,
+            )
+                .into_response()
+        }
+        Err(e) => api_error_page(Some(&v), e, &format!("/ui/drift/{id}")),
+    }
 }
 
 // --- freezes, retro reviews, audit ----------------------------------------------------------
