@@ -3,7 +3,7 @@
 //! beyond the identity index of its lists.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{DiffEntry, IDENTITY_KEYS, Move, Op, Path, Segment};
 use crate::document::{List, Map, Node, Value};
@@ -125,35 +125,38 @@ impl<'a> Walker<'a> {
         let ids_a = identities(a);
         let ids_b = identities(b);
 
-        // Items with an identity are matched by it.
-        let index_b: HashMap<&str, usize> = ids_b
+        // Items with an identity are matched by it: the n-th item of one identity in the old
+        // list is the n-th of that identity in the new one. A matched item's path names it as
+        // the new list does, a removed one as the old list did.
+        let index_b: HashMap<(&str, u32), (usize, &Ident<'a>)> = ids_b
             .iter()
             .enumerate()
-            .filter_map(|(i, id)| id.as_deref().map(|s| (s, i)))
+            .filter_map(|(j, id)| id.as_ref().map(|id| (id.key(), (j, id))))
             .collect();
         let mut matched_b = vec![false; b.len()];
         let mut loose_a: Vec<usize> = Vec::new();
         for (i, id) in ids_a.iter().enumerate() {
-            match id {
-                Some(id) => match index_b.get(id.as_ref()) {
-                    Some(&j) => {
-                        matched_b[j] = true;
-                        self.with(Step::Item(id.clone()), |w| w.node(&a[i], &b[j]));
-                        if ordered {
-                            pairs.push((i, j, Step::Item(id.clone())));
-                        }
+            let Some(id) = id else {
+                loose_a.push(i);
+                continue;
+            };
+            match index_b.get(&id.key()) {
+                Some(&(j, new_id)) => {
+                    matched_b[j] = true;
+                    self.with(Step::Item(new_id.name()), |w| w.node(&a[i], &b[j]));
+                    if ordered {
+                        pairs.push((i, j, Step::Item(new_id.name())));
                     }
-                    None => self.with(Step::Item(id.clone()), |w| {
-                        w.emit(Op::Removed, Some(&a[i]), None)
-                    }),
-                },
-                None => loose_a.push(i),
+                }
+                None => self.with(Step::Item(id.name()), |w| {
+                    w.emit(Op::Removed, Some(&a[i]), None)
+                }),
             }
         }
         let mut loose_b: Vec<usize> = Vec::new();
         for (j, id) in ids_b.iter().enumerate() {
             match id {
-                Some(id) if !matched_b[j] => self.with(Step::Item(id.clone()), |w| {
+                Some(id) if !matched_b[j] => self.with(Step::Item(id.name()), |w| {
                     w.emit(Op::Added, None, Some(&b[j]))
                 }),
                 Some(_) => {}
@@ -267,30 +270,83 @@ fn longest_increasing(xs: &[usize]) -> Vec<bool> {
     keep
 }
 
-/// The item of `items` whose identity (with the `#2` suffixes of repeats) is `id`.
+/// The item of `items` whose identity (its name in a path, with the `#2` suffixes of repeats)
+/// is `id`.
 pub fn find_item<'a>(items: &'a [Node], id: &str) -> Option<&'a Node> {
     identities(items)
         .iter()
-        .position(|i| i.as_deref() == Some(id))
+        .position(|i| i.as_ref().is_some_and(|i| i.name() == id))
         .map(|i| &items[i])
 }
 
-/// The identity of every item, with `#2`, `#3`... appended to repeated identities in order.
-fn identities(items: &[Node]) -> Vec<Option<Cow<'_, str>>> {
-    let mut seen: HashMap<Cow<'_, str>, u32> = HashMap::new();
-    items
+/// The identity of a list item, for matching across versions and naming in paths.
+struct Ident<'a> {
+    /// The item's own identity ([`identity`]).
+    own: Cow<'a, str>,
+    /// Which item of that identity this is in its list: 1 for the first.
+    nth: u32,
+    /// The name of a repeat (`nth` > 1): `own` with a suffix that makes it unique in its list.
+    suffixed: Option<String>,
+}
+
+impl<'a> Ident<'a> {
+    /// What matches the item across versions: its own identity and which one of it it is. Not
+    /// the name, which depends on the other items of the list (see [`identities`]).
+    fn key(&self) -> (&str, u32) {
+        (self.own.as_ref(), self.nth)
+    }
+
+    /// The item's name in a path, unique in its list.
+    fn name(&self) -> Cow<'a, str> {
+        match &self.suffixed {
+            Some(name) => Cow::Owned(name.clone()),
+            None => self.own.clone(),
+        }
+    }
+}
+
+/// The identity of every item. A repeat is named with `#2`, `#3`... appended in order, skipping
+/// a name that is some item's own identity (`a`, `a`, `a#2` are named `a`, `a#3`, `a#2`), so each
+/// name is one item's and [`find_item`] finds it. Items are matched by their own identity and
+/// occurrence, not by that name: the second `a` is the second `a` whether or not the list also
+/// holds an `a#2`, so removing the `a#2` line is one removal in one direction and one addition
+/// in the other.
+fn identities(items: &[Node]) -> Vec<Option<Ident<'_>>> {
+    let own: Vec<Option<Cow<'_, str>>> = items.iter().map(identity).collect();
+    // A suffixed name is an identity, `#` and digits, so it can equal only an identity that
+    // contains `#` (most lists have none).
+    let literal: HashSet<&str> = own
         .iter()
-        .map(|item| {
-            let id = identity(item)?;
-            let count = seen.entry(id.clone()).or_insert(0);
-            *count += 1;
-            Some(if *count == 1 {
-                id
-            } else {
-                Cow::Owned(format!("{id}#{count}"))
-            })
-        })
-        .collect()
+        .flatten()
+        .map(|id| id.as_ref())
+        .filter(|id| id.contains('#'))
+        .collect();
+    // Per identity: how many items had it so far, and the last suffix a repeat of it took.
+    let mut seen: HashMap<&str, (u32, u32)> = HashMap::new();
+    let mut out = Vec::with_capacity(own.len());
+    for id in &own {
+        let Some(id) = id else {
+            out.push(None);
+            continue;
+        };
+        let (nth, suffix) = seen.entry(id.as_ref()).or_insert((0, 1));
+        *nth += 1;
+        let suffixed = (*nth > 1).then(|| {
+            loop {
+                *suffix += 1;
+                let name = format!("{id}#{suffix}");
+                if !literal.contains(name.as_str()) {
+                    break name;
+                }
+            }
+        });
+        out.push(Some(Ident {
+            own: id.clone(),
+            nth: *nth,
+            suffixed,
+        }));
+    }
+    out
 }
 
 /// Borrowing version of [`super::identity_of`]; the two must agree (tested below).
@@ -544,6 +600,34 @@ mod tests {
         let a = Node::ordered_list(1, vec![anon(1), anon(2), anon(3)]);
         let b = Node::ordered_list(1, vec![anon(3), anon(1), anon(2)]);
         assert_eq!(render_moves(&diff(&a, &b)), vec!["moved [#0] 3->1"]);
+    }
+
+    #[test]
+    fn a_repeat_suffix_never_takes_another_items_own_identity() {
+        // `a#2` is an item's own text, so the second `a` is `a#3`: removing the `a#2` line is one
+        // removal either way round, not a change of the second `a` into it.
+        let a = rules(false, &["a", "a", "a#2"]);
+        let b = rules(false, &["a", "a"]);
+        assert_eq!(render_moves(&diff(&a, &b)), vec!["removed rules[\"a#2\"]"]);
+        assert_eq!(render_moves(&diff(&b, &a)), vec!["added rules[\"a#2\"]"]);
+        // The same in an ordered list: no item is matched twice, so nothing moves.
+        let a = rules(true, &["a", "a", "a#2"]);
+        let b = rules(true, &["a", "a"]);
+        assert_eq!(render_moves(&diff(&a, &b)), vec!["removed rules[\"a#2\"]"]);
+        assert_eq!(render_moves(&diff(&b, &a)), vec!["added rules[\"a#2\"]"]);
+        // Removing one of the two `a` is one removal, of the repeat.
+        let b = rules(false, &["a", "a#2"]);
+        let a = rules(false, &["a", "a", "a#2"]);
+        assert_eq!(render_moves(&diff(&a, &b)), vec!["removed rules[\"a#3\"]"]);
+        assert_eq!(render_moves(&diff(&b, &a)), vec!["added rules[\"a#3\"]"]);
+        assert_eq!(
+            find_item(
+                &[Node::str(1, "a"), Node::str(2, "a"), Node::str(3, "a#2")],
+                "a#2"
+            )
+            .map(|n| n.line),
+            Some(3)
+        );
     }
 
     #[test]

@@ -11,8 +11,12 @@
 //! 3. a scalar is identified by its value (raw config lines, VLAN lists);
 //! 4. anything else is matched by position among the items that did not match by content.
 //!
-//! When several items share an identity, the second and later get `#2`, `#3` appended, in order.
-//! So removing one server is exactly one removal.
+//! When several items share an identity, the second and later get `#2`, `#3` appended, in order,
+//! skipping a name that another item has as its own identity (`a`, `a`, `a#2` are `a`, `a#3`,
+//! `a#2`), so a name in a path is one item's. Items match across versions by their identity and
+//! which repeat of it they are (the second `a` is the second `a`), never by that name, so no item
+//! is matched twice and what one direction adds, the other removes. So removing one server is
+//! exactly one removal.
 //!
 //! Order: every list of the tree is *ordered* or *unordered* (`document::List`, decided by the
 //! format). In an unordered list a reordering is no change. In an ordered list (first-match
