@@ -457,12 +457,13 @@ fn drift_pages_show_the_redacted_diff_and_the_baseline_to_roll_back_to() {
         1,
     );
     std::fs::write(w.tmp.path().join("live/lb.cfg"), drifted).unwrap();
-    let id = wait_until(
+    let (id, kind) = wait_until(
         "the drift to open",
         std::time::Duration::from_secs(60),
         || {
             let (_, v) = w.d.api(&w.olga).get("/v1/drift?status=open");
-            v.as_array()?.first()?.get("id")?.as_i64()
+            let d = v.as_array()?.first()?.clone();
+            Some((d["id"].as_i64()?, d["kind"].as_str()?.to_string()))
         },
     );
     let mut olga = Browser::new(&w);
@@ -470,8 +471,16 @@ fn drift_pages_show_the_redacted_diff_and_the_baseline_to_roll_back_to() {
     let (s, list, _) = olga.get("/ui/drift");
     assert_eq!(s, 200);
     assert!(list.contains(&format!("data-drift-id=\"{id}\"")), "{list}");
-    // The live config never showed the applied change: verification failed.
-    assert!(list.contains("verification_failed"), "{list}");
+    // Whether the poller saw the applied change live before the edit decides the kind: a failed
+    // verification, or an unstaged push after a verified one. Either way the page says which.
+    assert!(
+        ["verification_failed", "unstaged_push"].contains(&kind.as_str()),
+        "{kind}"
+    );
+    assert!(
+        list.contains(&format!("<td data-label=\"Kind\">{kind}</td>")),
+        "{list}"
+    );
     assert!(
         list.contains("<td data-label=\"Roll back to\" class=\"mono\">baseline "),
         "the baseline to roll back to: {list}"
