@@ -13,7 +13,6 @@ mod pages;
 pub mod view;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
@@ -304,14 +303,6 @@ pub fn status_of(api: ApiError) -> (StatusCode, String) {
     }
     (api.status, msg)
 }
-
-/// The page of a change, drift or the list, for links in alerts and comments.
-pub fn link(public_url: Option<&str>, path: &str) -> Option<String> {
-    public_url.map(|u| format!("{}{path}", u.trim_end_matches('/')))
-}
-
-/// Shared with `pages`: the `Arc` of the service.
-pub type Svc = Arc<crate::service::Service>;
 
 #[cfg(test)]
 mod tests {
